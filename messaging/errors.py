@@ -1,0 +1,53 @@
+"""The errors a client can be answered with; each carries the protocol's stable code."""
+
+
+class ParleyError(Exception):
+    code = "server_error"
+    default_detail = "Something went wrong on the server. Please try again."
+
+    def __init__(self, detail: str | None = None):
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
+
+
+class BadRequest(ParleyError):
+    code = "bad_request"
+    default_detail = "The request is malformed."
+
+
+class UnknownType(ParleyError):
+    code = "unknown_type"
+    default_detail = "Unknown frame type."
+
+
+class NotMember(ParleyError):
+    code = "not_member"
+    default_detail = "You are not a member of this room."
+
+
+class NotFound(ParleyError):
+    code = "not_found"
+    default_detail = "No such room."
+
+
+class TooLarge(ParleyError):
+    code = "too_large"
+    default_detail = "The message is too long."
+
+
+class RateLimited(ParleyError):
+    code = "rate_limited"
+    default_detail = "You are sending too fast."
+
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__(f"You are sending too fast. Try again in {retry_after:.1f} s.")
+
+
+class PermissionDenied(ParleyError):
+    code = "forbidden"
+    default_detail = "You may not do that in this room."
+
+
+class ServerError(ParleyError):
+    code = "server_error"

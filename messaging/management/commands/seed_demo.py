@@ -1,0 +1,39 @@
+"""Demo users and a room to try Parley with; running it twice changes nothing."""
+
+import os
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from messaging import services
+from messaging.models import ChatRoom
+
+DEMO_PASSWORD = "parley-demo"  # noqa: S105 - printed on the console on purpose
+DEMO_USERS = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users alice, bob and carol and the room 'general' with all three."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default=DEMO_PASSWORD)
+
+    def handle(self, *args, password, **options):
+        user_model = get_user_model()
+        users = []
+        for username, display_name in DEMO_USERS:
+            user, created = user_model.objects.get_or_create(
+                username=username, defaults={"display_name": display_name}
+            )
+            if created:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            users.append(user)
+        room = ChatRoom.objects.filter(slug="general").first()
+        if room is None:
+            room = services.create_room(creator=users[0], name="general", description="Everyone, everything.")
+        for user in users[1:]:
+            services.join_room(user=user, room=room)
+        port = os.environ.get("PORT", "8000")
+        self.stdout.write(f"Demo users: alice, bob, carol — password: {password}")
+        self.stdout.write(f"Demo room: general — http://127.0.0.1:{port}/rooms/general/")

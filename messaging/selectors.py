@@ -1,0 +1,64 @@
+"""Reads of rooms and messages, with the joins each needs, for views and the consumer."""
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import Http404
+
+from .models import ChatMessage, ChatRoom, Membership
+
+
+def member_room_ids(user) -> list[int]:
+    return list(Membership.objects.filter(user=user).values_list("room_id", flat=True))
+
+
+def rooms_for(user) -> QuerySet[ChatRoom]:
+    """The rooms the user is a member of, by name."""
+    return ChatRoom.objects.filter(memberships__user=user).order_by("name")
+
+
+def joinable_rooms(user) -> QuerySet[ChatRoom]:
+    """Public, unarchived rooms the user is not in yet."""
+    return (
+        ChatRoom.objects.filter(is_private=False, archived_at__isnull=True)
+        .exclude(memberships__user=user)
+        .order_by("name")
+    )
+
+
+def visible_room(user, slug: str) -> tuple[ChatRoom, Membership | None]:
+    """The room and the user's membership; private rooms of others are a 404, not a 403."""
+    room = (
+        ChatRoom.objects.filter(slug=slug)
+        .annotate(viewer_is_member=Exists(Membership.objects.filter(room=OuterRef("pk"), user=user)))
+        .first()
+    )
+    if room is None or (room.is_private and not room.viewer_is_member):
+        raise Http404("No such room.")
+    membership = Membership.objects.filter(room=room, user=user).first() if room.viewer_is_member else None
+    return room, membership
+
+
+def _messages_with_people() -> QuerySet[ChatMessage]:
+    return ChatMessage.objects.select_related("author").prefetch_related("mentioned_users")
+
+
+def room_history(room: ChatRoom, *, before_seq: int | None = None, limit: int = 50) -> list[ChatMessage]:
+    """The `limit` messages before `before_seq` (the newest when None), oldest first."""
+    messages = _messages_with_people().filter(room=room)
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    return list(reversed(messages.order_by("-seq")[:limit]))
+
+
+def messages_after(*, user, room_id: int, after_seq: int, limit: int) -> list[ChatMessage] | None:
+    """Messages of a room the user is a member of, after `after_seq`, in order.
+
+    None when the user is not a member: membership is read from the database on every sync,
+    so a member removed a moment ago reads nothing more.
+    """
+    if not Membership.objects.filter(room_id=room_id, user=user).exists():
+        return None
+    return list(_messages_with_people().filter(room_id=room_id, seq__gt=after_seq).order_by("seq")[:limit])
+
+
+def room_members(room: ChatRoom) -> QuerySet[Membership]:
+    return Membership.objects.filter(room=room).select_related("user").order_by("user__username")

@@ -1,0 +1,62 @@
+"""The one JSON shape of each thing the protocol sends, built in one place."""
+
+from typing import Any
+
+import orjson
+
+from .models import ChatMessage, ChatRoom
+
+# Protocol frame types, server → client.
+MESSAGE_NEW = "message.new"
+SYNC_DONE = "sync.done"
+NOTIFICATION_NEW = "notification.new"
+ROOM_JOINED = "room.joined"
+ROOM_LEFT = "room.left"
+ERROR = "error"
+PONG = "pong"
+HELLO = "hello"
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def author_payload(user) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "display_name": user.shown_name}
+
+
+def message_payload(message: ChatMessage, mentions: list[str]) -> dict[str, Any]:
+    """`message.author` must be loaded; `mentions` are the mentioned members' usernames."""
+    return {
+        "id": message.id,
+        "room": message.room_id,
+        "seq": message.seq,
+        "author": author_payload(message.author),
+        "body": message.body,
+        "created_at": message.created_at.isoformat(),
+        "client_id": message.client_id,
+        "mentions": mentions,
+    }
+
+
+def stored_message_payload(message: ChatMessage) -> dict[str, Any]:
+    """For messages read back with `mentioned_users` prefetched."""
+    return message_payload(message, sorted(u.username for u in message.mentioned_users.all()))
+
+
+def room_payload(room: ChatRoom) -> dict[str, Any]:
+    return {
+        "id": room.id,
+        "name": room.name,
+        "slug": room.slug,
+        "is_private": room.is_private,
+        "last_seq": room.last_seq,
+    }
+
+
+def message_new_frame(payload: dict[str, Any]) -> str:
+    return dumps({"type": MESSAGE_NEW, "message": payload})
+
+
+def error_frame(code: str, detail: str, **extra: Any) -> str:
+    return dumps({"type": ERROR, "code": code, "detail": detail, **extra})

@@ -1,0 +1,247 @@
+"""Every write to rooms, memberships and messages."""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.text import slugify
+
+from . import events
+from .errors import BadRequest, NotFound, NotMember, PermissionDenied, TooLarge
+from .mentions import parse_mentions
+from .models import ChatMessage, ChatRoom, Membership
+
+logger = logging.getLogger(__name__)
+User = get_user_model()
+
+MAX_CLIENT_ID_CHARS = 64
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    message: ChatMessage
+    # Usernames of the room members the message mentions (never the author).
+    mentions: list[str]
+    mentioned_user_ids: list[int]
+    # False when the same author already sent this client_id: nothing new was stored.
+    created: bool
+
+
+def clean_body(body: str) -> str:
+    body = body.strip()
+    if not body:
+        raise BadRequest("The message is empty.")
+    limit = settings.PARLEY["MAX_BODY_CHARS"]
+    if len(body) > limit:
+        raise TooLarge(f"The message is longer than {limit:,} characters.")
+    return body
+
+
+def clean_client_id(client_id: str) -> str:
+    if not 1 <= len(client_id) <= MAX_CLIENT_ID_CHARS:
+        raise BadRequest(f"client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters.")
+    return client_id
+
+
+def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
+    """Store a message as the room's next `seq`, with its mentions resolved to members.
+
+    One transaction: bump the room's `last_seq` (the row lock orders concurrent senders, so seq
+    is gap-free), insert the message, link the mentioned members. Broadcasting is the caller's
+    next step, after commit; notifications come after that.
+    """
+    body = clean_body(body)
+    client_id = clean_client_id(client_id)
+    try:
+        with transaction.atomic():
+            seq = _take_next_seq(author_id=author.id, room_id=room_id)
+            message = ChatMessage.objects.create(
+                room_id=room_id, author=author, seq=seq, body=body, client_id=client_id
+            )
+            mentioned = _link_mentions(message)
+    except IntegrityError as error:
+        # The same author resent a client_id: answer with what was stored the first time.
+        original = _message_by_client_id(author=author, client_id=client_id)
+        if original is None:
+            raise
+        if original.room_id != room_id:
+            raise BadRequest("This client_id was already used for a message in another room.") from error
+        usernames = sorted(u.username for u in original.mentioned_users.all())
+        ids = [u.id for u in original.mentioned_users.all()]
+        return PostedMessage(original, usernames, ids, created=False)
+    return PostedMessage(
+        message,
+        mentions=sorted(u.username for u in mentioned),
+        mentioned_user_ids=[u.id for u in mentioned],
+        created=True,
+    )
+
+
+def _take_next_seq(*, author_id: int, room_id: int) -> int:
+    """Bump and return the room's last_seq, if the author may post there: one round trip.
+
+    The UPDATE takes the room's row lock until commit (PostgreSQL) or runs under SQLite's
+    write lock (IMMEDIATE transactions), so senders to one room are serialised here.
+    """
+    room_table = ChatRoom._meta.db_table
+    membership_table = Membership._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {room_table} SET last_seq = last_seq + 1 "  # noqa: S608 - table names only
+            f"WHERE id = %s AND archived_at IS NULL AND EXISTS ("
+            f"SELECT 1 FROM {membership_table} WHERE room_id = %s AND user_id = %s) "
+            f"RETURNING last_seq",
+            [room_id, room_id, author_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise room_access_error(user_id=author_id, room_id=room_id)
+    return row[0]
+
+
+def room_access_error(*, user_id: int, room_id: int) -> Exception:
+    """Why a user may not post to a room: private rooms they are not in do not exist for them."""
+    room = ChatRoom.objects.filter(pk=room_id).only("is_private", "archived_at").first()
+    if room is None:
+        return NotFound()
+    is_member = Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
+    if room.is_private and not is_member:
+        return NotFound()
+    if room.archived_at is not None:
+        return BadRequest("This room is archived; it takes no new messages.")
+    return NotMember()
+
+
+def _link_mentions(message: ChatMessage) -> list:
+    names = parse_mentions(message.body)
+    if not names:
+        return []
+    # A failure here costs the message its mentions, never the message itself.
+    try:
+        with transaction.atomic():
+            users = list(
+                User.objects.alias(username_lower=Lower("username"))
+                .filter(
+                    username_lower__in=names,
+                    memberships__room_id=message.room_id,
+                    is_active=True,
+                )
+                .exclude(pk=message.author_id)
+                .only("id", "username")
+            )
+            link = ChatMessage.mentioned_users.through
+            link.objects.bulk_create([link(chatmessage_id=message.id, user_id=user.id) for user in users])
+    except Exception:
+        logger.exception("Resolving mentions failed for message %s; delivering it without", message.id)
+        return []
+    return users
+
+
+def _message_by_client_id(*, author, client_id: str) -> ChatMessage | None:
+    return (
+        ChatMessage.objects.select_related("author")
+        .prefetch_related("mentioned_users")
+        .filter(author=author, client_id=client_id)
+        .first()
+    )
+
+
+# --- Rooms and membership ------------------------------------------------------------------
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:70] or "room"
+    slug, n = base, 1
+    while ChatRoom.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def create_room(*, creator, name: str, description: str = "", is_private: bool = False) -> ChatRoom:
+    name = name.strip()
+    if not name:
+        raise BadRequest("A room needs a name.")
+    with transaction.atomic():
+        room = ChatRoom.objects.create(
+            name=name,
+            slug=_unique_slug(name),
+            description=description.strip(),
+            is_private=is_private,
+            created_by=creator,
+        )
+        Membership.objects.create(user=creator, room=room, role=Membership.Role.OWNER)
+        events.membership_changed_on_commit(user_id=creator.id, room=room, is_member=True)
+    return room
+
+
+def join_room(*, user, room: ChatRoom) -> Membership:
+    """A user joins a public room themselves; private rooms are joined by being added."""
+    if room.is_private:
+        raise NotFound()
+    if room.is_archived:
+        raise BadRequest("This room is archived.")
+    return _add_membership(user=user, room=room, role=Membership.Role.MEMBER)
+
+
+def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
+    """A room owner or admin adds someone by username."""
+    _require_manager(actor=actor, room=room)
+    user = User.objects.filter(username__iexact=username.strip(), is_active=True).first()
+    if user is None:
+        raise BadRequest(f"There is no user called “{username.strip()}”.")
+    return _add_membership(user=user, room=room, role=Membership.Role.MEMBER)
+
+
+def _add_membership(*, user, room: ChatRoom, role: str) -> Membership:
+    with transaction.atomic():
+        membership, created = Membership.objects.get_or_create(user=user, room=room, defaults={"role": role})
+        if created:
+            events.membership_changed_on_commit(user_id=user.id, room=room, is_member=True)
+    return membership
+
+
+def leave_room(*, user, room: ChatRoom) -> None:
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user, room=room).first()
+        if membership is None:
+            raise NotMember()
+        if membership.role == Membership.Role.OWNER and not (
+            Membership.objects.filter(room=room, role=Membership.Role.OWNER)
+            .exclude(pk=membership.pk)
+            .exists()
+        ):
+            raise BadRequest("You are the room's only owner; it cannot be left without one.")
+        membership.delete()
+        events.membership_changed_on_commit(user_id=user.id, room=room, is_member=False)
+
+
+def remove_member(*, actor, room: ChatRoom, user) -> None:
+    """A room owner or admin removes a member; owners are not removed this way."""
+    _require_manager(actor=actor, room=room)
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user, room=room).first()
+        if membership is None:
+            raise NotMember(f"{user.username} is not a member of this room.")
+        if membership.role == Membership.Role.OWNER:
+            raise PermissionDenied("The room's owner cannot be removed.")
+        membership.delete()
+        events.membership_changed_on_commit(user_id=user.id, room=room, is_member=False)
+
+
+def _require_manager(*, actor, room: ChatRoom) -> None:
+    membership = Membership.objects.filter(user=actor, room=room).first()
+    if membership is None:
+        raise NotFound() if room.is_private else NotMember()
+    if not membership.can_manage:
+        raise PermissionDenied("Only the room's owner and admins can manage its members.")
+
+
+def archive_room(*, room: ChatRoom) -> ChatRoom:
+    room.archived_at = timezone.now()
+    room.save(update_fields=["archived_at"])
+    return room

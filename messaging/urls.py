@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("rooms/new/", views.room_create, name="room_create"),
+    path("rooms/<slug:slug>/", views.room_detail, name="room"),
+    path("rooms/<slug:slug>/history/", views.room_history, name="room_history"),
+    path("rooms/<slug:slug>/join/", views.room_join, name="room_join"),
+    path("rooms/<slug:slug>/leave/", views.room_leave, name="room_leave"),
+    path("rooms/<slug:slug>/members/", views.member_add, name="member_add"),
+    path("rooms/<slug:slug>/members/<int:user_id>/remove/", views.member_remove, name="member_remove"),
+]

@@ -1,0 +1,132 @@
+"""Room pages: the list, one room with its history, and membership actions."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+from .errors import NotFound, ParleyError
+from .forms import AddMemberForm, RoomForm
+from .serializers import room_payload, stored_message_payload
+
+
+@login_required
+def home(request):
+    return render(
+        request,
+        "messaging/home.html",
+        {
+            "my_rooms": selectors.rooms_for(request.user),
+            "joinable_rooms": selectors.joinable_rooms(request.user),
+        },
+    )
+
+
+@login_required
+def room_create(request):
+    form = RoomForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        room = services.create_room(creator=request.user, **form.cleaned_data)
+        return redirect("room", slug=room.slug)
+    return render(request, "messaging/room_create.html", {"form": form})
+
+
+@login_required
+def room_detail(request, slug):
+    room, membership = selectors.visible_room(request.user, slug)
+    history = selectors.room_history(room, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
+    return render(
+        request,
+        "messaging/room.html",
+        {
+            "room": room,
+            "membership": membership,
+            "history": history,
+            "has_older": bool(history) and history[0].seq > 1,
+            "members": selectors.room_members(room),
+            "my_rooms": selectors.rooms_for(request.user),
+            "add_member_form": AddMemberForm(),
+            "room_config": {
+                **room_payload(room),
+                "member": membership is not None,
+                "first_seq": history[0].seq if history else room.last_seq + 1,
+                "history_url": reverse("room_history", args=[room.slug]),
+                "me": request.user.username,
+            },
+        },
+    )
+
+
+@login_required
+@require_GET
+def room_history(request, slug):
+    """Older messages for the page's "load earlier" button, as JSON."""
+    room, _ = selectors.visible_room(request.user, slug)
+    try:
+        before_seq = int(request.GET.get("before_seq", ""))
+    except ValueError:
+        return JsonResponse(
+            {"code": "bad_request", "detail": "before_seq must be a whole number."}, status=400
+        )
+    history = selectors.room_history(room, before_seq=before_seq, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
+    return JsonResponse({"messages": [stored_message_payload(m) for m in history]})
+
+
+def _act(request, slug, action, success: str):
+    """Run a membership action on a visible room and come back with a message either way."""
+    room, _ = selectors.visible_room(request.user, slug)
+    try:
+        action(room)
+    except NotFound:
+        raise Http404("No such room.") from None
+    except ParleyError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, success)
+    return room
+
+
+@login_required
+@require_POST
+def room_join(request, slug):
+    room = _act(request, slug, lambda room: services.join_room(user=request.user, room=room), "Joined.")
+    return redirect("room", slug=room.slug)
+
+
+@login_required
+@require_POST
+def room_leave(request, slug):
+    _act(request, slug, lambda room: services.leave_room(user=request.user, room=room), "You left the room.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def member_add(request, slug):
+    form = AddMemberForm(request.POST)
+    username = form.data.get("username", "")
+    room = _act(
+        request,
+        slug,
+        lambda room: services.add_member(actor=request.user, room=room, username=username),
+        f"Added {username}.",
+    )
+    return redirect("room", slug=room.slug)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug, user_id):
+    user = get_object_or_404(get_user_model(), pk=user_id)
+    room = _act(
+        request,
+        slug,
+        lambda room: services.remove_member(actor=request.user, room=room, user=user),
+        f"Removed {user.username}.",
+    )
+    return redirect("room", slug=room.slug)

@@ -1,0 +1,44 @@
+"""Notifications: something a user should look at, such as a message that mentions them."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Notification(models.Model):
+    class Kind(models.TextChoices):
+        MENTION = "mention", "Mention"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    room = models.ForeignKey("messaging.ChatRoom", on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        "messaging.ChatMessage", on_delete=models.CASCADE, related_name="notifications"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A retried notification step must not notify twice for one message.
+            models.UniqueConstraint(
+                fields=["recipient", "message", "kind"], name="notification_unique_per_message"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="notification_unread"),
+            models.Index(fields=["recipient", "-created_at"], name="notification_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id} on message {self.message_id}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None

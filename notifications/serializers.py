@@ -1,0 +1,27 @@
+"""The JSON shape of a notification, for the socket and the pages' script."""
+
+from typing import Any
+
+from messaging.serializers import NOTIFICATION_NEW, dumps, message_payload
+
+from .models import Notification
+
+
+def notification_payload(notification: Notification, mentions: list[str] | None = None) -> dict[str, Any]:
+    """`notification.message` (with its author) must be loaded."""
+    message = notification.message
+    if mentions is None:
+        mentions = sorted(u.username for u in message.mentioned_users.all())
+    return {
+        "id": notification.id,
+        "kind": notification.kind,
+        "room": notification.room_id,
+        "actor": notification.actor.username if notification.actor else None,
+        "created_at": notification.created_at.isoformat(),
+        "read": notification.is_read,
+        "message": message_payload(message, mentions),
+    }
+
+
+def notification_new_frame(notification: Notification, mentions: list[str] | None = None) -> str:
+    return dumps({"type": NOTIFICATION_NEW, "notification": notification_payload(notification, mentions)})

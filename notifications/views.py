@@ -1,0 +1,40 @@
+"""The notifications page: list, open one (marking it read), mark all read."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from messaging.models import Membership
+
+from . import selectors, services
+from .models import Notification
+
+
+@login_required
+def notification_list(request):
+    return render(
+        request,
+        "notifications/list.html",
+        {"notifications": selectors.recent_notifications(request.user)},
+    )
+
+
+@login_required
+@require_POST
+def notification_open(request, pk):
+    notification = get_object_or_404(
+        Notification.objects.select_related("room", "message"), pk=pk, recipient=request.user
+    )
+    services.mark_read(recipient=request.user, notification_ids=[notification.pk])
+    # A member removed since the mention no longer sees the room.
+    if not Membership.objects.filter(room=notification.room, user=request.user).exists():
+        return redirect("notifications")
+    return redirect(reverse("room", args=[notification.room.slug]) + f"#m{notification.message.seq}")
+
+
+@login_required
+@require_POST
+def notification_read_all(request):
+    services.mark_read(recipient=request.user)
+    return redirect("notifications")
