@@ -1,6 +1,8 @@
 """The chat socket: parse a frame, call one service or selector, send the result."""
 
+import asyncio
 import logging
+import random
 
 import orjson
 from channels.db import database_sync_to_async
@@ -11,6 +13,7 @@ from django.db import DatabaseError
 from . import delivery, selectors, services
 from .errors import BadRequest, ParleyError, RateLimited, UnknownType
 from .events import room_group_name, user_group_name
+from .ordering import RoomStream
 from .ratelimit import TokenBucket
 from .serializers import (
     HELLO,
@@ -33,32 +36,41 @@ CLOSE_FRAME_TOO_LARGE = 1009
 MAX_FRAME_BYTES = 64 * 1024
 # Ids beyond this are not ids; refusing them early keeps them out of SQL integer columns.
 MAX_ID = 2**53
+# How long a frame waits for a missing predecessor before the socket fetches it itself.
+GAP_WAIT_SECONDS = 0.5
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope.get("user")
+        self.streams: dict[int, RoomStream] = {}
         if self.user is None or not self.user.is_authenticated:
             # Accept first, so the browser sees the close code and goes to the login page.
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.room_ids: set[int] = set(await database_sync_to_async(selectors.member_room_ids)(self.user))
+        room_seqs = await database_sync_to_async(selectors.member_room_seqs)(self.user)
+        self.streams = {room_id: RoomStream(last_seq) for room_id, last_seq in room_seqs.items()}
+        # Sends to the client happen from frame handlers and from gap fills; one at a time.
+        self.send_lock = asyncio.Lock()
+        self.gap_fills: dict[int, asyncio.Task] = {}
         limits = settings.PARLEY
         self.bucket = TokenBucket(burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"])
         self.limited_in_a_row = 0
-        for room_id in self.room_ids:
+        for room_id in self.streams:
             await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
         await self.channel_layer.group_add(user_group_name(self.user.id), self.channel_name)
         await self.accept()
-        await self.send(
-            text_data=dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.room_ids)})
-        )
+        await self.send(text_data=dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
 
     async def disconnect(self, code):
-        if getattr(self, "room_ids", None) is None:
+        for task in getattr(self, "gap_fills", {}).values():
+            task.cancel()
+        if not self.streams:
+            if self.user is not None and self.user.is_authenticated:
+                await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
             return
-        for room_id in self.room_ids:
+        for room_id in self.streams:
             await self.channel_layer.group_discard(room_group_name(room_id), self.channel_name)
         await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
 
@@ -79,7 +91,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     return
                 raise RateLimited(wait)
             self.limited_in_a_row = 0
-            frame = parse_frame(text_data, bytes_data)
+            frame = parse_frame(text_data)
             handler = self.handlers.get(frame["type"])
             if handler is None:
                 raise UnknownType(f"Unknown frame type “{frame['type'][:64]}”.")
@@ -88,7 +100,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_error(error, frame)
         except DatabaseError:
             logger.exception("Database error on a %s frame", frame.get("type"))
-            await self.send_error(services_unavailable(), frame)
+            await self.send_error(
+                ParleyError("The server could not reach its database. Please try again."), frame
+            )
         except Exception:
             logger.exception("Unexpected error on a %s frame", frame.get("type"))
             await self.send_error(ParleyError(), frame)
@@ -100,7 +114,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             extra["client_id"] = client_id
         if isinstance(error, RateLimited):
             extra["retry_after"] = round(error.retry_after, 3)
-        await self.send(text_data=error_frame(error.code, error.detail, **extra))
+        async with self.send_lock:
+            await self.send(text_data=error_frame(error.code, error.detail, **extra))
 
     async def on_message_send(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -109,19 +124,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         posted = await database_sync_to_async(services.post_message)(
             author=self.user, room_id=room_id, body=body, client_id=client_id
         )
-        # The sender's acknowledgement goes straight back, so it never depends on the layer.
         frame_text = message_new_frame(message_payload(posted.message, posted.mentions))
-        await self.send(text_data=frame_text)
-        await self.ensure_in_group(room_id)
-        if posted.created:
-            try:
-                await delivery.broadcast_message(
-                    room_id=room_id, frame=frame_text, skip_channel=self.channel_name
-                )
-            except Exception:
-                # Stored and acknowledged: the other members will fetch it through `sync`.
-                logger.exception("Broadcast of message %s failed", posted.message.id)
-            delivery.start_notification_step(posted)
+        if not posted.created:
+            # A resend: answer it even though this socket may have shown it already.
+            async with self.send_lock:
+                await self.send(text_data=frame_text)
+            return
+        # The sender's own copy goes straight back, so its acknowledgement never depends on
+        # the channel layer; it still waits its turn in the room's seq order.
+        await self.join_stream(room_id, posted.message.seq - 1)
+        await self.forward(room_id, posted.message.seq, frame_text)
+        try:
+            await delivery.broadcast_message(
+                room_id=room_id, seq=posted.message.seq, frame=frame_text, skip_channel=self.channel_name
+            )
+        except Exception:
+            # Stored and acknowledged: the other members fetch it when they notice the gap.
+            logger.exception("Broadcast of message %s failed", posted.message.id)
+        delivery.start_notification_step(posted)
 
     async def on_sync(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -134,24 +154,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise await database_sync_to_async(services.room_access_error)(
                 user_id=self.user.id, room_id=room_id
             )
-        await self.ensure_in_group(room_id)
         has_more = len(messages) > batch
         messages = messages[:batch]
-        for message in messages:
-            await self.send(text_data=message_new_frame(stored_message_payload(message)))
         last_seq = messages[-1].seq if messages else after_seq
-        await self.send(
-            text_data=dumps({"type": SYNC_DONE, "room": room_id, "last_seq": last_seq, "has_more": has_more})
-        )
+        stream = await self.join_stream(room_id, last_seq)
+        async with self.send_lock:
+            for message in messages:
+                await self.send(text_data=message_new_frame(stored_message_payload(message)))
+            for held in stream.advance(last_seq):
+                await self.send(text_data=held)
+            await self.send(
+                text_data=dumps(
+                    {"type": SYNC_DONE, "room": room_id, "last_seq": last_seq, "has_more": has_more}
+                )
+            )
 
     async def on_ping(self, frame: dict) -> None:
-        await self.send(text_data=dumps({"type": PONG}))
-
-    async def ensure_in_group(self, room_id: int) -> None:
-        """Heal a membership event this socket missed: the database just said it is a member."""
-        if room_id not in self.room_ids:
-            self.room_ids.add(room_id)
-            await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
+        async with self.send_lock:
+            await self.send(text_data=dumps({"type": PONG}))
 
     handlers = {
         "message.send": on_message_send,
@@ -159,31 +179,78 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "ping": on_ping,
     }
 
+    # --- ordering -----------------------------------------------------------------------------
+
+    async def join_stream(self, room_id: int, delivered: int) -> RoomStream:
+        """The room's stream; a room this socket did not know (a missed join event) is added."""
+        stream = self.streams.get(room_id)
+        if stream is None:
+            stream = self.streams[room_id] = RoomStream(delivered)
+            await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
+        return stream
+
+    async def forward(self, room_id: int, seq: int, frame: str) -> None:
+        stream = self.streams.get(room_id)
+        if stream is None:
+            return
+        async with self.send_lock:
+            for text in stream.offer(seq, frame):
+                await self.send(text_data=text)
+        if stream.has_gap and room_id not in self.gap_fills:
+            self.gap_fills[room_id] = asyncio.create_task(self.fill_gap(room_id))
+
+    async def fill_gap(self, room_id: int) -> None:
+        """Fetch from the database what the channel layer did not bring in time."""
+        try:
+            await asyncio.sleep(GAP_WAIT_SECONDS * (1 + random.random()))  # noqa: S311
+            stream = self.streams.get(room_id)
+            while stream is not None and stream.has_gap:
+                missing = await database_sync_to_async(selectors.messages_after)(
+                    user=self.user,
+                    room_id=room_id,
+                    after_seq=stream.delivered,
+                    limit=min(stream.missing_up_to - stream.delivered, settings.PARLEY["SYNC_BATCH_SIZE"]),
+                )
+                if not missing:
+                    break
+                async with self.send_lock:
+                    for message in missing:
+                        frames = stream.offer(message.seq, message_new_frame(stored_message_payload(message)))
+                        for text in frames:
+                            await self.send(text_data=text)
+        except Exception:
+            logger.exception("Filling a gap in room %s failed; the client's sync covers it", room_id)
+        finally:
+            self.gap_fills.pop(room_id, None)
+
     # --- channel layer → client ---------------------------------------------------------------
 
     async def chat_frame(self, event: dict) -> None:
-        """A frame serialised once by the sender's process; forwarded as is."""
-        if event.get("skip") != self.channel_name:
-            await self.send(text_data=event["text"])
+        """A frame serialised once by the sender's process; forwarded as is, in seq order."""
+        if event.get("skip") == self.channel_name:
+            return
+        if "seq" in event:
+            await self.forward(event["room"], event["seq"], event["text"])
+        else:
+            async with self.send_lock:
+                await self.send(text_data=event["text"])
 
     async def membership_changed(self, event: dict) -> None:
         room = event["room"]
         group = room_group_name(room["id"])
         if event["is_member"]:
-            self.room_ids.add(room["id"])
+            self.streams.setdefault(room["id"], RoomStream(room["last_seq"]))
             await self.channel_layer.group_add(group, self.channel_name)
-            await self.send(text_data=dumps({"type": ROOM_JOINED, "room": room}))
+            frame = dumps({"type": ROOM_JOINED, "room": room})
         else:
-            self.room_ids.discard(room["id"])
+            self.streams.pop(room["id"], None)
             await self.channel_layer.group_discard(group, self.channel_name)
-            await self.send(text_data=dumps({"type": ROOM_LEFT, "room": room}))
+            frame = dumps({"type": ROOM_LEFT, "room": room})
+        async with self.send_lock:
+            await self.send(text_data=frame)
 
 
-def services_unavailable() -> ParleyError:
-    return ParleyError("The server could not store that right now. Please try again.")
-
-
-def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict:
+def parse_frame(text_data: str | None) -> dict:
     if text_data is None:
         raise BadRequest("Frames must be JSON text, not binary.")
     try:

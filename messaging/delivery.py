@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 _notification_tasks: set[asyncio.Task] = set()
 
 
-async def broadcast_message(*, room_id: int, frame: str, skip_channel: str | None = None) -> None:
+async def broadcast_message(*, room_id: int, seq: int, frame: str, skip_channel: str | None = None) -> None:
     """Send one serialised `message.new` frame to the room's group.
 
     `skip_channel` is the sender's own socket, which was answered directly. Raises if the
@@ -26,7 +26,8 @@ async def broadcast_message(*, room_id: int, frame: str, skip_channel: str | Non
     through `sync`.
     """
     await get_channel_layer().group_send(
-        room_group_name(room_id), {"type": "chat.frame", "text": frame, "skip": skip_channel}
+        room_group_name(room_id),
+        {"type": "chat.frame", "room": room_id, "seq": seq, "text": frame, "skip": skip_channel},
     )
 
 

@@ -21,12 +21,14 @@ def user_group_name(user_id: int) -> str:
 
 def membership_changed_on_commit(*, user_id: int, room: ChatRoom, is_member: bool) -> None:
     """After commit, tell the user's open sockets to join or leave the room's group."""
-    event = {
-        "type": "membership.changed",
-        "room": {"id": room.id, "name": room.name, "slug": room.slug},
-        "is_member": is_member,
-    }
-    transaction.on_commit(lambda: publish_to_user(user_id, event))
+
+    def publish() -> None:
+        # Read after commit: the socket's stream starts from the room's current seq.
+        last_seq = ChatRoom.objects.filter(pk=room.id).values_list("last_seq", flat=True).first() or 0
+        room_info = {"id": room.id, "name": room.name, "slug": room.slug, "last_seq": last_seq}
+        publish_to_user(user_id, {"type": "membership.changed", "room": room_info, "is_member": is_member})
+
+    transaction.on_commit(publish)
 
 
 def publish_to_user(user_id: int, event: dict) -> None:

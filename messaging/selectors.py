@@ -6,8 +6,9 @@ from django.http import Http404
 from .models import ChatMessage, ChatRoom, Membership
 
 
-def member_room_ids(user) -> list[int]:
-    return list(Membership.objects.filter(user=user).values_list("room_id", flat=True))
+def member_room_seqs(user) -> dict[int, int]:
+    """The user's rooms, each with the seq of its newest message."""
+    return dict(Membership.objects.filter(user=user).values_list("room_id", "room__last_seq"))
 
 
 def rooms_for(user) -> QuerySet[ChatRoom]:

@@ -1,0 +1,159 @@
+"""Shared fixtures: people, a room, and connected chat sockets driven like a browser tab."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+
+from config.asgi import application
+from messaging import delivery, services
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def generous_rate_limit(settings):
+    """Tests send fast on purpose; the flood-control tests set their own limits."""
+    settings.PARLEY = {**settings.PARLEY, "RATE_BURST": 10_000, "RATE_PER_SECOND": 10_000.0}
+
+
+@pytest.fixture(autouse=True)
+def empty_channel_layer():
+    yield
+    layer = get_channel_layer()
+    if hasattr(layer, "flush"):
+        async_to_sync(layer.flush)()
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, display_name: str = ""):
+        return get_user_model().objects.create_user(
+            username=username, password=PASSWORD, display_name=display_name or username.title()
+        )
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol")
+
+
+@pytest.fixture
+def dave(make_user):
+    """Not a member of the room."""
+    return make_user("dave")
+
+
+@pytest.fixture
+def room(alice, bob, carol):
+    room = services.create_room(creator=alice, name="general", description="Everyone")
+    services.join_room(user=bob, room=room)
+    services.join_room(user=carol, room=room)
+    return room
+
+
+def session_cookie(user) -> str:
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+class ChatClient:
+    """One browser tab's socket, with the waits a test needs."""
+
+    def __init__(self, communicator: WebsocketCommunicator, user):
+        self.communicator = communicator
+        self.user = user
+
+    async def send(self, frame) -> None:
+        if isinstance(frame, str | bytes):
+            key = "bytes_data" if isinstance(frame, bytes) else "text_data"
+            await self.communicator.send_to(**{key: frame})
+        else:
+            await self.communicator.send_json_to(frame)
+
+    async def receive(self, timeout: float = 3) -> dict:
+        return await self.communicator.receive_json_from(timeout=timeout)
+
+    async def receive_type(self, frame_type: str, timeout: float = 3) -> dict:
+        """The next frame of this type; frames of other types before it are skipped."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await self.receive(timeout=max(remaining, 0.01))
+            if frame["type"] == frame_type:
+                return frame
+
+    async def receive_messages(self, count: int, timeout: float = 10) -> list[dict]:
+        frames = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(frames) < count:
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = await self.receive(timeout=max(remaining, 0.01))
+            if frame["type"] == "message.new":
+                frames.append(frame["message"])
+        return frames
+
+    async def assert_nothing_more(self, wait: float = 0.3) -> None:
+        assert await self.communicator.receive_nothing(timeout=wait), "an unexpected frame arrived"
+
+    async def post(self, room_id: int, body: str, client_id: str) -> dict:
+        await self.send({"type": "message.send", "room": room_id, "body": body, "client_id": client_id})
+        return (await self.receive_type("message.new"))["message"]
+
+    async def close(self) -> None:
+        await self.communicator.disconnect()
+
+
+def communicator_for(user=None, origin: bytes = b"http://127.0.0.1", cookie: str | None = None):
+    headers = [(b"origin", origin)]
+    if user is not None:
+        cookie = cookie or session_cookie(user)
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, "/ws/chat/", headers=headers)
+
+
+@pytest.fixture
+async def connect():
+    """`await connect(user)` opens a socket as that user and returns it past the hello frame."""
+    clients: list[ChatClient] = []
+
+    async def open_socket(user) -> ChatClient:
+        cookie = await database_sync_to_async(session_cookie)(user)
+        communicator = communicator_for(user, cookie=cookie)
+        connected, _ = await communicator.connect()
+        assert connected
+        client = ChatClient(communicator, user)
+        clients.append(client)
+        hello = await client.receive()
+        assert hello["type"] == "hello"
+        return client
+
+    yield open_socket
+    await delivery.wait_for_notification_steps()
+    for client in clients:
+        try:
+            await client.close()
+        except Exception:  # noqa: S110 - the socket may be closed by the test already
+            pass

@@ -1,0 +1,176 @@
+"""Delivery: every member connected to a room gets every message, mentions or not."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+
+from messaging import services
+from messaging.models import ChatMessage
+from notifications import services as notification_services
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_plain_message_reaches_every_member(connect, room, alice, bob, carol):
+    a, b, c = await connect(alice), await connect(bob), await connect(carol)
+
+    echo = await a.post(room.id, "Hello team", "c-1")
+
+    for client in (b, c):
+        (message,) = await client.receive_messages(1)
+        assert message == echo
+    assert echo["body"] == "Hello team"
+    assert echo["seq"] == 1
+    assert echo["author"] == {"id": alice.id, "username": "alice", "display_name": "Alice"}
+    assert echo["mentions"] == []
+    await a.assert_nothing_more()  # the sender gets its echo once, not twice
+    assert await ChatMessage.objects.filter(room=room).acount() == 1
+
+
+async def test_mention_delivers_to_all_and_notifies_only_the_mentioned(connect, room, alice, bob, carol):
+    a, b, c = await connect(alice), await connect(bob), await connect(carol)
+
+    echo = await a.post(room.id, "@bob can you look at this?", "c-1")
+
+    assert echo["mentions"] == ["bob"]
+    (to_bob,) = await b.receive_messages(1)
+    (to_carol,) = await c.receive_messages(1)
+    assert to_bob == to_carol == echo
+    notification = (await b.receive_type("notification.new"))["notification"]
+    assert notification["kind"] == "mention"
+    assert notification["message"]["id"] == echo["id"]
+    assert notification["actor"] == "alice"
+    await c.assert_nothing_more()
+    await a.assert_nothing_more()
+    recipients = [n.recipient_id async for n in Notification.objects.all()]
+    assert recipients == [bob.id]
+
+
+async def test_several_mentions_notify_each(connect, room, alice, bob, carol):
+    a, b, c = await connect(alice), await connect(bob), await connect(carol)
+
+    echo = await a.post(room.id, "@bob and @Carol: standup in 5, cc @bob.", "c-1")
+
+    assert echo["mentions"] == ["bob", "carol"]
+    for client in (b, c):
+        assert (await client.receive_messages(1))[0]["id"] == echo["id"]
+        notification = (await client.receive_type("notification.new"))["notification"]
+        assert notification["message"]["id"] == echo["id"]
+    assert await Notification.objects.acount() == 2  # bob once, though named twice
+
+
+async def test_unknown_mention_is_delivered_without_error(connect, room, alice, bob, dave):
+    a, b = await connect(alice), await connect(bob)
+
+    echo = await a.post(room.id, "@nobody @dave @alice hello?", "c-1")
+
+    # Unknown names, non-members (dave) and self-mentions are ignored, without an error.
+    assert echo["mentions"] == []
+    assert (await b.receive_messages(1))[0] == echo
+    await a.assert_nothing_more()
+    await b.assert_nothing_more()
+    assert await Notification.objects.acount() == 0
+
+
+async def test_email_address_is_not_a_mention(connect, room, alice, bob):
+    a, b = await connect(alice), await connect(bob)
+    echo = await a.post(room.id, "write to bob@example.com", "c-1")
+    assert echo["mentions"] == []
+    await b.receive_messages(1)
+    await b.assert_nothing_more()
+
+
+async def test_rapid_exchange_arrives_once_in_seq_order_everywhere(connect, room, alice, bob, carol):
+    a, b, c = await connect(alice), await connect(bob), await connect(carol)
+    per_sender = 60
+
+    async def send_all(client, name):
+        for i in range(per_sender):
+            await client.send(
+                {"type": "message.send", "room": room.id, "body": f"{name} {i}", "client_id": f"{name}-{i}"}
+            )
+
+    await asyncio.gather(send_all(a, "alice"), send_all(b, "bob"))
+
+    total = 2 * per_sender
+    for client in (a, b, c):
+        messages = await client.receive_messages(total, timeout=30)
+        seqs = [m["seq"] for m in messages]
+        assert seqs == list(range(1, total + 1)), "every message once, in seq order"
+        await client.assert_nothing_more()
+    bodies = {m["body"] for m in messages}
+    assert bodies == {f"{n} {i}" for n in ("alice", "bob") for i in range(per_sender)}
+    stored = [m.seq async for m in ChatMessage.objects.filter(room=room).order_by("seq")]
+    assert stored == list(range(1, total + 1))
+
+
+async def test_notification_failure_never_stops_delivery(connect, room, alice, bob, carol, monkeypatch):
+    def broken_notify(**kwargs):
+        raise RuntimeError("notification store is down")
+
+    monkeypatch.setattr(notification_services, "notify_mentions", broken_notify)
+    a, b, c = await connect(alice), await connect(bob), await connect(carol)
+
+    echo = await a.post(room.id, "@bob @carol this still arrives", "c-1")
+
+    assert echo["mentions"] == ["bob", "carol"]
+    for client in (b, c):
+        assert (await client.receive_messages(1))[0] == echo
+    for client in (a, b, c):
+        await client.assert_nothing_more()  # no error frame to anyone, no notification
+    assert await ChatMessage.objects.acount() == 1
+    assert await Notification.objects.acount() == 0
+
+
+async def test_mention_lookup_failure_still_delivers(connect, room, alice, bob, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    def broken_alias(*args, **kwargs):
+        raise RuntimeError("lookup exploded")
+
+    monkeypatch.setattr(get_user_model().objects, "alias", broken_alias)
+    a, b = await connect(alice), await connect(bob)
+    echo = await a.post(room.id, "@bob urgent", "c-1")
+    assert echo["mentions"] == []
+    assert (await b.receive_messages(1))[0] == echo
+
+
+async def test_non_member_receives_nothing(connect, room, alice, dave):
+    a, d = await connect(alice), await connect(dave)
+    await a.post(room.id, "members only", "c-1")
+    await d.assert_nothing_more()
+
+
+async def test_joining_while_connected_starts_delivery(connect, room, alice, dave):
+    a, d = await connect(alice), await connect(dave)
+
+    await database_sync_to_async(services.join_room)(user=dave, room=room)
+    joined = await d.receive_type("room.joined")
+    assert joined["room"]["id"] == room.id
+
+    echo = await a.post(room.id, "welcome dave", "c-1")
+    assert (await d.receive_messages(1))[0] == echo
+
+
+async def test_leaving_while_connected_stops_delivery(connect, room, alice, carol):
+    a, c = await connect(alice), await connect(carol)
+
+    await database_sync_to_async(services.leave_room)(user=carol, room=room)
+    left = await c.receive_type("room.left")
+    assert left["room"]["id"] == room.id
+
+    await a.post(room.id, "carol is gone", "c-1")
+    await c.assert_nothing_more()
+    await c.send({"type": "message.send", "room": room.id, "body": "still here?", "client_id": "x"})
+    error = await c.receive_type("error")
+    assert error["code"] == "not_member"
+
+
+async def test_every_tab_of_a_user_receives_and_the_sending_tab_once(connect, room, alice, bob):
+    first_tab, second_tab, b = await connect(alice), await connect(alice), await connect(bob)
+    echo = await first_tab.post(room.id, "from tab one", "c-1")
+    assert (await second_tab.receive_messages(1))[0] == echo
+    assert (await b.receive_messages(1))[0] == echo
+    await first_tab.assert_nothing_more()
