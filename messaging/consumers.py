@@ -202,7 +202,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def fill_gap(self, room_id: int) -> None:
         """Fetch from the database what the channel layer did not bring in time."""
         try:
-            await asyncio.sleep(GAP_WAIT_SECONDS * (1 + random.random()))  # noqa: S311
+            await asyncio.sleep(GAP_WAIT_SECONDS * (1 + random.random()))
             stream = self.streams.get(room_id)
             while stream is not None and stream.has_gap:
                 missing = await database_sync_to_async(selectors.messages_after)(

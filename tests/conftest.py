@@ -1,6 +1,7 @@
 """Shared fixtures: people, a room, and connected chat sockets driven like a browser tab."""
 
 import asyncio
+import contextlib
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -153,7 +154,6 @@ async def connect():
     yield open_socket
     await delivery.wait_for_notification_steps()
     for client in clients:
-        try:
+        # The test may have closed the socket already.
+        with contextlib.suppress(Exception):
             await client.close()
-        except Exception:  # noqa: S110 - the socket may be closed by the test already
-            pass
