@@ -89,9 +89,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 if self.limited_in_a_row > settings.PARLEY["RATE_ABUSE_CLOSE_AFTER"]:
                     await self.close(code=CLOSE_ABUSIVE)
                     return
-                raise RateLimited(wait)
-            self.limited_in_a_row = 0
+            else:
+                self.limited_in_a_row = 0
             frame = parse_frame(text_data)
+            if wait:
+                # Parsed first only so the answer can name the refused message's client_id.
+                raise RateLimited(wait)
             handler = self.handlers.get(frame["type"])
             if handler is None:
                 raise UnknownType(f"Unknown frame type “{frame['type'][:64]}”.")

@@ -119,8 +119,12 @@ class ChatClient:
         assert await self.communicator.receive_nothing(timeout=wait), "an unexpected frame arrived"
 
     async def post(self, room_id: int, body: str, client_id: str) -> dict:
+        """Send and return the echo: this client's message.new with that client_id."""
         await self.send({"type": "message.send", "room": room_id, "body": body, "client_id": client_id})
-        return (await self.receive_type("message.new"))["message"]
+        while True:
+            message = (await self.receive_type("message.new"))["message"]
+            if message["client_id"] == client_id and message["author"]["id"] == self.user.id:
+                return message
 
     async def close(self) -> None:
         await self.communicator.disconnect()
