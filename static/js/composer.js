@@ -1,12 +1,13 @@
 // The message box: Enter sends, Shift+Enter is a new line; unsent messages are resent on reconnect.
 
 export class Composer {
-  constructor({ form, input, socket, room, me }) {
+  constructor({ form, input, socket, view, me, myName }) {
     this.form = form;
     this.input = input;
     this.socket = socket;
-    this.room = room;
+    this.view = view;
     this.me = me;
+    this.myName = myName;
     this.pending = new Map(); // client_id → frame, until the echo arrives
 
     input.addEventListener("keydown", (event) => {
@@ -36,13 +37,13 @@ export class Composer {
   submit() {
     const body = this.input.value.trim();
     if (!body) return;
-    const frame = { type: "message.send", room: this.room.id, body, client_id: crypto.randomUUID() };
+    const frame = { type: "message.send", room: this.view.roomId, body, client_id: crypto.randomUUID() };
     this.pending.set(frame.client_id, frame);
-    this.room.showPending({
+    this.view.showPending({
       client_id: frame.client_id,
-      room: this.room.id,
+      room: this.view.roomId,
       body,
-      author: { username: this.me, display_name: "" },
+      author: { username: this.me, display_name: this.myName },
       created_at: new Date().toISOString(),
       mentions: [],
     });
@@ -53,7 +54,7 @@ export class Composer {
 
   failed(frame) {
     if (!frame.client_id || !this.pending.has(frame.client_id)) return;
-    const item = this.room.list.querySelector(`.message.pending[data-client-id="${CSS.escape(frame.client_id)}"]`);
+    const item = this.view.list.querySelector(`.message.pending[data-client-id="${CSS.escape(frame.client_id)}"]`);
     if (frame.code === "server_error" || frame.code === "rate_limited") {
       // Worth another try: keep it pending; it is resent on the next reconnect or after the wait.
       const wait = (frame.retry_after || 2) * 1000;

@@ -38,7 +38,14 @@ if (configElement) {
   const room = new RoomView({ config, socket, list, me });
   const form = document.getElementById("composer");
   if (form) {
-    new Composer({ form, input: document.getElementById("message-input"), socket, room, me });
+    new Composer({
+      form,
+      input: document.getElementById("message-input"),
+      socket,
+      view: room,
+      me,
+      myName: body.dataset.displayName,
+    });
   }
   const older = document.getElementById("load-older");
   older?.addEventListener("click", () => room.loadOlder(older));

@@ -6,7 +6,7 @@ const NEAR_BOTTOM_PX = 80;
 
 export class RoomView {
   constructor({ config, socket, list, me }) {
-    this.room = config.id;
+    this.roomId = config.id;
     this.socket = socket;
     this.list = list;
     this.me = me;
@@ -27,6 +27,8 @@ export class RoomView {
     socket.on("message.new", (frame) => this.receive(frame.message));
     socket.on("sync.done", (frame) => this.syncDone(frame));
     socket.addEventListener("open", () => this.sync());
+    // A broadcast lost with no message after it leaves no gap to notice: check now and then.
+    socket.on("pong", () => this.sync());
   }
 
   isNearBottom() {
@@ -40,17 +42,17 @@ export class RoomView {
 
   sync() {
     if (this.syncing) return;
-    this.syncing = this.socket.send({ type: "sync", room: this.room, after_seq: this.lastSeq });
+    this.syncing = this.socket.send({ type: "sync", room: this.roomId, after_seq: this.lastSeq });
   }
 
   syncDone(frame) {
-    if (frame.room !== this.room) return;
+    if (frame.room !== this.roomId) return;
     this.syncing = false;
     if (frame.has_more) this.sync();
   }
 
   receive(message) {
-    if (message.room !== this.room || this.ids.has(message.id)) return;
+    if (message.room !== this.roomId || this.ids.has(message.id)) return;
     if (message.seq > this.lastSeq + 1) {
       // A gap: hold this one, fetch what is missing; sync brings them in order.
       this.early.set(message.seq, message);
@@ -90,6 +92,7 @@ export class RoomView {
   }
 
   showPending(message) {
+    document.getElementById("empty-room")?.remove();
     const item = renderMessage(message, { me: this.me, pending: true });
     this.list.append(item);
     this.scrollToBottom();
