@@ -1,0 +1,50 @@
+"""The Django admin manages rooms, memberships, messages and notifications."""
+
+import pytest
+from django.urls import reverse
+
+from messaging import services
+from notifications import services as notification_services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client, room, alice, bob):
+    posted = services.post_message(author=alice, room_id=room.id, body="@bob <b>hi</b>", client_id="c1")
+    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    admin = type(alice).objects.create_superuser("admin", "admin@example.com", "admin-pass-123")
+    client.force_login(admin)
+    return client
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "messaging_chatroom",
+        "messaging_membership",
+        "messaging_chatmessage",
+        "notifications_notification",
+        "accounts_user",
+    ],
+)
+def test_admin_changelist_and_change_pages_load(staff_client, model):
+    response = staff_client.get(reverse(f"admin:{model}_changelist"))
+    assert response.status_code == 200
+    obj = response.context["cl"].result_list[0]
+    assert staff_client.get(reverse(f"admin:{model}_change", args=[obj.pk])).status_code == 200
+
+
+def test_admin_escapes_message_bodies(staff_client):
+    html = staff_client.get(reverse("admin:messaging_chatmessage_changelist")).content.decode()
+    assert "@bob &lt;b&gt;hi&lt;/b&gt;" in html and "<b>hi</b>" not in html
+
+
+def test_messages_cannot_be_added_in_the_admin(staff_client):
+    assert staff_client.get(reverse("admin:messaging_chatmessage_add")).status_code == 403
+
+
+def test_non_staff_cannot_open_the_admin(client, bob):
+    client.force_login(bob)
+    response = client.get(reverse("admin:messaging_chatroom_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

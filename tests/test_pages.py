@@ -1,0 +1,202 @@
+"""Server-rendered pages: sign-up, log-in, rooms, history, membership, notifications."""
+
+import pytest
+from django.urls import reverse
+
+from messaging import services
+from messaging.models import ChatRoom, Membership
+from notifications import services as notification_services
+from notifications.models import Notification
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", "/rooms/new/", "/rooms/general/", "/rooms/general/history/?before_seq=5", "/notifications/"],
+)
+def test_pages_require_login(client, room, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_sign_up_logs_in_and_lands_on_the_room_list(client):
+    response = client.post(
+        reverse("signup"),
+        {"username": "erin", "display_name": "Erin E.", "password1": PASSWORD, "password2": PASSWORD},
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    page = client.get(reverse("home"))
+    assert page.context["user"].username == "erin"
+    assert "Erin E." in page.content.decode()
+
+
+def test_log_in_and_log_out_by_post(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("home")).status_code == 200
+    assert client.get(reverse("logout")).status_code == 405  # log-out is a POST, not a link
+    assert client.post(reverse("logout")).status_code == 302
+    assert client.get(reverse("home")).status_code == 302
+
+
+def test_wrong_password_is_refused(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert "correct username and password" in response.content.decode()
+
+
+def test_room_list_shows_my_rooms_and_joinable_ones_but_not_private_ones(client, room, alice, dave):
+    services.create_room(creator=alice, name="secret plans", is_private=True)
+    services.create_room(creator=alice, name="random")
+    client.force_login(dave)
+    page = client.get(reverse("home")).content.decode()
+    assert "general" in page and "random" in page
+    assert "secret plans" not in page
+
+
+def test_room_renders_the_last_50_messages_in_order_and_escaped(client, room, alice):
+    for i in range(55):
+        services.post_message(author=alice, room_id=room.id, body=f"message {i}", client_id=f"c{i}")
+    services.post_message(
+        author=alice, room_id=room.id, body='<script>alert("x")</script> & <b>bold</b>', client_id="xss"
+    )
+    client.force_login(alice)
+    response = client.get(reverse("room", args=[room.slug]))
+    html = response.content.decode()
+    history = response.context["history"]
+    assert [m.seq for m in history] == list(range(7, 57))
+    assert html.index("message 6") < html.index("message 54")
+    assert "message 5<" not in html  # older than the last 50
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in html
+    assert '<script>alert("x")</script>' not in html
+    assert 'id="load-older"' in html
+
+
+def test_history_endpoint_pages_backwards(client, room, alice):
+    for i in range(60):
+        services.post_message(author=alice, room_id=room.id, body=f"m{i}", client_id=f"c{i}")
+    client.force_login(alice)
+    data = client.get(reverse("room_history", args=[room.slug]), {"before_seq": 11}).json()
+    assert [m["seq"] for m in data["messages"]] == list(range(1, 11))
+    assert data["messages"][0]["author"]["username"] == "alice"
+    bad = client.get(reverse("room_history", args=[room.slug]), {"before_seq": "x"})
+    assert bad.status_code == 400 and bad.json()["code"] == "bad_request"
+
+
+def test_room_page_query_count_does_not_grow_with_history(
+    client, room, alice, bob, django_assert_max_num_queries
+):
+    for i in range(50):
+        author = alice if i % 2 else bob
+        services.post_message(author=author, room_id=room.id, body=f"@bob @carol {i}", client_id=f"c{i}")
+    client.force_login(alice)
+    with django_assert_max_num_queries(14):
+        assert client.get(reverse("room", args=[room.slug])).status_code == 200
+
+
+def test_private_room_is_404_for_non_members_everywhere(client, alice, dave):
+    private = services.create_room(creator=alice, name="staff", is_private=True)
+    client.force_login(dave)
+    for url in (
+        reverse("room", args=[private.slug]),
+        reverse("room_history", args=[private.slug]) + "?before_seq=1",
+    ):
+        assert client.get(url).status_code == 404
+    for url in (reverse("room_join", args=[private.slug]), reverse("room_leave", args=[private.slug])):
+        assert client.post(url).status_code == 404
+    assert not Membership.objects.filter(room=private, user=dave).exists()
+
+
+def test_create_public_and_private_rooms(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("room_create"), {"name": "Design Reviews", "description": "pixels"})
+    room = ChatRoom.objects.get(name="Design Reviews")
+    assert response["Location"] == reverse("room", args=["design-reviews"])
+    assert Membership.objects.get(room=room, user=alice).role == "owner"
+    client.post(reverse("room_create"), {"name": "Design Reviews", "is_private": "on"})
+    second = ChatRoom.objects.exclude(pk=room.pk).get(name="Design Reviews")
+    assert second.slug == "design-reviews-2" and second.is_private
+
+
+def test_join_and_leave_a_public_room(client, room, dave):
+    client.force_login(dave)
+    page = client.get(reverse("room", args=[room.slug])).content.decode()
+    assert "Join to write" in page and 'id="composer"' not in page
+    client.post(reverse("room_join", args=[room.slug]))
+    assert Membership.objects.filter(room=room, user=dave).exists()
+    assert 'id="composer"' in client.get(reverse("room", args=[room.slug])).content.decode()
+    client.post(reverse("room_leave", args=[room.slug]))
+    assert not Membership.objects.filter(room=room, user=dave).exists()
+
+
+def test_only_owner_cannot_leave(client, room, alice):
+    client.force_login(alice)
+    client.post(reverse("room_leave", args=[room.slug]), follow=True)
+    assert Membership.objects.filter(room=room, user=alice, role="owner").exists()
+
+
+def test_room_admins_add_and_remove_members_of_private_rooms(client, alice, bob, dave):
+    private = services.create_room(creator=alice, name="staff", is_private=True)
+    client.force_login(alice)
+    client.post(reverse("member_add", args=[private.slug]), {"username": "Dave"})
+    assert Membership.objects.filter(room=private, user=dave).exists()
+    response = client.post(reverse("member_add", args=[private.slug]), {"username": "nobody"}, follow=True)
+    assert "There is no user called" in response.content.decode()
+    client.post(reverse("member_remove", args=[private.slug, dave.id]))
+    assert not Membership.objects.filter(room=private, user=dave).exists()
+
+
+def test_members_cannot_manage_members(client, room, bob, dave):
+    client.force_login(bob)
+    response = client.post(reverse("member_add", args=[room.slug]), {"username": "dave"}, follow=True)
+    assert "Only the room" in response.content.decode()
+    assert not Membership.objects.filter(room=room, user=dave).exists()
+
+
+def test_notifications_page_lists_opens_and_marks_read(client, room, alice, bob):
+    posted = services.post_message(author=alice, room_id=room.id, body="@bob <i>look</i>", client_id="c1")
+    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    client.force_login(bob)
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="notification-badge" class="badge"' in page and ">1</span>" in page
+    listing = client.get(reverse("notifications")).content.decode()
+    assert "mentioned you in" in listing and "&lt;i&gt;look&lt;/i&gt;" in listing
+    notification = Notification.objects.get(recipient=bob)
+    response = client.post(reverse("notification_open", args=[notification.id]))
+    assert response["Location"] == reverse("room", args=[room.slug]) + "#m1"
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
+def test_mark_all_read_and_others_notifications_are_404(client, room, alice, bob, carol):
+    posted = services.post_message(author=alice, room_id=room.id, body="@bob @carol hi", client_id="c1")
+    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    carols = Notification.objects.get(recipient=carol)
+    client.force_login(bob)
+    assert client.post(reverse("notification_open", args=[carols.id])).status_code == 404
+    client.post(reverse("notification_read_all"))
+    assert not Notification.objects.filter(recipient=bob, read_at__isnull=True).exists()
+    assert Notification.objects.filter(recipient=carol, read_at__isnull=True).exists()
+
+
+def test_profile_updates_display_name(client, alice):
+    client.force_login(alice)
+    client.post(reverse("profile"), {"display_name": "Alice A."})
+    alice.refresh_from_db()
+    assert alice.display_name == "Alice A."
+
+
+def test_security_headers(client, alice):
+    client.force_login(alice)
+    response = client.get(reverse("home"))
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_health_check(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
