@@ -92,9 +92,9 @@ AUTH_USER_MODEL = "accounts.User"
 
 # --- Channel layer and cache ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-# "core" (RedisChannelLayer) or "pubsub" (RedisPubSubChannelLayer); docs/deploying.md says why
-# core is the default.
-CHANNEL_LAYER_KIND = env.str("CHANNEL_LAYER_KIND", default="core")
+# "pubsub" (RedisPubSubChannelLayer) or "core" (RedisChannelLayer); docs/deploying.md says why
+# pub/sub is the default.
+CHANNEL_LAYER_KIND = env.str("CHANNEL_LAYER_KIND", default="pubsub")
 
 if REDIS_URL:
     if CHANNEL_LAYER_KIND == "pubsub":

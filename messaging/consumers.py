@@ -5,6 +5,7 @@ import logging
 import random
 
 import orjson
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -62,6 +63,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(user_group_name(self.user.id), self.channel_name)
         await self.accept()
         await self.send(text_data=dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
+
+    async def dispatch(self, message):
+        """As Channels' own, minus its per-event database clean-up hop.
+
+        Channels closes stale database connections before every event, a thread hop per
+        recipient per message. Our database work all goes through `database_sync_to_async`,
+        which does that clean-up itself, so events that never touch the database skip it.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code):
         for task in getattr(self, "gap_fills", {}).values():
