@@ -1,0 +1,209 @@
+"""Two real server processes sharing PostgreSQL and Redis: delivery across them, and faults.
+
+Each layer kind gets a private PostgreSQL cluster and Redis server (so stopping them breaks
+nothing else) and two daphne processes on two ports. Clients are real WebSocket clients that
+behave like the browser: sync after every reconnect, resend unacknowledged messages.
+"""
+
+import asyncio
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from .live_server import LiveServer
+from .realtime import RealClient, http_login
+from .servers import MissingBinaries, find_binaries, start_postgres, start_redis
+
+pytestmark = [pytest.mark.servers]
+
+try:
+    find_binaries()
+except MissingBinaries as missing:  # pragma: no cover - depends on the machine
+    pytest.skip(f"needs PostgreSQL and Redis: {missing}", allow_module_level=True)
+
+PASSWORD = "parley-demo"
+SERVER_ENV = {
+    # The clients here send faster than a person; flood control has its own tests.
+    "PARLEY_RATE_BURST": "100000",
+    "PARLEY_RATE_PER_SECOND": "100000",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+class Cluster:
+    def __init__(self, directory: Path, kind: str):
+        # Its own temporary directory: pytest's is private to root, and PostgreSQL runs as postgres.
+        self.postgres = start_postgres()
+        self.redis = start_redis()
+        env = {
+            **SERVER_ENV,
+            "DATABASE_URL": self.postgres.url,
+            "REDIS_URL": self.redis.url,
+            "CHANNEL_LAYER_KIND": kind,
+        }
+        self.a = LiveServer(directory / "a", env=env)
+        self.b = LiveServer(directory / "b", env=env)
+        for server in (self.a, self.b):
+            server.directory.mkdir(parents=True, exist_ok=True)
+        self.a.prepare()
+        self.a.start()
+        self.b.start()
+        self.rooms_made = 0
+
+    def new_room(self, members: list[str]) -> int:
+        """A fresh room with these members (the first is its owner); its id."""
+        self.rooms_made += 1
+        code = textwrap.dedent(f"""
+            from accounts.models import User
+            from messaging import services
+            people = [User.objects.get(username=name) for name in {members!r}]
+            room = services.create_room(creator=people[0], name="cluster room {self.rooms_made}")
+            for person in people[1:]:
+                services.join_room(user=person, room=room)
+            print(room.id)
+        """)
+        return int(self.a.manage("shell", "-c", code).strip().splitlines()[-1])
+
+    def stored_seqs(self, room: int) -> list[int]:
+        code = f"from messaging.models import ChatMessage; import json; print(json.dumps(list(ChatMessage.objects.filter(room_id={room}).order_by('seq').values_list('seq', flat=True))))"
+        return json.loads(self.a.manage("shell", "-c", code).strip().splitlines()[-1])
+
+    def close(self) -> None:
+        for server in (self.a, self.b):
+            server.stop()
+        self.redis.close()
+        self.postgres.close()
+
+
+@pytest.fixture(scope="module", params=["pubsub", "core"])
+def cluster(request, tmp_path_factory):
+    cluster = Cluster(tmp_path_factory.mktemp(f"cluster-{request.param}"), request.param)
+    yield cluster
+    cluster.close()
+
+
+async def connect(name: str, server: LiveServer, rooms: list[int]) -> RealClient:
+    session = await asyncio.to_thread(http_login, server.url, name, PASSWORD)
+    client = RealClient(name, server.url, session, rooms)
+    await client.start()
+    return client
+
+
+def assert_complete_and_in_order(client: RealClient, room: int, count: int) -> None:
+    seqs = [m["seq"] for m in client.messages_in(room)]
+    assert seqs == list(range(1, count + 1)), f"{client.name}: not each of 1..{count} once, in order"
+
+
+async def test_every_member_on_both_processes_gets_every_message_once(cluster):
+    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol"])
+    alice = await connect("alice", cluster.a, [room])
+    bob = await connect("bob", cluster.b, [room])
+    carol_on_a = await connect("carol", cluster.a, [room])
+    carol_on_b = await connect("carol", cluster.b, [room])
+    clients = [alice, bob, carol_on_a, carol_on_b]
+    per_sender = 60
+
+    async def send_all(client: RealClient) -> None:
+        for i in range(per_sender):
+            await client.send_message(room, f"{client.name} {i}", f"{client.name}-{room}-{i}")
+            if i % 10 == 9:
+                await asyncio.sleep(0)
+
+    try:
+        await asyncio.gather(send_all(alice), send_all(bob))
+        total = 2 * per_sender
+        for client in clients:
+            await client.wait_for_seq(room, total, timeout=30)
+        await asyncio.sleep(0.3)  # anything extra (a duplicate) would arrive by now
+        for client in clients:
+            assert_complete_and_in_order(client, room, total)
+            assert client.errors == []
+        ids_by_seq = {m["seq"]: m["id"] for m in alice.messages_in(room)}
+        for client in clients[1:]:
+            assert {m["seq"]: m["id"] for m in client.messages_in(room)} == ids_by_seq
+        assert len(alice.acks) == len(bob.acks) == per_sender
+        assert await asyncio.to_thread(cluster.stored_seqs, room) == list(range(1, total + 1))
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_redis_outage_loses_no_acknowledged_message(cluster):
+    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol"])
+    alice = await connect("alice", cluster.a, [room])
+    bob = await connect("bob", cluster.b, [room])
+    carol = await connect("carol", cluster.a, [room])
+    clients = [alice, bob, carol]
+    sent = []
+    try:
+        for i in range(60):
+            if i == 20:
+                await asyncio.to_thread(cluster.redis.stop)
+            if i == 40:
+                await asyncio.to_thread(cluster.redis.start)
+            client_id = f"outage-{room}-{i}"
+            sent.append(client_id)
+            await alice.send_message(room, f"during the outage? {i}", client_id)
+            await asyncio.sleep(0.05)
+
+        # Every send ends acknowledged: at once, or resent by the client after a reconnect.
+        # One more message after recovery lets everybody notice a gap, if nothing else did.
+        await alice.send_message(room, "after the outage", f"outage-{room}-after")
+        sent.append(f"outage-{room}-after")
+        for _ in range(300):
+            if not alice.unacknowledged:
+                break
+            await asyncio.sleep(0.1)
+        assert alice.unacknowledged == {}, "sends left without any answer"
+        assert set(alice.acks) == set(sent)
+        assert all(error["code"] == "server_error" for error in alice.errors), alice.errors
+
+        stored = await asyncio.to_thread(cluster.stored_seqs, room)
+        assert stored == list(range(1, len(sent) + 1)), "each message stored once, seq without gaps"
+        acked_seqs = {m["seq"] for m in alice.acks.values()}
+        assert acked_seqs == set(stored), "an acknowledged message is not in the database"
+        for client in clients:
+            await client.wait_for_seq(room, len(stored), timeout=30)
+            assert_complete_and_in_order(client, room, len(stored))
+    finally:
+        if not cluster.redis.is_running():
+            cluster.redis.start()
+        for client in clients:
+            await client.close()
+
+
+async def test_database_outage_is_a_clear_error_and_nothing_half_saved(cluster):
+    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob"])
+    alice = await connect("alice", cluster.a, [room])
+    bob = await connect("bob", cluster.b, [room])
+    try:
+        for i in range(5):
+            await alice.send_message(room, f"before {i}", f"db-{room}-before-{i}")
+        await bob.wait_for_seq(room, 5, timeout=10)
+
+        await asyncio.to_thread(cluster.postgres.stop)
+        failed = [f"db-{room}-down-{i}" for i in range(3)]
+        for client_id in failed:
+            await alice.send_message(room, "while the database is down", client_id)
+        for _ in range(100):
+            if len(alice.errors) >= len(failed):
+                break
+            await asyncio.sleep(0.1)
+        assert [e["client_id"] for e in alice.errors] == failed
+        assert {e["code"] for e in alice.errors} == {"server_error"}
+        connections_during_outage = alice.connections
+
+        await asyncio.to_thread(cluster.postgres.start)
+        for client_id in failed:  # the person presses retry: the same client_id
+            await alice.send_message(room, "while the database is down", client_id)
+        await bob.wait_for_seq(room, 8, timeout=20)
+        assert alice.connections == connections_during_outage, "the socket did not survive"
+        assert await asyncio.to_thread(cluster.stored_seqs, room) == list(range(1, 9))
+        assert_complete_and_in_order(bob, room, 8)
+    finally:
+        if not cluster.postgres.is_running():
+            cluster.postgres.start()
+        for client in (alice, bob):
+            await client.close()
