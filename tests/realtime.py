@@ -83,7 +83,7 @@ class RealClient:
                     self._connected.set()
                     async for text in socket:
                         self._handle(json.loads(text))
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+            except (TimeoutError, OSError, websockets.WebSocketException):
                 pass
             finally:
                 self.socket = None

@@ -67,7 +67,11 @@ class Cluster:
         return int(self.a.manage("shell", "-c", code).strip().splitlines()[-1])
 
     def stored_seqs(self, room: int) -> list[int]:
-        code = f"from messaging.models import ChatMessage; import json; print(json.dumps(list(ChatMessage.objects.filter(room_id={room}).order_by('seq').values_list('seq', flat=True))))"
+        code = (
+            "import json; from messaging.models import ChatMessage; "
+            f"print(json.dumps(list(ChatMessage.objects.filter(room_id={room})"
+            ".order_by('seq').values_list('seq', flat=True))))"
+        )
         return json.loads(self.a.manage("shell", "-c", code).strip().splitlines()[-1])
 
     def close(self) -> None:
