@@ -21,6 +21,7 @@ from .serializers import (
     PONG,
     ROOM_JOINED,
     ROOM_LEFT,
+    ROOM_READ,
     SYNC_DONE,
     dumps,
     error_frame,
@@ -185,6 +186,23 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             )
 
+    async def on_room_read(self, frame: dict) -> None:
+        room_id = require_id(frame, "room")
+        seq = require_id(frame, "seq", minimum=0)
+        stored = await database_sync_to_async(services.mark_room_read)(
+            user=self.user, room_id=room_id, seq=seq
+        )
+        # Every tab of this user clears the room's unread count, this one included.
+        text = dumps({"type": ROOM_READ, "room": room_id, "seq": stored})
+        try:
+            await self.channel_layer.group_send(
+                user_group_name(self.user.id), {"type": "chat.frame", "text": text}
+            )
+        except Exception:
+            logger.exception("Could not tell user %s's other tabs about a read room", self.user.id)
+            async with self.send_lock:
+                await self.send(text_data=text)
+
     async def on_ping(self, frame: dict) -> None:
         async with self.send_lock:
             await self.send(text_data=dumps({"type": PONG}))
@@ -192,6 +210,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     handlers = {
         "message.send": on_message_send,
         "sync": on_sync,
+        "room.read": on_room_read,
         "ping": on_ping,
     }
 

@@ -43,6 +43,8 @@ class Membership(models.Model):
     room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField(default=timezone.now)
+    # The newest seq this member has seen in the room; the room's last_seq minus it is unread.
+    last_read_seq = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -1,6 +1,6 @@
 """Reads of rooms and messages, with the joins each needs, for views and the consumer."""
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.http import Http404
 
 from .models import ChatMessage, ChatRoom, Membership
@@ -12,8 +12,12 @@ def member_room_seqs(user) -> dict[int, int]:
 
 
 def rooms_for(user) -> QuerySet[ChatRoom]:
-    """The rooms the user is a member of, by name."""
-    return ChatRoom.objects.filter(memberships__user=user).order_by("name")
+    """The rooms the user is a member of, by name, each with `unread`: messages not yet seen."""
+    return (
+        ChatRoom.objects.filter(memberships__user=user)
+        .annotate(unread=F("last_seq") - F("memberships__last_read_seq"))
+        .order_by("name")
+    )
 
 
 def joinable_rooms(user) -> QuerySet[ChatRoom]:

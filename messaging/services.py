@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
-from django.db.models.functions import Lower
+from django.db.models import F, Subquery, Value
+from django.db.models.functions import Greatest, Least, Lower
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -239,6 +240,20 @@ def _require_manager(*, actor, room: ChatRoom) -> None:
         raise NotFound() if room.is_private else NotMember()
     if not membership.can_manage:
         raise PermissionDenied("Only the room's owner and admins can manage its members.")
+
+
+def mark_room_read(*, user, room_id: int, seq: int) -> int:
+    """Move the member's read pointer forward to `seq` (never back, never past the room's end).
+
+    Returns the pointer now stored; raises NotMember/NotFound when the user is not a member.
+    """
+    room_end = Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1])
+    updated = Membership.objects.filter(user=user, room_id=room_id).update(
+        last_read_seq=Greatest(F("last_read_seq"), Least(Value(seq), room_end))
+    )
+    if not updated:
+        raise room_access_error(user_id=user.id, room_id=room_id)
+    return Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
 
 
 def archive_room(*, room: ChatRoom) -> ChatRoom:

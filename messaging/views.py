@@ -40,6 +40,10 @@ def room_create(request):
 def room_detail(request, slug):
     room, membership = selectors.visible_room(request.user, slug)
     history = selectors.room_history(room, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
+    members = list(selectors.room_members(room))
+    if membership is not None and membership.last_read_seq < room.last_seq:
+        # Opening the room is reading it, as in every chat.
+        services.mark_room_read(user=request.user, room_id=room.id, seq=room.last_seq)
     return render(
         request,
         "messaging/room.html",
@@ -48,7 +52,7 @@ def room_detail(request, slug):
             "membership": membership,
             "history": history,
             "has_older": bool(history) and history[0].seq > 1,
-            "members": selectors.room_members(room),
+            "members": members,
             "my_rooms": selectors.rooms_for(request.user),
             "add_member_form": AddMemberForm(),
             "room_config": {
@@ -57,6 +61,9 @@ def room_detail(request, slug):
                 "first_seq": history[0].seq if history else room.last_seq + 1,
                 "history_url": reverse("room_history", args=[room.slug]),
                 "me": request.user.username,
+                "members": [
+                    {"username": m.user.username, "display_name": m.user.shown_name} for m in members
+                ],
             },
         },
     )

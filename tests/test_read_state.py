@@ -1,0 +1,66 @@
+"""Read state: which messages of each room a member has seen, for unread counts."""
+
+import pytest
+from django.urls import reverse
+
+from messaging import selectors, services
+from messaging.errors import NotFound, NotMember
+from messaging.models import Membership
+
+
+def post(room, author, n):
+    for i in range(n):
+        services.post_message(
+            author=author, room_id=room.id, body=f"m{i}", client_id=f"{author.id}-{room.id}-{i}"
+        )
+
+
+@pytest.mark.django_db
+def test_unread_counts_per_room(room, alice, bob):
+    other = services.create_room(creator=alice, name="random")
+    services.join_room(user=bob, room=other)
+    post(room, alice, 5)
+    post(other, alice, 2)
+    assert {r.name: r.unread for r in selectors.rooms_for(bob)} == {"general": 5, "random": 2}
+    assert {r.name: r.unread for r in selectors.rooms_for(alice)} == {"general": 5, "random": 2}
+
+
+@pytest.mark.django_db
+def test_read_pointer_only_moves_forward_and_not_past_the_end(room, alice, bob):
+    post(room, alice, 5)
+    assert services.mark_room_read(user=bob, room_id=room.id, seq=3) == 3
+    assert services.mark_room_read(user=bob, room_id=room.id, seq=1) == 3
+    assert services.mark_room_read(user=bob, room_id=room.id, seq=999) == 5
+    assert Membership.objects.get(user=bob, room=room).last_read_seq == 5
+
+
+@pytest.mark.django_db
+def test_marking_a_room_one_is_not_in(room, alice, dave):
+    with pytest.raises(NotMember):
+        services.mark_room_read(user=dave, room_id=room.id, seq=1)
+    private = services.create_room(creator=alice, name="staff", is_private=True)
+    with pytest.raises(NotFound):
+        services.mark_room_read(user=dave, room_id=private.id, seq=1)
+
+
+@pytest.mark.django_db
+def test_opening_a_room_reads_it(client, room, alice, bob):
+    post(room, alice, 4)
+    client.force_login(bob)
+    home = client.get(reverse("home")).content.decode()
+    assert 'aria-label="4 unread"' in home
+    client.get(reverse("room", args=[room.slug]))
+    assert Membership.objects.get(user=bob, room=room).last_read_seq == 4
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_room_read_frame_reaches_every_tab_of_the_reader(connect, room, alice, bob):
+    a = await connect(alice)
+    for i in range(3):
+        await a.post(room.id, f"m{i}", f"c{i}")
+    first_tab, second_tab = await connect(bob), await connect(bob)
+    await first_tab.send({"type": "room.read", "room": room.id, "seq": 2})
+    expected = {"type": "room.read", "room": room.id, "seq": 2}
+    assert await first_tab.receive_type("room.read") == expected
+    assert await second_tab.receive_type("room.read") == expected
+    await a.assert_nothing_more()
