@@ -2,10 +2,23 @@
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
+from . import services
 from .forms import ProfileForm, SignUpForm
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's log-out (POST only), which also closes this session's open chat sockets."""
+
+    def post(self, request, *args, **kwargs):
+        user_id, session_key = request.user.pk, request.session.session_key
+        response = super().post(request, *args, **kwargs)
+        if user_id is not None and session_key:
+            services.end_session_sockets(user_id=user_id, session_key=session_key)
+        return response
 
 
 def signup(request):

@@ -15,7 +15,7 @@ from . import delivery, selectors, services
 from .errors import BadRequest, ParleyError, RateLimited, UnknownType
 from .events import room_group_name, user_group_name
 from .ordering import RoomStream
-from .ratelimit import TokenBucket
+from .ratelimit import user_buckets
 from .serializers import (
     HELLO,
     PONG,
@@ -57,7 +57,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.send_lock = asyncio.Lock()
         self.gap_fills: dict[int, asyncio.Task] = {}
         limits = settings.PARLEY
-        self.bucket = TokenBucket(burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"])
+        self.bucket = user_buckets.acquire(
+            self.user.id, burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"]
+        )
         self.limited_in_a_row = 0
         for room_id in self.streams:
             await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
@@ -80,6 +82,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         for task in getattr(self, "gap_fills", {}).values():
             task.cancel()
+        if getattr(self, "bucket", None) is not None:
+            user_buckets.release(self.user.id)
         if not self.streams:
             if self.user is not None and self.user.is_authenticated:
                 await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
@@ -269,6 +273,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             async with self.send_lock:
                 await self.send(text_data=event["text"])
+
+    async def session_ended(self, event: dict) -> None:
+        """The user logged out of the session this socket was opened with."""
+        session = self.scope.get("session")
+        if session is not None and session.session_key == event["session_key"]:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def membership_changed(self, event: dict) -> None:
         room = event["room"]

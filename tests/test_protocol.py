@@ -203,3 +203,53 @@ async def test_hello_lists_the_rooms_of_the_user(room, alice, dave):
     hello = await communicator.receive_json_from()
     assert hello == {"type": "hello", "user": alice.id, "rooms": [room.id]}
     await communicator.disconnect()
+
+
+async def test_logging_out_closes_that_sessions_sockets_only(room, alice):
+    from django.test import AsyncClient
+
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    other_cookie = await database_sync_to_async(session_cookie)(alice)
+    this_tab = communicator_for(alice, cookie=cookie)
+    other_device = communicator_for(alice, cookie=other_cookie)
+    for communicator in (this_tab, other_device):
+        assert (await communicator.connect())[0]
+        assert (await communicator.receive_json_from())["type"] == "hello"
+
+    browser = AsyncClient()
+    browser.cookies["sessionid"] = cookie
+    response = await browser.post("/accounts/logout/")
+    assert response.status_code == 302
+
+    assert await this_tab.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    assert await other_device.receive_nothing(timeout=0.3)
+    await other_device.send_json_to({"type": "ping"})
+    assert await other_device.receive_json_from() == {"type": "pong"}
+    await other_device.disconnect()
+
+
+async def test_removed_member_stops_receiving_at_once_and_cannot_send(connect, room, alice, carol):
+    a, c = await connect(alice), await connect(carol)
+    await database_sync_to_async(services.remove_member)(actor=alice, room=room, user=carol)
+    assert (await c.receive_type("room.left"))["room"]["id"] == room.id
+    await a.post(room.id, "after carol left", "after")
+    await c.assert_nothing_more()
+    for frame in (
+        {"type": "message.send", "room": room.id, "body": "hi", "client_id": "c-x"},
+        {"type": "sync", "room": room.id, "after_seq": 0},
+        {"type": "room.read", "room": room.id, "seq": 1},
+    ):
+        await c.send(frame)
+        await assert_error(c, "not_member")
+
+
+async def test_rate_limit_is_per_user_across_tabs(connect, room, alice, settings):
+    settings.PARLEY = {**settings.PARLEY, "RATE_BURST": 4, "RATE_PER_SECOND": 0.1}
+    first_tab, second_tab = await connect(alice), await connect(alice)
+    for i in range(2):
+        await first_tab.post(room.id, f"one {i}", f"one-{i}")
+        await second_tab.post(room.id, f"two {i}", f"two-{i}")
+    await second_tab.send({"type": "message.send", "room": room.id, "body": "fifth", "client_id": "five"})
+    while (frame := await second_tab.receive())["type"] != "error":
+        pass
+    assert frame["code"] == "rate_limited"
