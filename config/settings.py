@@ -109,7 +109,9 @@ if REDIS_URL:
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [REDIS_URL],
+                    # No client-side read timeout: the layer's blocking reads wait longer than
+                    # redis-py's default 5 s, and a timeout there would end idle sockets.
+                    "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                     "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1500),
                     "expiry": 30,
                 },

@@ -168,16 +168,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         after_seq = require_id(frame, "after_seq", minimum=0)
         batch = settings.PARLEY["SYNC_BATCH_SIZE"]
-        messages = await database_sync_to_async(selectors.messages_after)(
+        found = await database_sync_to_async(selectors.messages_after)(
             user=self.user, room_id=room_id, after_seq=after_seq, limit=batch + 1
         )
-        if messages is None:
+        if found is None:
             raise await database_sync_to_async(services.room_access_error)(
                 user_id=self.user.id, room_id=room_id
             )
+        room_last_seq, messages = found
         has_more = len(messages) > batch
         messages = messages[:batch]
-        last_seq = messages[-1].seq if messages else after_seq
+        # Where the client now stands; a claim beyond the room's end is not believed.
+        last_seq = messages[-1].seq if messages else min(after_seq, room_last_seq)
         stream = await self.join_stream(room_id, last_seq)
         async with self.send_lock:
             for message in messages:
@@ -196,16 +198,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         stored = await database_sync_to_async(services.mark_room_read)(
             user=self.user, room_id=room_id, seq=seq
         )
-        # Every tab of this user clears the room's unread count, this one included.
         text = dumps({"type": ROOM_READ, "room": room_id, "seq": stored})
+        async with self.send_lock:
+            await self.send(text_data=text)
+        # The user's other tabs clear the room's unread count too.
         try:
             await self.channel_layer.group_send(
-                user_group_name(self.user.id), {"type": "chat.frame", "text": text}
+                user_group_name(self.user.id), {"type": "chat.frame", "text": text, "skip": self.channel_name}
             )
         except Exception:
             logger.exception("Could not tell user %s's other tabs about a read room", self.user.id)
-            async with self.send_lock:
-                await self.send(text_data=text)
 
     async def on_ping(self, frame: dict) -> None:
         async with self.send_lock:
@@ -244,12 +246,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(GAP_WAIT_SECONDS * (1 + random.random()))
             stream = self.streams.get(room_id)
             while stream is not None and stream.has_gap:
-                missing = await database_sync_to_async(selectors.messages_after)(
+                found = await database_sync_to_async(selectors.messages_after)(
                     user=self.user,
                     room_id=room_id,
                     after_seq=stream.delivered,
                     limit=min(stream.missing_up_to - stream.delivered, settings.PARLEY["SYNC_BATCH_SIZE"]),
                 )
+                missing = found[1] if found else []
                 if not missing:
                     break
                 async with self.send_lock:

@@ -54,15 +54,21 @@ def room_history(room: ChatRoom, *, before_seq: int | None = None, limit: int = 
     return list(reversed(messages.order_by("-seq")[:limit]))
 
 
-def messages_after(*, user, room_id: int, after_seq: int, limit: int) -> list[ChatMessage] | None:
-    """Messages of a room the user is a member of, after `after_seq`, in order.
+def messages_after(*, user, room_id: int, after_seq: int, limit: int) -> tuple[int, list[ChatMessage]] | None:
+    """The room's last seq and its messages after `after_seq`, in order, for a member.
 
-    None when the user is not a member: membership is read from the database on every sync,
+    None when the user is not a member: membership is read from the database on every call,
     so a member removed a moment ago reads nothing more.
     """
-    if not Membership.objects.filter(room_id=room_id, user=user).exists():
+    room_last_seq = (
+        Membership.objects.filter(room_id=room_id, user=user).values_list("room__last_seq", flat=True).first()
+    )
+    if room_last_seq is None:
         return None
-    return list(_messages_with_people().filter(room_id=room_id, seq__gt=after_seq).order_by("seq")[:limit])
+    if after_seq >= room_last_seq:
+        return room_last_seq, []
+    messages = _messages_with_people().filter(room_id=room_id, seq__gt=after_seq).order_by("seq")[:limit]
+    return room_last_seq, list(messages)
 
 
 def room_members(room: ChatRoom) -> QuerySet[Membership]:

@@ -17,6 +17,23 @@ from messaging import delivery, services
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def close_async_db_connections(django_db_setup):
+    """Close the connection of the thread that runs async tests' database calls, so the test
+    database (PostgreSQL) can be dropped at the end without waiting for it."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Real hashing costs most of each test's set-up; these passwords protect nothing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def generous_rate_limit(settings):
     """Tests send fast on purpose; the flood-control tests set their own limits."""
