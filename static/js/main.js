@@ -1,54 +1,66 @@
-// Wires the page: one socket, the connection indicator, the badge, and the room if one is open.
+// Wires the page: one socket, the connection banner, the badge, the sidebar, and the room if one is open.
 
-import { Composer } from "./composer.js";
+import { Composer, forgetDrafts } from "./composer.js";
+import { watchConnection } from "./connection.js";
+import { MentionPicker } from "./mentions.js";
 import { localiseTimes } from "./messages.js";
 import { watchNotifications } from "./notifications.js";
 import { RoomView } from "./room.js";
+import { Drawer, RoomList } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 
 const body = document.body;
 const socket = new ChatSocket(body.dataset.socketPath, { loginUrl: body.dataset.loginUrl });
 const me = body.dataset.username;
 
-const stateLabel = document.getElementById("connection-state");
-let countdown = null;
-socket.addEventListener("state", (event) => {
-  const { state, retryAt } = event.detail;
-  clearInterval(countdown);
-  stateLabel.dataset.state = state;
-  if (state === "open") stateLabel.textContent = "Connected";
-  else if (state === "connecting") stateLabel.textContent = "Connecting…";
-  else if (state === "closed") {
-    const tick = () => {
-      const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      stateLabel.textContent = `Offline, retrying in ${seconds} s`;
-    };
-    tick();
-    countdown = setInterval(tick, 1000);
-  } else stateLabel.textContent = "Signed out";
+watchConnection(socket, {
+  status: document.getElementById("connection-state"),
+  banner: document.getElementById("connection-banner"),
 });
-
 watchNotifications(socket, document.getElementById("notification-badge"));
 localiseTimes(document);
+document.querySelector(".logout-form")?.addEventListener("submit", () => forgetDrafts(me));
 
 const configElement = document.getElementById("room-config");
-if (configElement) {
-  const config = JSON.parse(configElement.textContent);
+const config = configElement ? JSON.parse(configElement.textContent) : null;
+
+const sidebar = document.getElementById("sidebar");
+if (sidebar) {
+  new RoomList({ nav: sidebar, socket, me, openRoomId: config?.id ?? null });
+  new Drawer({
+    toggle: document.getElementById("sidebar-toggle"),
+    panel: sidebar,
+    bodyClass: "sidebar-open",
+    query: "(max-width: 767px)",
+  });
+}
+
+if (config) {
   const list = document.getElementById("messages");
-  const room = new RoomView({ config, socket, list, me });
+  const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });
+  socket.on("room.left", (frame) => {
+    if (frame.room.id === room.roomId) room.leave();
+  });
   const form = document.getElementById("composer");
   if (form) {
+    const input = document.getElementById("message-input");
     new Composer({
       form,
-      input: document.getElementById("message-input"),
+      input,
       socket,
       view: room,
       me,
       myName: body.dataset.displayName,
+      picker: new MentionPicker({ input, container: form, members: config.members || [], me }),
     });
   }
   const older = document.getElementById("load-older");
   older?.addEventListener("click", () => room.loadOlder(older));
+  const members = document.getElementById("members");
+  const membersToggle = document.getElementById("members-toggle");
+  if (members && membersToggle) {
+    new Drawer({ toggle: membersToggle, panel: members, bodyClass: "members-open", query: "(max-width: 1199px)" });
+  }
 }
 
 socket.connect();

@@ -14,6 +14,7 @@ export class ChatSocket extends EventTarget {
     this.handlers = new Map();
     this.ws = null;
     this.pingTimer = null;
+    this.retryTimer = null;
   }
 
   get url() {
@@ -65,7 +66,14 @@ export class ChatSocket extends EventTarget {
     this.attempt += 1;
     const retryAt = Date.now() + delay;
     this.setState("closed", { retryAt });
-    setTimeout(() => this.connect(), delay);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** The person asked not to wait for the backoff. */
+  reconnectNow() {
+    if (this.ws !== null) return;
+    clearTimeout(this.retryTimer);
+    this.connect();
   }
 
   dispatch(text) {

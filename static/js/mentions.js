@@ -1,0 +1,145 @@
+// `@` in the message box opens a list of the room's members to complete from: a listbox the
+// textarea points into with aria-activedescendant, driven by the arrow keys, Enter/Tab, Escape
+// and the mouse.
+
+import { avatarClass } from "./messages.js";
+
+const MAX_OPTIONS = 8;
+// The name being typed: `@` at the start or after a non-word character, up to the caret.
+const TYPING_PATTERN = /(?:^|[^\p{L}\p{N}_])@([\p{L}\p{N}_.+-]*)$/u;
+
+export class MentionPicker {
+  constructor({ input, container, members, me }) {
+    this.input = input;
+    this.members = members.filter((member) => member.username !== me);
+    this.list = document.createElement("ul");
+    this.list.id = "mention-list";
+    this.list.className = "mention-list";
+    this.list.setAttribute("role", "listbox");
+    this.list.setAttribute("aria-label", "Members to mention");
+    this.list.hidden = true;
+    container.append(this.list);
+    this.status = document.createElement("p");
+    this.status.className = "visually-hidden";
+    this.status.setAttribute("role", "status");
+    container.append(this.status);
+    this.options = [];
+    this.active = -1;
+    this.start = -1; // where the `@` is in the input's value
+
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", this.list.id);
+    input.addEventListener("input", () => this.update());
+    input.addEventListener("click", () => this.update());
+    input.addEventListener("blur", () => this.close());
+    // Picking with the mouse must not blur the input first.
+    this.list.addEventListener("mousedown", (event) => event.preventDefault());
+  }
+
+  get isOpen() {
+    return !this.list.hidden;
+  }
+
+  update() {
+    const caret = this.input.selectionStart;
+    if (caret !== this.input.selectionEnd) return this.close();
+    const match = TYPING_PATTERN.exec(this.input.value.slice(0, caret));
+    if (!match) return this.close();
+    const query = match[1].toLowerCase();
+    this.start = caret - match[1].length - 1;
+    const found = this.members
+      .filter(
+        (member) =>
+          member.username.toLowerCase().startsWith(query) ||
+          member.display_name
+            .toLowerCase()
+            .split(/\s+/)
+            .some((word) => word.startsWith(query)),
+      )
+      .slice(0, MAX_OPTIONS);
+    if (!found.length) return this.close();
+    this.render(found);
+  }
+
+  render(members) {
+    const previous = this.options[this.active]?.dataset.username;
+    this.options = members.map((member, index) => {
+      const option = document.createElement("li");
+      option.id = `mention-option-${index}`;
+      option.className = "mention-option";
+      option.setAttribute("role", "option");
+      option.dataset.username = member.username;
+      const avatar = document.createElement("span");
+      avatar.className = `avatar avatar-small ${avatarClass(member.username)}`;
+      avatar.setAttribute("aria-hidden", "true");
+      avatar.textContent = Array.from(member.display_name || member.username)[0].toUpperCase();
+      const name = document.createElement("span");
+      name.textContent = member.display_name;
+      const handle = document.createElement("span");
+      handle.className = "muted";
+      handle.textContent = `@${member.username}`;
+      option.append(avatar, name, " ", handle);
+      option.addEventListener("click", () => this.pick(index));
+      option.addEventListener("mousemove", () => this.activate(index));
+      return option;
+    });
+    this.list.replaceChildren(...this.options);
+    this.list.hidden = false;
+    const keep = this.options.findIndex((option) => option.dataset.username === previous);
+    this.activate(keep >= 0 ? keep : 0);
+    const count = this.options.length;
+    this.status.textContent = `${count} member${count === 1 ? "" : "s"} found. Up and down to choose, Enter to pick.`;
+  }
+
+  activate(index) {
+    this.active = index;
+    this.options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
+    const option = this.options[index];
+    if (!option) return;
+    this.input.setAttribute("aria-activedescendant", option.id);
+    option.scrollIntoView({ block: "nearest" });
+  }
+
+  pick(index) {
+    const option = this.options[index];
+    if (!option) return;
+    const caret = this.input.selectionStart;
+    const value = this.input.value;
+    const insert = `@${option.dataset.username} `;
+    this.input.value = value.slice(0, this.start) + insert + value.slice(caret).replace(/^ /, "");
+    const position = this.start + insert.length;
+    this.input.setSelectionRange(position, position);
+    this.close();
+    this.input.focus();
+    this.input.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  close() {
+    if (this.list.hidden) return;
+    this.list.hidden = true;
+    this.list.replaceChildren();
+    this.options = [];
+    this.active = -1;
+    this.status.textContent = "";
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  /** The composer's keydown asks first: true when the key was the picker's. */
+  handleKey(event) {
+    if (!this.isOpen || event.isComposing) return false;
+    const count = this.options.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      this.activate((this.active + step + count) % count);
+    } else if ((event.key === "Enter" && !event.shiftKey) || event.key === "Tab") {
+      this.pick(this.active);
+    } else if (event.key === "Escape") {
+      this.close();
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    return true;
+  }
+}

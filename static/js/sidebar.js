@@ -1,0 +1,218 @@
+// The room list in the sidebar: live unread counts, rooms joined and left while the page is open.
+// A room's count is its newest seq minus the reader's read pointer, both tracked from frames.
+
+export class RoomList {
+  constructor({ nav, socket, me, openRoomId = null }) {
+    this.nav = nav;
+    this.list = nav.querySelector(".room-links");
+    this.socket = socket;
+    this.me = me;
+    this.openRoomId = openRoomId;
+    this.refreshUrl = nav.dataset.refreshUrl;
+    this.rooms = new Map(); // room id → { link, badge, lastSeq, readSeq }
+    for (const link of this.list.querySelectorAll("a[data-room-id]")) this.track(link);
+
+    socket.on("message.new", (frame) => this.messageArrived(frame.message));
+    socket.on("room.read", (frame) => this.read(frame.room, frame.seq));
+    socket.on("room.joined", (frame) => this.joined(frame.room));
+    socket.on("room.left", (frame) => this.left(frame.room));
+    let connectedBefore = false;
+    socket.addEventListener("open", () => {
+      // Whatever arrived in other rooms while this tab was offline is counted by the server.
+      if (connectedBefore) this.refresh();
+      connectedBefore = true;
+    });
+  }
+
+  track(link) {
+    const lastSeq = Number(link.dataset.lastSeq || 0);
+    const unread = Number(link.dataset.unread || 0);
+    const entry = {
+      link,
+      badge: link.querySelector(".unread-count"),
+      lastSeq,
+      readSeq: Number(link.dataset.roomId) === this.openRoomId ? lastSeq : lastSeq - unread,
+    };
+    this.rooms.set(Number(link.dataset.roomId), entry);
+    return entry;
+  }
+
+  render(roomId) {
+    const entry = this.rooms.get(roomId);
+    if (!entry) return;
+    // The open room's news is on screen; its count would only repeat it.
+    const unread = roomId === this.openRoomId ? 0 : Math.max(0, entry.lastSeq - entry.readSeq);
+    entry.badge.textContent = String(unread);
+    entry.badge.setAttribute("aria-label", `${unread} unread`);
+    entry.badge.hidden = unread === 0;
+    entry.link.classList.toggle("has-unread", unread > 0);
+  }
+
+  messageArrived(message) {
+    const entry = this.rooms.get(message.room);
+    if (!entry) return;
+    entry.lastSeq = Math.max(entry.lastSeq, message.seq);
+    // Writing in a room means having read it; one's own message is never news.
+    if (message.author.username === this.me) entry.readSeq = Math.max(entry.readSeq, message.seq);
+    this.render(message.room);
+  }
+
+  read(roomId, seq) {
+    const entry = this.rooms.get(roomId);
+    if (!entry) return;
+    entry.readSeq = Math.max(entry.readSeq, seq);
+    entry.lastSeq = Math.max(entry.lastSeq, seq);
+    this.render(roomId);
+  }
+
+  joined(room, href = roomUrl(room.slug)) {
+    if (this.rooms.has(room.id)) return;
+    this.list.querySelector(".empty-rooms")?.remove();
+    const link = buildRoomLink({
+      id: room.id,
+      href,
+      name: room.name,
+      isPrivate: room.is_private,
+      lastSeq: room.last_seq,
+      unread: 0,
+    });
+    const item = document.createElement("li");
+    item.append(link);
+    // Keep the list sorted by name, as the server renders it.
+    const after = Array.from(this.list.children).find(
+      (li) => li.querySelector(".room-name")?.textContent.localeCompare(room.name) > 0,
+    );
+    this.list.insertBefore(item, after || null);
+    this.track(link);
+  }
+
+  left(room) {
+    const entry = this.rooms.get(room.id);
+    if (!entry) return;
+    entry.link.closest("li").remove();
+    this.rooms.delete(room.id);
+  }
+
+  /** Counts and rooms as the server has them now, read from the room list page. */
+  async refresh() {
+    let html;
+    try {
+      const response = await fetch(this.refreshUrl, { credentials: "same-origin" });
+      if (!response.ok) return;
+      html = await response.text();
+    } catch {
+      return;
+    }
+    const fresh = new DOMParser().parseFromString(html, "text/html");
+    const seen = new Set();
+    for (const link of fresh.querySelectorAll("#sidebar a[data-room-id]")) {
+      const roomId = Number(link.dataset.roomId);
+      seen.add(roomId);
+      const lastSeq = Number(link.dataset.lastSeq || 0);
+      const readSeq = lastSeq - Number(link.dataset.unread || 0);
+      if (!this.rooms.has(roomId)) {
+        const room = {
+          id: roomId,
+          name: link.querySelector(".room-name")?.textContent || "",
+          is_private: Boolean(link.querySelector(".visually-hidden")),
+          last_seq: lastSeq,
+        };
+        this.joined(room, link.getAttribute("href"));
+      }
+      const entry = this.rooms.get(roomId);
+      entry.lastSeq = Math.max(entry.lastSeq, lastSeq);
+      entry.readSeq = Math.max(entry.readSeq, readSeq);
+      this.render(roomId);
+    }
+    for (const roomId of Array.from(this.rooms.keys())) {
+      if (!seen.has(roomId)) this.left({ id: roomId });
+    }
+  }
+}
+
+function roomUrl(slug) {
+  return `/rooms/${encodeURIComponent(slug)}/`;
+}
+
+/** The same markup as templates/partials/room_list.html, built from text. */
+function buildRoomLink({ id, href, name, isPrivate, lastSeq, unread }) {
+  const link = document.createElement("a");
+  link.href = href;
+  link.dataset.roomId = id;
+  link.dataset.lastSeq = lastSeq;
+  link.dataset.unread = unread;
+  const sigil = document.createElement("span");
+  sigil.className = "room-sigil";
+  sigil.setAttribute("aria-hidden", "true");
+  sigil.textContent = isPrivate ? "🔒" : "#";
+  link.append(sigil);
+  if (isPrivate) {
+    const hidden = document.createElement("span");
+    hidden.className = "visually-hidden";
+    hidden.textContent = "private room";
+    link.append(hidden);
+  }
+  const label = document.createElement("span");
+  label.className = "room-name";
+  label.textContent = name;
+  const badge = document.createElement("span");
+  badge.className = "unread-count";
+  badge.hidden = true;
+  link.append(" ", label, " ", badge);
+  return link;
+}
+
+/**
+ * A panel that is a drawer on narrow screens: `toggle` opens and closes it, Escape and a click
+ * outside close it, focus goes into it on opening and back to the toggle on closing.
+ */
+export class Drawer {
+  constructor({ toggle, panel, bodyClass, query }) {
+    this.toggle = toggle;
+    this.panel = panel;
+    this.bodyClass = bodyClass;
+    this.query = window.matchMedia(query);
+    toggle.hidden = !this.query.matches;
+    this.query.addEventListener("change", () => {
+      toggle.hidden = !this.query.matches;
+      if (!this.query.matches) this.close({ restoreFocus: false });
+    });
+    toggle.addEventListener("click", () => (this.isOpen ? this.close() : this.open()));
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.isOpen) this.close();
+    });
+    document.addEventListener("drawer-open", (event) => {
+      if (event.detail !== this && this.isOpen) this.close({ restoreFocus: false });
+    });
+  }
+
+  get isOpen() {
+    return document.body.classList.contains(this.bodyClass);
+  }
+
+  open() {
+    document.dispatchEvent(new CustomEvent("drawer-open", { detail: this }));
+    document.body.classList.add(this.bodyClass);
+    this.toggle.setAttribute("aria-expanded", "true");
+    scrim().onclick = () => this.close();
+    this.panel.querySelector("a, button, input")?.focus();
+  }
+
+  close({ restoreFocus = true } = {}) {
+    if (!this.isOpen) return;
+    document.body.classList.remove(this.bodyClass);
+    this.toggle.setAttribute("aria-expanded", "false");
+    if (restoreFocus) this.toggle.focus();
+  }
+}
+
+function scrim() {
+  let element = document.querySelector(".scrim");
+  if (!element) {
+    element = document.createElement("div");
+    element.className = "scrim";
+    element.setAttribute("aria-hidden", "true");
+    document.body.append(element);
+  }
+  return element;
+}
