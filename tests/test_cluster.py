@@ -7,6 +7,7 @@ behave like the browser: sync after every reconnect, resend unacknowledged messa
 
 import asyncio
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from .servers import MissingBinaries, find_binaries, start_postgres, start_redis
 
 pytestmark = [pytest.mark.servers]
 
+if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    pytest.skip("runs in the PostgreSQL + Redis pass of `make test`", allow_module_level=True)
 try:
     find_binaries()
 except MissingBinaries as missing:  # pragma: no cover - depends on the machine
