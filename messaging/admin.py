@@ -1,6 +1,15 @@
 from django.contrib import admin
 
+from . import events
 from .models import ChatMessage, ChatRoom, Membership
+
+
+def announce(memberships, *, is_member: bool) -> None:
+    """Open sockets join or leave the room as the admin adds or removes its members."""
+    for membership in memberships:
+        events.membership_changed_on_commit(
+            user_id=membership.user_id, room=membership.room, is_member=is_member
+        )
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,6 +28,12 @@ class ChatRoomAdmin(admin.ModelAdmin):
     raw_id_fields = ("created_by",)
     inlines = [MembershipInline]
 
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is Membership:
+            announce(formset.new_objects, is_member=True)
+            announce(formset.deleted_objects, is_member=False)
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
@@ -27,6 +42,20 @@ class MembershipAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "room__name")
     raw_id_fields = ("user", "room")
     list_select_related = ("user", "room")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            announce([obj], is_member=True)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        announce([obj], is_member=False)
+
+    def delete_queryset(self, request, queryset):
+        memberships = list(queryset.select_related("room"))
+        super().delete_queryset(request, queryset)
+        announce(memberships, is_member=False)
 
 
 @admin.register(ChatMessage)

@@ -5,10 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from messaging.models import Membership
-
 from . import selectors, services
-from .models import Notification
 
 
 @login_required
@@ -24,12 +21,9 @@ def notification_list(request):
 @require_POST
 def notification_open(request, pk):
     notification = get_object_or_404(
-        Notification.objects.select_related("room", "message"), pk=pk, recipient=request.user
+        selectors.visible_notifications(request.user).select_related("room", "message"), pk=pk
     )
     services.mark_read(recipient=request.user, notification_ids=[notification.pk])
-    # A member removed since the mention no longer sees the room.
-    if not Membership.objects.filter(room=notification.room, user=request.user).exists():
-        return redirect("notifications")
     return redirect(reverse("room", args=[notification.room.slug]) + f"#m{notification.message.seq}")
 
 

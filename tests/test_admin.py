@@ -48,3 +48,31 @@ def test_non_staff_cannot_open_the_admin(client, bob):
     client.force_login(bob)
     response = client.get(reverse("admin:messaging_chatroom_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_membership_added_in_the_admin_reaches_open_sockets(connect, room, alice, dave):
+    from channels.db import database_sync_to_async
+    from django.test import Client
+
+    d = await connect(dave)
+
+    def add_dave_in_admin():
+        admin = type(alice).objects.create_superuser("root", "root@example.com", "root-pass-123")
+        browser = Client()
+        browser.force_login(admin)
+        response = browser.post(
+            reverse("admin:messaging_membership_add"),
+            {
+                "user": dave.id,
+                "room": room.id,
+                "role": "member",
+                "joined_at_0": "2026-11-25",
+                "joined_at_1": "10:00:00",
+                "last_read_seq": 0,
+            },
+        )
+        assert response.status_code == 302, response.content.decode()[:2000]
+
+    await database_sync_to_async(add_dave_in_admin)()
+    assert (await d.receive_type("room.joined"))["room"]["id"] == room.id

@@ -200,3 +200,16 @@ def test_security_headers(client, alice):
 
 def test_health_check(client):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_removed_member_no_longer_sees_notifications_from_a_private_room(client, alice, bob):
+    private = services.create_room(creator=alice, name="staff", is_private=True)
+    services.add_member(actor=alice, room=private, username="bob")
+    posted = services.post_message(author=alice, room_id=private.id, body="@bob secret plan", client_id="s1")
+    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    services.remove_member(actor=alice, room=private, user=bob)
+    client.force_login(bob)
+    assert "secret plan" not in client.get(reverse("notifications")).content.decode()
+    assert 'id="notification-badge" class="badge" hidden' in client.get(reverse("home")).content.decode()
+    notification = Notification.objects.get(recipient=bob)
+    assert client.post(reverse("notification_open", args=[notification.id])).status_code == 404
