@@ -1,0 +1,539 @@
+"""The chat in Chromium as a person uses it: grouping, links, the composer, unread counts,
+keyboard use, labels, colour contrast and pages without JavaScript.
+
+Same set-up as tests/test_browser.py (whose helpers this module shares): one server and one
+Chromium for the module, rooms of its own per test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.live_server import DEMO_PASSWORD, LiveServer, running_server
+from tests.test_browser import (
+    CHROMIUM,
+    MOBILE,
+    Tab,
+    create_rooms,
+    launch_chromium,
+    log_in,
+    people_for_test,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}"),
+]
+
+ROOMS = {
+    "grouping": ["alice", "bob"],
+    "picker": ["alice", "bob", "carol", "dave"],
+    "drafts": ["alice", "bob"],
+    "drafts-other": ["alice"],
+    "retry": ["alice", "bob"],
+    "unread-a": ["alice", "bob"],
+    "unread-b": ["alice", "bob"],
+    "unread-c": ["alice"],
+    "keyboard": ["alice", "bob"],
+    "contrast": ["alice", "bob"],
+    "history": ["alice", "bob"],
+}
+
+# Messages that exist before the tests open their rooms. Three days old ones test the day
+# separators (and nobody says "Yesterday" about them); history has more than one page.
+SEED_MESSAGES = textwrap.dedent(
+    """
+    from datetime import timedelta
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+    from messaging import services
+    from messaging.models import ChatMessage, ChatRoom
+    User = get_user_model()
+    alice, bob = User.objects.get(username="alice"), User.objects.get(username="bob")
+
+    def post(room, author, body, at=None):
+        posted = services.post_message(author=author, room_id=room.id, body=body,
+                                       client_id=f"seed-{room.slug}-{room.last_seq}-{author.pk}")
+        if at is not None:
+            ChatMessage.objects.filter(pk=posted.message.pk).update(created_at=at)
+        room.refresh_from_db()
+
+    grouping = ChatRoom.objects.get(slug="grouping")
+    days_ago = timezone.now().replace(hour=12, minute=0) - timedelta(days=3)
+    post(grouping, bob, "Three days ago, first", days_ago)
+    post(grouping, bob, "Three days ago, two minutes later", days_ago + timedelta(minutes=2))
+
+    contrast = ChatRoom.objects.get(slug="contrast")
+    post(contrast, alice, "Morning @bob, the draft is at https://example.com/draft")
+    post(contrast, bob, "Thanks! Reading it now.")
+    post(contrast, alice, "No rush.")
+
+    history = ChatRoom.objects.get(slug="history")
+    for i in range(1, 61):
+        post(history, alice if i % 2 else bob, f"history {i:02d}")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def parley_server(tmp_path_factory) -> Iterator[LiveServer]:
+    with running_server(tmp_path_factory.mktemp("browser-ui")) as server:
+        create_rooms(server, ROOMS, extra_users=("dave",))
+        server.manage("shell", "-c", SEED_MESSAGES)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def empty_channel_layer():
+    """Replaces conftest's, as in tests/test_browser.py."""
+    yield
+
+
+@pytest.fixture(scope="module")
+def sessions() -> dict[str, dict]:
+    return {}
+
+
+@pytest.fixture
+def people(browser, parley_server, sessions, request):
+    with people_for_test(browser, parley_server, sessions, request) as people:
+        yield people
+
+
+def classes(tab: Tab) -> list[tuple[str, bool]]:
+    """(body, continued?) for each message, in order."""
+    return tab.page.locator("#messages .message").evaluate_all(
+        "items => items.map(i => [i.querySelector('.body').textContent, i.classList.contains('continued')])"
+    )
+
+
+def set_visible(tab: Tab, visible: bool) -> None:
+    """What switching to another tab does to a page: Chromium cannot do it headless, so pretend."""
+    state = "visible" if visible else "hidden"
+    tab.page.evaluate(
+        f"""() => {{
+            Object.defineProperty(document, 'visibilityState', {{value: '{state}', configurable: true}});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }}"""
+    )
+
+
+def test_messages_are_grouped_by_author_and_day_with_local_times_and_safe_links(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob", timezone_id="Asia/Tokyo")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "grouping")
+    for text in ("one", "two", "three"):
+        alice.send(text)
+    expect(bob.message("three")).to_have_count(1)
+    bob.send("four")
+    expect(alice.message("four")).to_have_count(1)
+    alice.send("five: see https://example.com/path_(x)?q=1. Not javascript:alert(1)")
+    expect(bob.message("five: see https://example.com/path_(x)?q=1. Not javascript:alert(1)")).to_have_count(
+        1
+    )
+
+    expected = [
+        ["Three days ago, first", False],
+        ["Three days ago, two minutes later", True],
+        ["one", False],
+        ["two", True],
+        ["three", True],
+        ["four", False],
+        ["five: see https://example.com/path_(x)?q=1. Not javascript:alert(1)", False],
+    ]
+    for tab in (alice, bob):
+        assert classes(tab) == expected, tab.name
+    # The page the server renders gets the same treatment.
+    bob.page.reload()
+    bob.expect_connected()
+    assert classes(bob) == expected
+
+    dividers = bob.page.locator("#messages .day-divider")
+    expect(dividers).to_have_count(2)
+    expect(dividers.nth(1)).to_have_text("Today")
+    assert re.search(r"\d{4}", dividers.nth(0).inner_text()) and "day" in dividers.nth(0).inner_text()
+
+    link = bob.message("five: see https://example.com/path_(x)?q=1. Not javascript:alert(1)").locator("a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_text("https://example.com/path_(x)?q=1")
+    expect(link).to_have_attribute("href", "https://example.com/path_(x)?q=1")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_attribute("target", "_blank")
+
+    # Own messages are marked for their author only; times are local, with the full date on hover.
+    expect(alice.message("one")).to_have_class(re.compile(r"\bown\b"))
+    expect(bob.message("one")).not_to_have_class(re.compile(r"\bown\b"))
+    time = bob.message("four").locator("time")
+    expected_text = bob.page.evaluate(
+        "iso => new Intl.DateTimeFormat(undefined, {hour: '2-digit', minute: '2-digit'})"
+        ".format(new Date(iso))",
+        time.get_attribute("datetime"),
+    )
+    expect(time).to_have_text(expected_text)
+    assert re.search(r"\d{4}", time.get_attribute("title") or "")
+    people.assert_clean_consoles()
+
+
+def test_mention_picker_completes_members_by_keyboard_and_mouse(people, parley_server):
+    alice = people.open("alice")
+    alice.open_room(parley_server, "picker")
+    page, box = alice.page, alice.composer
+    listbox = page.get_by_role("listbox", name="Members to mention")
+    options = listbox.get_by_role("option")
+
+    box.press_sequentially("Hi @")
+    expect(listbox).to_be_visible()
+    expect(options).to_have_count(3)  # bob, carol, dave: not oneself
+    expect(options.nth(0)).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", options.nth(0).get_attribute("id"))
+    box.press("ArrowDown")
+    expect(options.nth(1)).to_have_attribute("aria-selected", "true")
+    expect(box).to_have_attribute("aria-activedescendant", options.nth(1).get_attribute("id"))
+    box.press("ArrowUp")
+    box.press("ArrowUp")
+    expect(options.nth(2)).to_have_attribute("aria-selected", "true")  # wrapped around
+    box.press("Escape")
+    expect(listbox).to_be_hidden()
+    expect(box).to_have_value("Hi @")
+
+    box.press_sequentially("ca")
+    expect(options).to_have_count(1)
+    expect(options.nth(0)).to_contain_text("@carol")
+    box.press("Enter")  # picks; does not send
+    expect(box).to_have_value("Hi @carol ")
+    box.press_sequentially("and @B")
+    expect(options).to_have_count(1)
+    box.press("Tab")
+    expect(box).to_have_value("Hi @carol and @bob ")
+    expect(box).to_be_focused()
+    box.press_sequentially("@")
+    options.filter(has_text="@dave").click()
+    expect(box).to_have_value("Hi @carol and @bob @dave ")
+    expect(box).to_be_focused()
+    expect(page.locator("#messages .message")).to_have_count(0)
+
+    box.press_sequentially("see you")
+    box.press("Enter")
+    sent = alice.message("Hi @carol and @bob @dave see you")
+    expect(sent.locator(".mention")).to_have_text(["@carol", "@bob", "@dave"])
+    expect(box).to_have_value("")
+    people.assert_clean_consoles()
+
+
+def test_composer_grows_makes_new_lines_and_keeps_a_draft_across_reloads(people, parley_server):
+    alice = people.open("alice")
+    alice.open_room(parley_server, "drafts")
+    box = alice.composer
+    height = box.bounding_box()["height"]
+    box.press_sequentially("line one")
+    box.press("Shift+Enter")
+    box.press_sequentially("line two")
+    box.press("Shift+Enter")
+    box.press_sequentially("line three")
+    expect(box).to_have_value("line one\nline two\nline three")
+    assert box.bounding_box()["height"] > height * 1.5  # grew, through CSSOM, which the CSP allows
+
+    alice.page.reload()
+    alice.expect_connected()
+    expect(box).to_have_value("line one\nline two\nline three")
+    alice.open_room(parley_server, "drafts-other")
+    expect(box).to_have_value("")  # drafts are per room
+    alice.open_room(parley_server, "drafts")
+    expect(box).to_have_value("line one\nline two\nline three")
+
+    alice.page.get_by_role("button", name="Send").click()
+    expect(alice.message("line one\nline two\nline three")).to_have_count(1)
+    expect(box).to_have_value("")
+    alice.page.reload()
+    alice.expect_connected()
+    expect(box).to_have_value("")
+    people.assert_clean_consoles()
+
+
+def test_a_refused_message_offers_retry_which_resends_it_with_the_same_client_id(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    sent: list[dict] = []
+
+    def route(ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "message.send":
+                sent.append(frame)
+                # The first try of each message is refused, as a server would refuse a bad frame.
+                if [f["client_id"] for f in sent].count(frame["client_id"]) == 1:
+                    refusal = {
+                        "type": "error",
+                        "code": "bad_request",
+                        "detail": "Refused by the test.",
+                        "client_id": frame["client_id"],
+                    }
+                    ws.send(json.dumps(refusal))
+                    return
+            server.send(message)
+
+        ws.on_message(from_page)
+
+    alice.page.route_web_socket(re.compile(r"/ws/chat/$"), route)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "retry")
+
+    alice.send("try, try again")
+    failed = alice.message("try, try again")
+    expect(failed).to_have_class(re.compile(r"\bfailed\b"))
+    expect(failed).to_contain_text("Not sent: Refused by the test.")
+    failed.get_by_role("button", name="Retry").click()
+    expect(failed).not_to_have_class(re.compile(r"\b(failed|pending)\b"))
+    expect(failed).to_have_attribute("data-seq", re.compile(r"^\d+$"))
+    expect(bob.message("try, try again")).to_have_count(1)
+    assert [f["body"] for f in sent] == ["try, try again"] * 2
+    assert sent[0]["client_id"] == sent[1]["client_id"]
+
+    alice.send("never mind")
+    expect(alice.message("never mind")).to_have_class(re.compile(r"\bfailed\b"))
+    alice.message("never mind").get_by_role("button", name="Discard").click()
+    expect(alice.message("never mind")).to_have_count(0)
+    expect(alice.message("try, try again")).to_have_count(1)
+    people.assert_clean_consoles()
+
+
+def test_unread_counts_in_the_sidebar_follow_messages_reads_and_membership(people, parley_server):
+    bob = people.open("bob")
+    alice = people.open("alice")
+    bob.open_room(parley_server, "unread-a")
+    alice.open_room(parley_server, "unread-b")
+
+    def count(tab: Tab, slug: str):
+        return tab.page.locator(f'#sidebar a[href="/rooms/{slug}/"] .unread-count')
+
+    alice.send("news in b")
+    alice.send("more news in b")
+    expect(count(bob, "unread-b")).to_have_text("2")
+    expect(count(bob, "unread-b")).to_be_visible()
+    expect(count(bob, "unread-b")).to_have_attribute("aria-label", "2 unread")
+    expect(count(bob, "unread-a")).to_be_hidden()
+
+    # Bob reads b in a second tab: the first tab's count clears through the room.read echo.
+    second = people.another_tab(bob, "bob-second-tab")
+    second.open_room(parley_server, "unread-b")
+    expect(count(bob, "unread-b")).to_be_hidden()
+
+    # A message in the room the first tab shows, while that tab is in the background: not read.
+    set_visible(bob, False)
+    alice.open_room(parley_server, "unread-a")
+    alice.send("are you there?")
+    expect(bob.message("are you there?")).to_have_count(1)
+    expect(count(second, "unread-a")).to_have_text("1")
+    expect(bob.page).to_have_title(re.compile(r"^\(1\) "))
+    # Back to the tab, scrolled to the bottom: read, and every tab knows.
+    set_visible(bob, True)
+    expect(count(second, "unread-a")).to_be_hidden()
+    expect(bob.page).not_to_have_title(re.compile(r"^\("))
+
+    # Added to a room while the page is open: it appears; removed: it goes.
+    alice.open_room(parley_server, "unread-c")
+    alice.page.get_by_label("Add member by username").fill("bob")
+    alice.page.get_by_role("button", name="Add", exact=True).click()
+    new_room = bob.page.locator("#sidebar").get_by_role("link", name="unread-c")
+    expect(new_room).to_be_visible()
+    alice.page.get_by_role("button", name="Remove bob").click()
+    expect(new_room).to_have_count(0)
+    people.assert_clean_consoles()
+
+
+def test_keyboard_alone_reaches_and_sends_and_every_control_has_a_name(people, parley_server):
+    alice = people.open("alice")
+    alice.open_room(parley_server, "keyboard")
+    page = alice.page
+    expect(page.locator("#messages")).to_have_attribute("aria-live", "polite")
+
+    unnamed = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+              'a[href], button, input:not([type=hidden]), textarea, select, [role=option], '
+              + '[tabindex]:not([tabindex="-1"])'))
+            .filter(el => {
+              const labelled = (el.getAttribute('aria-label') || '').trim()
+                || (el.getAttribute('aria-labelledby') || '').split(' ')
+                     .some(id => document.getElementById(id)?.textContent.trim())
+                || Array.from(el.labels || []).some(l => l.textContent.trim())
+                || (el.textContent || '').trim() || (el.getAttribute('title') || '').trim()
+                || el.querySelector('img[alt]:not([alt=""])');
+              return !labelled;
+            }).map(el => el.outerHTML.slice(0, 120))"""
+    )
+    assert unnamed == []
+
+    # From the top of the page, Tab by Tab, to the message box; then Enter sends.
+    page.locator("body").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "message-input":
+            break
+    expect(alice.composer).to_be_focused()
+    page.keyboard.type("Sent with the keyboard alone")
+    page.keyboard.press("Enter")
+    expect(alice.message("Sent with the keyboard alone")).to_have_count(1)
+
+    # On a phone, the room list opens from its button and closes with Escape, focus following.
+    page.set_viewport_size(MOBILE)
+    toggle = page.get_by_role("button", name="Rooms")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#sidebar").get_by_role("link", name="keyboard")).to_be_visible()
+    assert page.evaluate("document.getElementById('sidebar').contains(document.activeElement)")
+    page.keyboard.press("Escape")
+    expect(toggle).to_be_focused()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    people.assert_clean_consoles()
+
+
+# Every visible piece of text against what is actually behind it (backgrounds blended up the
+# tree), WCAG 2.x contrast: 4.5:1, or 3:1 for large text. Also the composer's placeholder.
+CONTRAST_AUDIT = """
+() => {
+  const parse = (value) => {
+    const m = value.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const [r, g, b, a = 1] = m[1].split(/[\\s,/]+/).filter(Boolean).map(Number);
+    return { r, g, b, a };
+  };
+  const over = (top, bottom) => ({
+    r: top.r * top.a + bottom.r * (1 - top.a),
+    g: top.g * top.a + bottom.g * (1 - top.a),
+    b: top.b * top.a + bottom.b * (1 - top.a),
+    a: 1,
+  });
+  const luminance = ({ r, g, b }) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (x, y) => {
+    const [a, b] = [luminance(x), luminance(y)].sort((p, q) => q - p);
+    return (a + 0.05) / (b + 0.05);
+  };
+  const background = (element) => {
+    const layers = [];
+    for (let el = element; el; el = el.parentElement) {
+      const colour = parse(getComputedStyle(el).backgroundColor);
+      if (colour && colour.a > 0) layers.push(colour);
+      if (colour && colour.a === 1) break;
+    }
+    let result = parse(getComputedStyle(document.documentElement).backgroundColor);
+    if (!result || result.a < 1) result = matchMedia('(prefers-color-scheme: dark)').matches
+      ? { r: 18, g: 18, b: 18, a: 1 } : { r: 255, g: 255, b: 255, a: 1 };
+    for (const layer of layers.reverse()) result = over(layer, result);
+    return result;
+  };
+  const failures = [];
+  const check = (element, colour, what) => {
+    const style = getComputedStyle(element);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const bg = background(element);
+    const value = ratio(over(colour, bg), bg);
+    if (value < (large ? 3 : 4.5)) {
+      const text = (element.textContent || '').trim().slice(0, 40);
+      const behind = `rgb(${Math.round(bg.r)}, ${Math.round(bg.g)}, ${Math.round(bg.b)})`;
+      failures.push(
+        `${value.toFixed(2)} ${what}: ${element.tagName}.${element.className} "${text}"`
+        + ` ${style.color} on ${behind}`
+      );
+    }
+  };
+  for (const element of document.body.querySelectorAll('*')) {
+    const hasText = Array.from(element.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!hasText || ['SCRIPT', 'STYLE', 'OPTION'].includes(element.tagName)) continue;
+    if (!element.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const rect = element.getBoundingClientRect();
+    if (rect.width <= 1 || rect.height <= 1) continue;
+    if (element.closest('[aria-hidden=true]:not(.avatar), :disabled')) continue;
+    check(element, parse(getComputedStyle(element).color), 'text');
+  }
+  for (const field of document.querySelectorAll('textarea[placeholder], input[placeholder]')) {
+    if (!field.checkVisibility()) continue;
+    check(field, parse(getComputedStyle(field, '::placeholder').color), 'placeholder');
+  }
+  return failures;
+}
+"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(people, parley_server, browser, scheme):
+    bob = people.open("bob", color_scheme=scheme)
+    bob.open_room(parley_server, "contrast")
+    bob.composer.press_sequentially("@a")  # the mention list, open, with a selected option
+    failures = {"room": bob.page.evaluate(CONTRAST_AUDIT)}
+    bob.composer.fill("")
+    for name, path in [("rooms", "/"), ("notifications", "/notifications/"), ("new room", "/rooms/new/")]:
+        bob.page.goto(parley_server.url + path)
+        failures[name] = bob.page.evaluate(CONTRAST_AUDIT)
+    anonymous = browser.new_context(color_scheme=scheme)
+    try:
+        page = anonymous.new_page()
+        page.goto(parley_server.url + "/accounts/login/")
+        failures["log in"] = page.evaluate(CONTRAST_AUDIT)
+    finally:
+        anonymous.close()
+    assert {name: found for name, found in failures.items() if found} == {}
+    people.assert_clean_consoles()
+
+
+def test_older_messages_load_in_order_with_one_day_separator(people, parley_server):
+    alice = people.open("alice")
+    alice.open_room(parley_server, "history")
+    expect(alice.page.locator("#messages .message")).to_have_count(50)
+    alice.page.get_by_role("button", name="Load earlier messages").click()
+    expect(alice.page.locator("#messages .message")).to_have_count(60)
+    assert alice.seqs() == list(range(1, 61))
+    expect(alice.page.locator("#messages .day-divider")).to_have_count(1)
+    expect(alice.page.get_by_role("button", name="Load earlier messages")).to_have_count(0)
+    people.assert_clean_consoles()
+
+
+def test_history_and_the_room_list_work_without_javascript(browser, parley_server):
+    context = browser.new_context(java_script_enabled=False, viewport=MOBILE)
+    try:
+        tab = Tab(name="no-js", page=context.new_page())
+        log_in(tab, parley_server, "bob")
+        page = tab.page
+        expect(page.locator(".room-cards").get_by_role("link", name="history")).to_be_visible()
+        # The sidebar is part of the page, not a drawer that only a script could open.
+        expect(page.get_by_role("button", name="Rooms")).to_be_hidden()
+        page.goto(parley_server.url + "/rooms/history/")
+        expect(page.locator("#sidebar").get_by_role("link", name="history")).to_be_visible()
+        expect(page.locator("#messages .message")).to_have_count(50)
+        expect(page.locator("#messages .message .body").last).to_have_text("history 60")
+        expect(page.locator("#messages .message .author").last).to_have_text("Bob")
+    finally:
+        context.close()
+
+
+def test_log_in_form_is_labelled(browser, parley_server):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(parley_server.url + "/accounts/login/")
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(DEMO_PASSWORD + "-wrong")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("alert")).to_contain_text("correct username and password")
+    finally:
+        context.close()
