@@ -2,6 +2,7 @@
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+const shortFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 
 // Consecutive messages by one author closer together than this share one author/time header.
@@ -174,7 +175,7 @@ export function localiseTimes(root) {
     const at = new Date(time.dateTime);
     if (Number.isNaN(at.getTime())) continue;
     if (time.closest(".message")) time.textContent = timeFormat.format(at);
-    else if (time.closest(".notification")) time.textContent = `${dayFormat.format(at)}, ${timeFormat.format(at)}`;
+    else if (time.closest(".notification")) time.textContent = shortFormat.format(at);
     time.title = fullFormat.format(at);
   }
   for (const avatar of root.querySelectorAll("[data-avatar-for]")) paintAvatar(avatar);

@@ -134,6 +134,24 @@ function roomUrl(slug) {
   return `/rooms/${encodeURIComponent(slug)}/`;
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+/** The padlock of templates/partials/room_sigil.html. */
+function lockIcon() {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute(
+    "d",
+    "M12 2a5 5 0 0 0-5 5v3H6a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-8a2 2 0 0 0-2-2h-1V7a5 5 0 0 0-5-5zm-3 8V7a3 3 0 0 1 6 0v3z",
+  );
+  svg.append(path);
+  return svg;
+}
+
 /** The same markup as templates/partials/room_list.html, built from text. */
 function buildRoomLink({ id, href, name, isPrivate, lastSeq, unread }) {
   const link = document.createElement("a");
@@ -144,7 +162,8 @@ function buildRoomLink({ id, href, name, isPrivate, lastSeq, unread }) {
   const sigil = document.createElement("span");
   sigil.className = "room-sigil";
   sigil.setAttribute("aria-hidden", "true");
-  sigil.textContent = isPrivate ? "🔒" : "#";
+  if (isPrivate) sigil.append(lockIcon());
+  else sigil.textContent = "#";
   link.append(sigil);
   if (isPrivate) {
     const hidden = document.createElement("span");
