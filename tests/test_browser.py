@@ -433,6 +433,8 @@ def test_pages_reconnect_after_a_server_restart_with_nothing_missing_or_doubled(
     for tab in (alice, bob):
         tab.expect_connected(timeout=20_000)
         expect(tab.page.locator("#connection-banner")).to_be_hidden()
+    # Resent by itself on reconnecting, with the client_id it was first sent with.
+    expect(alice.message("typed while offline")).to_have_attribute("data-seq", re.compile(r"^\d+$"))
     bob.send("after the restart")
     expected = ["before the restart", "while it was down", "typed while offline", "after the restart"]
     for tab in (alice, bob):

@@ -149,6 +149,27 @@ export function fillMessage(item, message, { me, pending = false }) {
   if (pending) setDelivery(item, "sending…");
 }
 
+/**
+ * The server's copy of a message shown as pending: it becomes that message in place. Only what
+ * changed is touched, so the live region does not read the whole message out a second time.
+ */
+export function confirmMessage(item, message, { me }) {
+  const mentions = message.mentions || [];
+  item.classList.remove("pending", "failed");
+  item.classList.toggle("mentions-me", mentions.includes(me));
+  item.dataset.id = message.id;
+  item.dataset.seq = message.seq;
+  item.id = `m${message.seq}`;
+  item.dataset.mentions = mentions.join(" ");
+  item.querySelector(".delivery")?.remove();
+  const time = item.querySelector("time");
+  if (time && message.created_at) {
+    time.dateTime = message.created_at;
+    localiseTime(time);
+  }
+  if (mentions.length) renderBody(item.querySelector(".body"), message.body, { mentions, me });
+}
+
 /** The line under a message that is not delivered yet: "sending…", or why it failed. */
 export function setDelivery(item, text, actions = []) {
   let line = item.querySelector(".delivery");
@@ -166,7 +187,8 @@ export function setDelivery(item, text, actions = []) {
 function localiseTime(time) {
   const at = new Date(time.dateTime);
   if (Number.isNaN(at.getTime())) return;
-  if (time.closest(".message") || !time.textContent) time.textContent = timeFormat.format(at);
+  const text = timeFormat.format(at);
+  if (time.textContent !== text) time.textContent = text;
   time.title = fullFormat.format(at);
 }
 

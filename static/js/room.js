@@ -1,7 +1,7 @@
 // The open room: the message list, kept complete and in seq order across reconnects, and the
 // read pointer, moved forward while the reader can actually see the newest message.
 
-import { arrange, enhanceMessages, fillMessage, renderMessage } from "./messages.js";
+import { arrange, confirmMessage, enhanceMessages, renderMessage } from "./messages.js";
 
 const NEAR_BOTTOM_PX = 80;
 // Several messages arriving together make one room.read, not one each.
@@ -129,7 +129,7 @@ export class RoomView extends EventTarget {
       ? this.list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)
       : null;
     let item = pending;
-    if (item) fillMessage(item, message, { me: this.me });
+    if (item) confirmMessage(item, message, { me: this.me });
     else item = renderMessage(message, { me: this.me });
     const undelivered = Array.from(this.list.querySelectorAll(".message.pending, .message.failed")).find(
       (other) => other !== item,
