@@ -497,4 +497,10 @@ def test_the_room_is_usable_on_a_phone(people, parley_server):
     expect(message).to_be_in_viewport()
     box = message.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= MOBILE["width"]
+
+    # Down to 360 px, no page is wider than the screen.
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in ("/rooms/mobile/", "/", "/notifications/", "/rooms/new/", "/accounts/profile/"):
+        page.goto(parley_server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
     people.assert_clean_consoles()

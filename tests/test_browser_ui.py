@@ -526,7 +526,7 @@ def test_history_and_the_room_list_work_without_javascript(browser, parley_serve
         context.close()
 
 
-def test_log_in_form_is_labelled(browser, parley_server):
+def test_a_wrong_password_is_announced_on_the_log_in_page(browser, parley_server):
     context = browser.new_context()
     try:
         page = context.new_page()
