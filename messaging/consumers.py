@@ -196,7 +196,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         seq = require_id(frame, "seq", minimum=0)
         stored = await database_sync_to_async(services.mark_room_read)(
-            user=self.user, room_id=room_id, seq=seq
+            user=self.user, room_id=room_id, seq=seq, announce=False
         )
         text = dumps({"type": ROOM_READ, "room": room_id, "seq": stored})
         async with self.send_lock:

@@ -7,6 +7,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from .models import ChatRoom
+from .serializers import ROOM_READ, dumps
 
 logger = logging.getLogger(__name__)
 
@@ -35,3 +36,18 @@ def membership_changed_on_commit(*, user_id: int, room: ChatRoom, is_member: boo
             logger.exception("Could not tell user %s's sockets about room %s", user_id, room.id)
 
     transaction.on_commit(publish)
+
+
+def room_read_on_commit(*, user_id: int, room_id: int, seq: int) -> None:
+    """After commit, every open tab of the user clears the room's unread count."""
+    frame = dumps({"type": ROOM_READ, "room": room_id, "seq": seq})
+    transaction.on_commit(lambda: send_frame_to_user(user_id, frame))
+
+
+def send_frame_to_user(user_id: int, frame: str) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            user_group_name(user_id), {"type": "chat.frame", "text": frame}
+        )
+    except Exception:
+        logger.exception("Could not send a frame to user %s's sockets", user_id)

@@ -10,6 +10,7 @@ from .models import ChatMessage, ChatRoom
 MESSAGE_NEW = "message.new"
 SYNC_DONE = "sync.done"
 NOTIFICATION_NEW = "notification.new"
+NOTIFICATION_READ = "notification.read"
 ROOM_JOINED = "room.joined"
 ROOM_LEFT = "room.left"
 ROOM_READ = "room.read"

@@ -63,6 +63,8 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
             message = ChatMessage.objects.create(
                 room_id=room_id, author=author, seq=seq, body=body, client_id=client_id
             )
+            # Writing in a room is having read it: one's own message is never unread.
+            Membership.objects.filter(room_id=room_id, user=author).update(last_read_seq=seq)
             mentioned = _link_mentions(message)
     except IntegrityError as error:
         # The same author resent a client_id: answer with what was stored the first time.
@@ -242,10 +244,11 @@ def _require_manager(*, actor, room: ChatRoom) -> None:
         raise PermissionDenied("Only the room's owner and admins can manage its members.")
 
 
-def mark_room_read(*, user, room_id: int, seq: int) -> int:
+def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> int:
     """Move the member's read pointer forward to `seq` (never back, never past the room's end).
 
     Returns the pointer now stored; raises NotMember/NotFound when the user is not a member.
+    With `announce`, the user's open tabs hear of it (the socket answers its own tab itself).
     """
     room_end = Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1])
     updated = Membership.objects.filter(user=user, room_id=room_id).update(
@@ -253,7 +256,12 @@ def mark_room_read(*, user, room_id: int, seq: int) -> int:
     )
     if not updated:
         raise room_access_error(user_id=user.id, room_id=room_id)
-    return Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
+    stored = (
+        Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
+    )
+    if announce:
+        events.room_read_on_commit(user_id=user.id, room_id=room_id, seq=stored)
+    return stored
 
 
 def archive_room(*, room: ChatRoom) -> ChatRoom:

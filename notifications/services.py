@@ -5,9 +5,12 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
+from messaging.events import send_frame_to_user
 from messaging.models import ChatMessage
+from messaging.serializers import NOTIFICATION_READ, dumps
 
 from .models import Notification
+from .selectors import unread_count
 
 
 def notify_mentions(*, message: ChatMessage, recipient_ids: Iterable[int]) -> list[Notification]:
@@ -29,8 +32,17 @@ def notify_mentions(*, message: ChatMessage, recipient_ids: Iterable[int]) -> li
 
 
 def mark_read(*, recipient, notification_ids: Iterable[int] | None = None) -> int:
-    """Mark the recipient's notifications read (all unread ones when no ids are given)."""
+    """Mark the recipient's notifications read (all unread ones when no ids are given).
+
+    The recipient's open tabs get a `notification.read` frame with the new unread count.
+    """
     unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
     if notification_ids is not None:
         unread = unread.filter(pk__in=list(notification_ids))
-    return unread.update(read_at=timezone.now())
+    with transaction.atomic():
+        ids = list(unread.values_list("pk", flat=True))
+        marked = Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
+        if marked:
+            frame = dumps({"type": NOTIFICATION_READ, "ids": ids, "unread": unread_count(recipient)})
+            transaction.on_commit(lambda: send_frame_to_user(recipient.id, frame))
+    return marked

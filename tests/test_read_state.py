@@ -22,7 +22,8 @@ def test_unread_counts_per_room(room, alice, bob):
     post(room, alice, 5)
     post(other, alice, 2)
     assert {r.name: r.unread for r in selectors.rooms_for(bob)} == {"general": 5, "random": 2}
-    assert {r.name: r.unread for r in selectors.rooms_for(alice)} == {"general": 5, "random": 2}
+    # One's own messages are never unread.
+    assert {r.name: r.unread for r in selectors.rooms_for(alice)} == {"general": 0, "random": 0}
 
 
 @pytest.mark.django_db
@@ -64,3 +65,34 @@ async def test_room_read_frame_reaches_every_tab_of_the_reader(connect, room, al
     assert await first_tab.receive_type("room.read") == expected
     assert await second_tab.receive_type("room.read") == expected
     await a.assert_nothing_more()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_marking_read_outside_the_socket_reaches_every_tab(connect, room, alice, bob):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(post)(room, alice, 3)
+    tab = await connect(bob)
+    await database_sync_to_async(services.mark_room_read)(user=bob, room_id=room.id, seq=3)
+    assert await tab.receive_type("room.read") == {"type": "room.read", "room": room.id, "seq": 3}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reading_notifications_updates_every_tabs_badge(connect, room, alice, bob):
+    from channels.db import database_sync_to_async
+
+    from notifications import services as notification_services
+
+    a, b = await connect(alice), await connect(bob)
+    for i in range(2):
+        await a.post(room.id, f"@bob look {i}", f"look-{i}")
+        await b.receive_type("notification.new")
+    ids = [n["id"] async for n in bob.notifications.values("id")]
+    await database_sync_to_async(notification_services.mark_read)(recipient=bob, notification_ids=ids[:1])
+    assert await b.receive_type("notification.read") == {
+        "type": "notification.read",
+        "ids": ids[:1],
+        "unread": 1,
+    }
+    await database_sync_to_async(notification_services.mark_read)(recipient=bob)
+    assert (await b.receive_type("notification.read"))["unread"] == 0

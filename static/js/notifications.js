@@ -8,4 +8,10 @@ export function watchNotifications(socket, badge) {
     badge.setAttribute("aria-label", `${count} unread`);
     badge.hidden = false;
   });
+  // Read in another tab (or on the notifications page): the server says how many are left.
+  socket.on("notification.read", (frame) => {
+    badge.textContent = String(frame.unread);
+    badge.setAttribute("aria-label", `${frame.unread} unread`);
+    badge.hidden = frame.unread === 0;
+  });
 }
