@@ -1,0 +1,1 @@
+"""Parley's benchmark: see docs/performance.md."""

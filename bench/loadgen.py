@@ -1,0 +1,525 @@
+"""The load generator: N members of one room on real sockets, senders at a fixed open-loop rate.
+
+Everything runs on one asyncio (uvloop) event loop in this process, with the `websockets` client:
+
+- Members connect with their `sessionid` cookie (see bench/setup_db.py), from source addresses
+  spread over 127.0.0.2–127.0.0.41, at most `concurrency` handshakes at a time, and wait for
+  `hello`. Each member then has one reader task.
+- A step offers `rate` messages a second for `duration` seconds. Each of the S senders (the first
+  members) has its own schedule, message i due at t0 + i/rate; a sender that falls behind sends
+  what is due at once, and every body carries the time it was *due* (time.monotonic_ns; one
+  process, one clock). Latency is measured from that due time, so a stalled server or sender
+  cannot hide its stall (no coordinated omission); how late the senders actually were is
+  reported as the send lag.
+- Every `message.new` received by every member (the sender's own copy included: it is the
+  acknowledgement) is a delivery: its latency is receipt minus due time. After the sending
+  window the step waits for the outstanding deliveries (up to a drain timeout). Deliveries that
+  never came are lost and count as infinite latency in the percentiles; a `seq` a member already
+  had is a duplicate; a `seq` below the member's last is out of order.
+- The generator's own CPU time (getrusage) is reported for each step, so an overloaded
+  generator cannot pass for a slow server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import resource
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+clock = time.monotonic_ns
+SOURCE_ADDRESSES = [f"127.0.0.{i}" for i in range(2, 42)]
+# A body of about a real chat line; the whole message.new frame is then ~400 bytes.
+PAD = "lorem ipsum dolor sit amet " * 6
+P99_LIMIT_MS = 100.0
+# A generator using this much of its core is the bottleneck, not the server: the step says nothing.
+GENERATOR_BUSY = 0.90
+# Other people's processes using this much of a core during a step make it noisy: on a shared
+# machine a failing noisy step is run again (up to NOISY_RETRIES times) before it counts.
+NOISY_OTHER_CPU = 0.25
+NOISY_RETRIES = 2
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine spent busy (from /proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / 100.0  # USER_HZ is 100 on Linux
+
+
+@dataclass
+class Target:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws/chat/"
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+async def open_socket(
+    target: Target, session: str | None, index: int, timeout: float = 15.0
+) -> ClientConnection:
+    """A logged-in socket that has received `hello`."""
+    socket = await connect(
+        target.url,
+        additional_headers={"Cookie": f"sessionid={session}"} if session else None,
+        origin=target.origin,
+        compression=None,  # what the server does per frame is measured, not zlib
+        ping_interval=None,  # the server pings; the client answers
+        open_timeout=timeout,
+        close_timeout=2,
+        max_size=2**20,
+        local_addr=(SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)], 0),
+    )
+    try:
+        hello = orjson.loads(await asyncio.wait_for(socket.recv(), timeout))
+        if hello.get("type") != "hello":
+            raise RuntimeError(f"expected hello, got {hello}")
+    except BaseException:
+        socket.transport.abort()
+        raise
+    return socket
+
+
+async def open_many(
+    target: Target, sessions: list[str | None], concurrency: int, first_index: int = 0
+) -> tuple[list[ClientConnection | None], Counter, float]:
+    """Open one socket per session, `concurrency` handshakes at a time: sockets, failures, seconds."""
+    gate = asyncio.Semaphore(concurrency)
+    failures: Counter = Counter()
+
+    async def one(index: int, session: str | None) -> ClientConnection | None:
+        async with gate:
+            try:
+                return await open_socket(target, session, first_index + index)
+            except (OSError, TimeoutError, WebSocketException, RuntimeError) as error:
+                failures[type(error).__name__] += 1
+                return None
+
+    started = time.monotonic()
+    sockets = await asyncio.gather(*(one(i, s) for i, s in enumerate(sessions)))
+    return list(sockets), failures, time.monotonic() - started
+
+
+def abort_all(sockets: list[ClientConnection | None]) -> None:
+    for socket in sockets:
+        if socket is not None:
+            socket.transport.abort()
+
+
+class Step:
+    """One rate held for one duration: what was sent, and every delivery of it."""
+
+    def __init__(self, index: int, members: int, senders: int, rate: float, duration: float, label: str):
+        self.index = index
+        self.members = members
+        self.senders = senders
+        self.rate = rate
+        self.duration = duration
+        self.label = label
+        self.total = max(1, round(rate * duration))
+        self.seen: list[set[int]] = [set() for _ in range(members)]
+        self.last_seq = [0] * members
+        self.latencies: list[int] = []
+        self.send_lags: list[int] = []
+        self.pending: dict[str, int] = {}  # client_id -> sender, until its own copy arrives
+        self.sent = 0
+        self.send_failures = 0
+        self.delivered = 0
+        self.duplicates = 0
+        self.out_of_order = 0
+        self.errors: Counter = Counter()
+        self.start_ns = 0
+        self.last_delivery_ns = 0
+        self.sending_done = False
+        self.done = asyncio.Event()
+
+    @property
+    def expected(self) -> int:
+        return self.total * self.members
+
+    def record(self, member: int, seq: int, latency_ns: int, client_id: str, now: int) -> None:
+        seen = self.seen[member]
+        if seq in seen:
+            self.duplicates += 1
+            return
+        seen.add(seq)
+        if seq < self.last_seq[member]:
+            self.out_of_order += 1
+        else:
+            self.last_seq[member] = seq
+        self.latencies.append(latency_ns)
+        self.delivered += 1
+        self.last_delivery_ns = now
+        if self.pending.get(client_id) == member:
+            del self.pending[client_id]
+        if self.sending_done and self.delivered >= self.expected:
+            self.done.set()
+
+    def summary(
+        self, *, wall: float, generator_cpu: float, server_cpu: float, services_cpu: float, other_cpu: float
+    ):
+        latencies = sorted(self.latencies)
+        expected = self.expected
+
+        def percentile(q: float) -> float | None:
+            # Over every expected delivery: a lost one is slower than any that came.
+            index = max(0, math.ceil(q * expected) - 1)
+            return round(latencies[index] / 1e6, 3) if index < len(latencies) else None
+
+        lags = sorted(self.send_lags)
+        elapsed = (
+            max(self.duration, (self.last_delivery_ns - self.start_ns) / 1e9) if self.delivered else wall
+        )
+        result = {
+            "label": self.label,
+            "members": self.members,
+            "senders": self.senders,
+            "rate_msgs": round(self.rate, 3),
+            "offered_deliveries": round(self.rate * self.members, 1),
+            "duration_s": self.duration,
+            "messages_sent": self.sent,
+            "messages_scheduled": self.total,
+            "unacknowledged": len(self.pending) + (self.total - self.sent),
+            "deliveries": self.delivered,
+            "expected_deliveries": expected,
+            "deliveries_per_s": round(self.delivered / elapsed, 1),
+            "lost": expected - self.delivered,
+            "duplicates": self.duplicates,
+            "out_of_order": self.out_of_order,
+            "errors": dict(self.errors),
+            "p50_ms": percentile(0.50),
+            "p99_ms": percentile(0.99),
+            "p999_ms": percentile(0.999),
+            "max_ms": round(latencies[-1] / 1e6, 3) if latencies and self.delivered == expected else None,
+            "send_lag_p99_ms": round(lags[max(0, math.ceil(0.99 * len(lags)) - 1)] / 1e6, 3)
+            if lags
+            else None,
+            "generator_cpu": round(generator_cpu / wall, 3),
+            "server_cpu": round(server_cpu / wall, 3),
+            "services_cpu": round(services_cpu / wall, 3),
+            "other_cpu": round(max(0.0, other_cpu) / wall, 3),
+            "wall_s": round(wall, 2),
+        }
+        generator_bound = result["generator_cpu"] >= GENERATOR_BUSY
+        healthy = (
+            result["lost"] == 0
+            and result["duplicates"] == 0
+            and result["out_of_order"] == 0
+            and not result["errors"]
+            and result["p99_ms"] is not None
+            and result["p99_ms"] <= P99_LIMIT_MS
+        )
+        result["generator_bound"] = generator_bound
+        result["noisy"] = result["other_cpu"] >= NOISY_OTHER_CPU
+        result["pass"] = healthy and not generator_bound
+        return result
+
+
+class Room:
+    """N connected members of one room, driven step by step."""
+
+    def __init__(
+        self,
+        target: Target,
+        room_id: int,
+        sessions: list[str | None],
+        *,
+        senders: int,
+        server_cpu: Callable[[], float],
+        services_cpu: Callable[[], float],
+    ):
+        self.target = target
+        self.room_id = room_id
+        self.sessions = sessions
+        self.senders = min(senders, len(sessions))
+        self.server_cpu = server_cpu
+        self.services_cpu = services_cpu
+        self.sockets: list[ClientConnection] = []
+        self.readers: list[asyncio.Task] = []
+        self.steps: dict[int, Step] = {}
+        self.current: Step | None = None
+        self.closed = 0
+        self.connect_seconds = 0.0
+        # client_ids are unique per author for good (a reused one is a resend, answered with the
+        # stored original and not broadcast): a fresh prefix for every run against a database.
+        self.token = secrets.token_hex(4)
+
+    async def connect(self, concurrency: int = 50) -> None:
+        sockets, failures, self.connect_seconds = await open_many(self.target, self.sessions, concurrency)
+        if failures:
+            abort_all(sockets)
+            raise RuntimeError(
+                f"{sum(failures.values())} of {len(self.sessions)} members failed to connect: {failures}"
+            )
+        self.sockets = [s for s in sockets if s is not None]
+        self.readers = [asyncio.create_task(self._read(i, s)) for i, s in enumerate(self.sockets)]
+
+    async def close(self) -> None:
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+        abort_all(self.sockets)
+        self.sockets, self.readers = [], []
+
+    async def _read(self, member: int, socket: ClientConnection) -> None:
+        loads = orjson.loads
+        steps = self.steps
+        room_id = self.room_id
+        try:
+            async for text in socket:
+                now = clock()
+                frame = loads(text)
+                kind = frame.get("type")
+                if kind == "message.new":
+                    message = frame["message"]
+                    if message["room"] != room_id:
+                        continue
+                    step_index, due, _ = message["body"].split("|", 2)
+                    step = steps.get(int(step_index))
+                    if step is not None:
+                        step.record(member, message["seq"], now - int(due), message["client_id"], now)
+                elif kind == "error" and self.current is not None:
+                    self.current.errors[frame.get("code", "?")] += 1
+        except ConnectionClosed:
+            self.closed += 1
+
+    async def _send(self, step: Step, sender: int, socket: ClientConnection, t0: int) -> None:
+        interval = 1e9 / step.rate
+        room_id = self.room_id
+        dumps = orjson.dumps
+        for i in range(sender, step.total, step.senders):
+            due = t0 + int(i * interval)
+            now = clock()
+            if due > now:
+                await asyncio.sleep((due - now) / 1e9)
+                now = clock()
+            client_id = f"{self.token}.{step.index}.{i}"
+            step.pending[client_id] = sender
+            frame = {
+                "type": "message.send",
+                "room": room_id,
+                "body": f"{step.index}|{due}|{PAD}",
+                "client_id": client_id,
+            }
+            step.send_lags.append(now - due)
+            try:
+                await socket.send(dumps(frame).decode())
+            except ConnectionClosed:
+                step.send_failures += 1
+                del step.pending[client_id]
+                continue
+            step.sent += 1
+
+    async def run_step(self, rate: float, duration: float, drain: float, label: str = "ladder") -> dict:
+        index = len(self.steps) + 1
+        duration = max(duration, 5 / rate)  # at least five messages
+        step = Step(index, len(self.sockets), self.senders, rate, duration, label)
+        self.steps[index] = step
+        self.current = step
+        cpu0, server0, services0, busy0 = (
+            cpu_seconds(),
+            self.server_cpu(),
+            self.services_cpu(),
+            machine_busy_seconds(),
+        )
+        wall0 = time.monotonic()
+        step.start_ns = t0 = clock() + 20_000_000
+        await asyncio.gather(*(self._send(step, k, self.sockets[k], t0) for k in range(step.senders)))
+        step.sending_done = True
+        if step.delivered >= step.expected:
+            step.done.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(step.done.wait(), drain)
+        wall = time.monotonic() - wall0
+        generator = cpu_seconds() - cpu0
+        server = self.server_cpu() - server0
+        services = self.services_cpu() - services0
+        other = machine_busy_seconds() - busy0 - generator - server - services
+        self.current = None
+        return step.summary(
+            wall=wall, generator_cpu=generator, server_cpu=server, services_cpu=services, other_cpu=other
+        )
+
+    async def late(self, step_index: int, wait: float) -> int:
+        """Give a failed step's stragglers more time; how many deliveries are still missing."""
+        step = self.steps[step_index]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(step.done.wait(), wait)
+        return step.expected - step.delivered
+
+
+async def ladder(
+    room: Room,
+    rates: list[float],
+    *,
+    duration: float,
+    drain: float,
+    recover: float,
+    refine: int,
+    knee_fraction: float | None,
+    log: Callable[[str], None],
+) -> dict:
+    """Rising rates until one fails (p99 over the limit, anything lost, or the generator saturated;
+    a step that fails while other processes load the machine is run again, see NOISY_RETRIES);
+    then `refine` bisection steps between the last pass and the first failure; then one step at
+    `knee_fraction` of the knee. The knee is the highest rate that passed."""
+    steps: list[dict] = []
+    last_pass: float | None = None
+    first_fail: float | None = None
+
+    async def step(rate: float, label: str) -> dict:
+        for attempt in range(NOISY_RETRIES + 1):
+            result = await room.run_step(rate, duration, drain, label)
+            if result["lost"]:
+                # Late or lost? Wait for stragglers, so the next step starts on a drained server.
+                result["still_missing_after_recovery"] = await room.late(len(room.steps), recover)
+            result["attempt"] = attempt + 1
+            steps.append(result)
+            log(format_step(result))
+            await asyncio.sleep(0.5)
+            if result["pass"] or not result["noisy"]:
+                break
+            result["superseded"] = True  # failed while others loaded the machine: try again
+            log(f"  (other processes used {result['other_cpu']:.0%} of a core: running the step again)")
+            await asyncio.sleep(2.0)
+        return result
+
+    for rate in rates:
+        result = await step(rate, "ladder")
+        if result["pass"]:
+            last_pass = rate
+        else:
+            first_fail = rate
+            break
+    for _ in range(refine):
+        if last_pass is None or first_fail is None or first_fail / last_pass < 1.2:
+            break
+        rate = math.sqrt(last_pass * first_fail)
+        result = await step(rate, "refine")
+        if result["pass"]:
+            last_pass = rate
+        else:
+            first_fail = rate
+    at_fraction = None
+    if knee_fraction and last_pass is not None:
+        at_fraction = await step(last_pass * knee_fraction, f"{knee_fraction:.0%} of knee")
+    knee_step = max((s for s in steps if s["pass"]), key=lambda s: s["rate_msgs"], default=None)
+    failed = [s for s in steps if not s["pass"] and not s.get("superseded")]
+    first_failed = next((s for s in failed if first_fail and s["rate_msgs"] == round(first_fail, 3)), None)
+    return {
+        "steps": steps,
+        "knee_rate_msgs": last_pass,
+        "knee_deliveries_per_s": knee_step["deliveries_per_s"] if knee_step else None,
+        "first_fail_rate_msgs": first_fail,
+        "first_fail_reason": fail_reason(first_failed)
+        if first_fail
+        else "none: the top of the ladder passed",
+        "at_fraction": at_fraction,
+    }
+
+
+def fail_reason(step: dict | None) -> str:
+    if step is None:
+        return ""
+    reasons = []
+    if step["generator_bound"]:
+        reasons.append(f"generator saturated ({step['generator_cpu']:.0%} CPU)")
+    if step["lost"]:
+        reasons.append(f"{step['lost']} lost")
+    if step["duplicates"] or step["out_of_order"]:
+        reasons.append(f"{step['duplicates']} dup / {step['out_of_order']} out of order")
+    if step["errors"]:
+        reasons.append(f"errors {step['errors']}")
+    if step["p99_ms"] is None or step["p99_ms"] > P99_LIMIT_MS:
+        reasons.append(f"p99 {step['p99_ms']} ms")
+    return ", ".join(reasons)
+
+
+def format_step(s: dict) -> str:
+    def ms(v):
+        return "lost" if v is None else f"{v:.1f}"
+
+    return (
+        f"  {s['label']:>12} {s['rate_msgs']:>9.1f} msg/s x {s['members']:>4} = "
+        f"{s['offered_deliveries']:>8.0f} del/s offered, {s['deliveries_per_s']:>8.0f} got | "
+        f"p50 {ms(s['p50_ms'])} p99 {ms(s['p99_ms'])} "
+        f"p99.9 {ms(s['p999_ms'])} max {ms(s['max_ms'])} ms | lost {s['lost']} dup {s['duplicates']} "
+        f"err {sum(s['errors'].values())} | cpu gen {s['generator_cpu']:.0%} srv {s['server_cpu']:.0%} "
+        f"svc {s['services_cpu']:.0%} other {s['other_cpu']:.0%} | send lag p99 {s['send_lag_p99_ms']} ms | "
+        f"{'PASS' if s['pass'] else 'FAIL: ' + fail_reason(s)}{' (noisy)' if s['noisy'] else ''}"
+    )
+
+
+async def idle_connections(
+    target: Target,
+    sessions: list[str | None],
+    *,
+    rss: Callable[[], int],
+    server_cpu: Callable[[], float],
+    concurrency: int,
+    settle: float,
+    log: Callable[[str], None],
+) -> dict:
+    """Open len(sessions) - 1 idle sockets after one warm-up socket; the server's RSS per socket."""
+    warm = await open_socket(target, sessions[0], 0)
+    await asyncio.sleep(1.0)
+    rss_before = rss()
+    cpu0, server0 = cpu_seconds(), server_cpu()
+    sockets, failures, seconds = await open_many(target, sessions[1:], concurrency, first_index=1)
+    generator_cpu, server_used = cpu_seconds() - cpu0, server_cpu() - server0
+    opened = [s for s in sockets if s is not None]
+    await asyncio.sleep(settle)
+    rss_after = rss()
+    # Are they alive? A sample answers ping with pong.
+    sample = opened[:: max(1, len(opened) // 50)]
+    alive = 0
+    for socket in sample:
+        with contextlib.suppress(Exception):
+            await socket.send('{"type": "ping"}')
+            while orjson.loads(await asyncio.wait_for(socket.recv(), 10)).get("type") != "pong":
+                pass
+            alive += 1
+    result = {
+        "requested": len(sessions) - 1,
+        "connected": len(opened),
+        "failures": dict(failures),
+        "connect_seconds": round(seconds, 2),
+        "connects_per_s": round(len(opened) / seconds, 1) if seconds else None,
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "kib_per_connection": round((rss_after - rss_before) / len(opened), 1) if opened else None,
+        "generator_cpu_during_connect": round(generator_cpu / seconds, 3) if seconds else None,
+        "server_cpu_during_connect": round(server_used / seconds, 3) if seconds else None,
+        "ping_sample": len(sample),
+        "ping_alive": alive,
+    }
+    log(
+        f"  idle: {result['connected']}/{result['requested']} connected in {seconds:.1f}s "
+        f"({result['connects_per_s']}/s), RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MiB = "
+        f"{result['kib_per_connection']} KiB/connection; pings {alive}/{len(sample)}; "
+        f"failures {dict(failures)}"
+    )
+    abort_all([warm, *sockets])
+    await asyncio.sleep(2.0)
+    return result
