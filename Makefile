@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format clean screenshots
+.PHONY: run test lint format clean screenshots bench bench-quick
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: $(STAMP)
 # docs/screenshots/*.png: the main pages at desktop and phone width, on a throwaway demo server.
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
+
+# The delivery benchmark (docs/performance.md), not part of `make test`: the full matrix into
+# bench/results/ (about 30 minutes), or a smoke check of one small configuration (< 3 minutes).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run full
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
