@@ -17,19 +17,12 @@ sys.path.insert(0, str(BASE_DIR))
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
+from tests.chromium import launch_chromium  # noqa: E402
 from tests.live_server import DEMO_PASSWORD, running_server  # noqa: E402
 
 OUTPUT = BASE_DIR / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 MOBILE = {"width": 390, "height": 844}
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 VIEWER = "bob"
 
 # Yesterday and this morning in #general, two other rooms with news, mentions of the viewer.
@@ -103,7 +96,7 @@ def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with running_server() as server, sync_playwright() as playwright:
         server.manage("shell", "-c", DEMO_CONVERSATION)
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(playwright)
         for width, viewport, extra in [
             ("desktop", DESKTOP, {}),
             ("mobile", MOBILE, {"is_mobile": True, "has_touch": True, "device_scale_factor": 1}),

@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -38,14 +37,6 @@ def fast_password_hashing(settings):
 def generous_rate_limit(settings):
     """Tests send fast on purpose; the flood-control tests set their own limits."""
     settings.PARLEY = {**settings.PARLEY, "RATE_BURST": 10_000, "RATE_PER_SECOND": 10_000.0}
-
-
-@pytest.fixture(autouse=True)
-def empty_channel_layer():
-    yield
-    layer = get_channel_layer()
-    if hasattr(layer, "flush"):
-        async_to_sync(layer.flush)()
 
 
 @pytest.fixture
@@ -178,3 +169,5 @@ async def connect():
         # The test may have closed the socket already.
         with contextlib.suppress(Exception):
             await client.close()
+    # The next test starts with an empty channel layer (groups, queued messages).
+    await get_channel_layer().flush()

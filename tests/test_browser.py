@@ -22,16 +22,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.chromium import CHROMIUM, launch_chromium
 from tests.live_server import BASE_DIR, DEMO_PASSWORD, LiveServer, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 ARTIFACTS = BASE_DIR / "test-artifacts"
 TIMEOUT_MS = 5_000
 DESKTOP = {"width": 1280, "height": 800}
@@ -125,10 +118,6 @@ class Tab:
     def open_room(self, server: LiveServer, slug: str) -> None:
         self.page.goto(f"{server.url}/rooms/{slug}/")
         self.expect_connected()
-
-
-def launch_chromium(playwright) -> Browser:
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 def log_in(tab: Tab, server: LiveServer, username: str) -> None:
@@ -264,13 +253,6 @@ def browser() -> Iterator[Browser]:
         chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def empty_channel_layer():
-    """Replaces conftest's: the server under test has its own process and channel layer, and
-    async_to_sync cannot run in this thread while Playwright's event loop is running in it."""
-    yield
 
 
 @pytest.fixture(scope="module")

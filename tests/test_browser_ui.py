@@ -15,16 +15,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
+from tests.chromium import CHROMIUM, launch_chromium
 from tests.live_server import DEMO_PASSWORD, LiveServer, running_server
-from tests.test_browser import (
-    CHROMIUM,
-    MOBILE,
-    Tab,
-    create_rooms,
-    launch_chromium,
-    log_in,
-    people_for_test,
-)
+from tests.test_browser import MOBILE, Tab, create_rooms, log_in, people_for_test
 
 pytestmark = [
     pytest.mark.browser,
@@ -95,12 +88,6 @@ def browser() -> Iterator[Browser]:
         chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def empty_channel_layer():
-    """Replaces conftest's, as in tests/test_browser.py."""
-    yield
 
 
 @pytest.fixture(scope="module")
