@@ -1,6 +1,7 @@
 """Fan-out cost of the two Redis channel layers, measured side by side on one Redis.
 
-    python -m tests.servers .venv/bin/python bench/layers.py     (uses REDIS_URL)
+    python -m tests.servers .venv/bin/python bench/layers.py     (Redis layers too, via REDIS_URL)
+    .venv/bin/python bench/layers.py                             (the in-memory layers only)
 
 For each room size, N receivers join one group in this process (as N sockets of one server
 process would), a sender group_sends M messages, and we time until every receiver has every
@@ -14,6 +15,7 @@ import statistics
 import sys
 import time
 
+from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -65,18 +67,32 @@ async def measure(layer, receivers: int) -> dict:
     }
 
 
+def layers(url: str | None):
+    """(name, layer) for every kind measured; the Redis ones only with a REDIS_URL."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from config.channel_layers import InMemoryChannelLayer
+
+    kinds = [
+        ("memory (channels' own)", StockInMemoryChannelLayer(capacity=1000)),
+        ("memory (config.channel_layers)", InMemoryChannelLayer(capacity=1000)),
+    ]
+    if url:
+        kinds += [
+            ("redis core", RedisChannelLayer(hosts=[url], capacity=1500)),
+            ("redis pubsub", RedisPubSubChannelLayer(hosts=[url])),
+        ]
+    return kinds
+
+
 async def main() -> None:
     url = os.environ.get("REDIS_URL")
     if not url:
-        sys.exit("Set REDIS_URL (or run through `python -m tests.servers`).")
+        print("No REDIS_URL: measuring the in-memory layers only.\n")
     print(f"{MESSAGES} messages of {len(PAYLOAD)} bytes to one group, receivers in one process\n")
     print("| layer | receivers | deliveries/s | p50 ms | p99 ms | lost |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for receivers in (10, 100, 1000):
-        for name, layer in (
-            ("core", RedisChannelLayer(hosts=[url], capacity=1500)),
-            ("pubsub", RedisPubSubChannelLayer(hosts=[url])),
-        ):
+        for name, layer in layers(url):
             r = await measure(layer, receivers)
             print(
                 f"| {name} | {receivers} | {r['deliveries_per_s']:,.0f} | {r['p50_ms']:.1f} | "
