@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import random
+import time
 
 import orjson
 from channels.consumer import get_handler_name
@@ -40,6 +41,7 @@ MAX_FRAME_BYTES = 64 * 1024
 MAX_ID = 2**53
 # How long a frame waits for a missing predecessor before the socket fetches it itself.
 GAP_WAIT_SECONDS = 0.5
+GROUP_REFRESH_SECONDS = 3600
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -61,9 +63,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.user.id, burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"]
         )
         self.limited_in_a_row = 0
-        for room_id in self.streams:
-            await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
-        await self.channel_layer.group_add(user_group_name(self.user.id), self.channel_name)
+        await self.join_groups()
         await self.accept()
         await self.send(text_data=dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
 
@@ -212,6 +212,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, frame: dict) -> None:
         async with self.send_lock:
             await self.send(text_data=dumps({"type": PONG}))
+        if time.monotonic() - self.groups_joined_at > GROUP_REFRESH_SECONDS:
+            await self.join_groups()
+
+    async def join_groups(self) -> None:
+        """(Re)subscribe to every room's group and the user's own.
+
+        The in-memory and core Redis layers forget a group membership after a day
+        (`group_expiry`); sockets live longer than that, so pings renew it every hour.
+        """
+        for room_id in self.streams:
+            await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
+        await self.channel_layer.group_add(user_group_name(self.user.id), self.channel_name)
+        self.groups_joined_at = time.monotonic()
 
     handlers = {
         "message.send": on_message_send,

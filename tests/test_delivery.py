@@ -174,3 +174,22 @@ async def test_every_tab_of_a_user_receives_and_the_sending_tab_once(connect, ro
     assert (await second_tab.receive_messages(1))[0] == echo
     assert (await b.receive_messages(1))[0] == echo
     await first_tab.assert_nothing_more()
+
+
+async def test_long_lived_socket_renews_its_groups_on_ping(connect, room, alice, bob, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from messaging import consumers
+
+    b = await connect(bob)
+    layer = get_channel_layer()
+    # A day later the layer has forgotten the socket's groups ...
+    for members in layer.groups.values():
+        members.clear()
+    # ... and the next ping, an hour after the last renewal, joins them again.
+    monkeypatch.setattr(consumers, "GROUP_REFRESH_SECONDS", -1)
+    await b.send({"type": "ping"})
+    await b.receive_type("pong")
+    a = await connect(alice)
+    echo = await a.post(room.id, "still reaching bob", "renewed")
+    assert (await b.receive_messages(1))[0] == echo
