@@ -41,8 +41,14 @@ def knee_rows(results: dict) -> list[dict]:
                 "best_passing_deliveries_per_s"
             )
             at_knee = max((s for s in room["steps"] if s["pass"]), key=lambda s: s["rate_msgs"], default=None)
+            costs = sorted(
+                s["server_us_per_delivery"]
+                for s in room["steps"]
+                if s.get("server_us_per_delivery") and not s["lost"] and not s.get("superseded")
+            )
             rows.append(
                 {
+                    "us_per_delivery": costs[len(costs) // 2] if costs else None,
                     "config": name,
                     "size": int(size),
                     "knee_rate": room.get("knee_rate_msgs"),
@@ -144,7 +150,10 @@ def markdown(results: dict) -> str:
         "member including the sender; lost deliveries count as infinitely late. A step passes with "
         "p99 ≤ 100 ms, nothing lost, duplicated or out of order, no error frames, and a generator "
         "below 90 % of its core. CPU columns are fractions of one core over the step: the generator, "
-        "the server process, PostgreSQL + Redis, and everything else on the machine (other people's work).",
+        "the server process, PostgreSQL + Redis, and everything else on the machine (other people's work). "
+        "Server µs per delivery is the server process's CPU time over the deliveries it made (the median "
+        "of the steps that lost nothing): it hardly changes when other processes share the core, so it "
+        "compares configurations where latencies cannot.",
         "",
         "## Knees",
         "",
@@ -157,9 +166,10 @@ def markdown(results: dict) -> str:
                 "vs baseline",
                 "p99 at knee ms",
                 "p99 at 80 % of knee ms",
+                "server µs per delivery",
                 "first failure",
             ],
-            "lrrrrrrl",
+            "lrrrrrrrl",
         ),
     ]
     for r in knee_rows(results):
@@ -170,7 +180,7 @@ def markdown(results: dict) -> str:
         out.append(
             f"| {r['config']} | {r['size']:,} | {bound}{_num(r['knee_rate'], 1)} | "
             f"{bound}{_num(r['knee_deliveries'])} | {_ratio(r['ratio'])} | {p99_knee} | "
-            f"{_ms(at['p99_ms']) if at else '—'} | {fail} |"
+            f"{_ms(at['p99_ms']) if at else '—'} | {_num(r['us_per_delivery'], 0)} | {fail} |"
         )
     errors = {n: e["error"] for n, e in results["configs"].items() if e.get("error")}
     for name, error in errors.items():
@@ -251,7 +261,8 @@ def markdown(results: dict) -> str:
                     f"{_ms(s['p99_ms'])} | {_ms(s['p999_ms'])} | "
                     f"{_ms(s['max_ms'])} | {lost} | {s['duplicates']} | {s['errors'] or '—'} | "
                     f"{_num(s['send_lag_p99_ms'], 1)} | {_pct(s['generator_cpu'])} | "
-                    f"{_pct(s['server_cpu'])} | {_pct(s['services_cpu'])} | {_pct(s['other_cpu'])} | "
+                    f"{_pct(s['server_cpu'])} | {_num(s.get('server_us_per_delivery'), 1)} | "
+                    f"{_pct(s['services_cpu'])} | {_pct(s['other_cpu'])} | "
                     f"{verdict} |"
                 )
     if results.get("profile") and results["profile"].get("top"):
@@ -272,6 +283,7 @@ def plot(results: dict, path: Path) -> None:
     names = list(results["configs"])
     colours = plt.get_cmap("tab10")
     for ax, size in zip(axes[0], sizes, strict=True):
+        plotted = False
         for index, name in enumerate(names):
             room = (results["configs"][name].get("rooms") or {}).get(str(size))
             if not room:
@@ -281,6 +293,9 @@ def plot(results: dict, path: Path) -> None:
             xs = [s["offered_deliveries"] for s in steps]
             p99 = [s["p99_ms"] if s["p99_ms"] is not None else LOST_Y for s in steps]
             p50 = [s["p50_ms"] if s["p50_ms"] is not None else LOST_Y for s in steps]
+            if not steps:
+                continue
+            plotted = True
             colour = colours(index % 10)
             ax.plot(xs, p99, "-o", color=colour, label=f"{name} p99", markersize=4)
             ax.plot(xs, p50, ":", color=colour, alpha=0.6)
@@ -291,8 +306,9 @@ def plot(results: dict, path: Path) -> None:
             if gen:
                 ax.plot(*zip(*gen, strict=True), "s", color=colour, markersize=9, fillstyle="none")
         ax.axhline(100, color="grey", linestyle="--", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        if plotted:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
         ax.set_title(f"room of {size:,}")
         ax.set_xlabel("offered deliveries/s (messages/s × members)")
         ax.set_ylabel("latency ms (solid p99, dotted p50)")
@@ -311,6 +327,30 @@ def plot(results: dict, path: Path) -> None:
 
 # --- py-spy --------------------------------------------------------------------------------------
 
+# Leaf frames where a thread waits rather than works (py-spy's own idle detection misses these
+# here): the database thread waiting for work, the event loop waiting in epoll.
+IDLE_LEAVES = {
+    ("_worker", "thread.py"),
+    ("EpollSelector.select", "selectors.py"),
+    ("Condition.wait", "threading.py"),
+}
+# Frames every busy sample passes through (entry points, the event loop, Channels' middleware
+# chain): left out of the inclusive table, where they would only fill the top rows.
+PLUMBING_FILES = (
+    "threading.py",
+    "daphne/cli.py",
+    "daphne/server.py",
+    "asyncio/base_events.py",
+    "asyncio/events.py",
+    "twisted/internet/asyncioreactor.py",
+    "channels/routing.py",
+    "channels/sessions.py",
+    "channels/security/websocket.py",
+    "channels/auth.py",
+    "channels/middleware.py",
+    "uvicorn/main.py",
+    "uvicorn/server.py",
+)
 FRAME = re.compile(r"^(?P<name>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -333,7 +373,7 @@ def summarise_profile(raw: str, top: int = 25) -> dict:
     self_time: Counter = Counter()
     inclusive: Counter = Counter()
     by_area: Counter = Counter()
-    total = 0
+    total = idle = busy = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -348,23 +388,34 @@ def summarise_profile(raw: str, top: int = 25) -> dict:
             keys.append((match.group("name"), match.group("file")))
         if not keys:
             continue
+        name, file = keys[-1]
+        if (name, file.rsplit("/", 1)[-1]) in IDLE_LEAVES:
+            idle += samples
+            continue
+        busy += samples
         self_time[keys[-1]] += samples
         by_area[_area(keys[-1][1])] += samples
         for key in set(keys):
-            inclusive[key] += samples
+            if key[0] != "<module>" and not key[1].endswith(PLUMBING_FILES):
+                inclusive[key] += samples
+
+    shares_of = max(busy, 1)
 
     def table(counter: Counter) -> list[dict]:
         return [
-            {"function": name, "file": _short(file), "samples": n, "share": round(n / total, 4)}
+            {"function": name, "file": _short(file), "samples": n, "share": round(n / shares_of, 4)}
             for (name, file), n in counter.most_common(top)
         ]
 
     return {
         "samples": total,
+        "busy_samples": busy,
+        "idle_samples": idle,
         "self": table(self_time),
         "inclusive": table(inclusive),
         "by_package": [
-            {"package": a, "samples": n, "share": round(n / total, 4)} for a, n in by_area.most_common(top)
+            {"package": a, "samples": n, "share": round(n / shares_of, 4)}
+            for a, n in by_area.most_common(top)
         ],
     }
 
@@ -386,8 +437,11 @@ def profile_markdown(found: dict) -> str:
         f"({step['offered_deliveries']:,.0f} deliveries/s offered, "
         f"{step['deliveries_per_s']:,.0f} delivered; p50 {_ms(step['p50_ms'])} ms, "
         f"p99 {_ms(step['p99_ms'])} ms, server CPU {_pct(step['server_cpu'])}). "
-        f"py-spy sampled the server at 100 Hz for {found['seconds']} s ({top['samples']:,} samples, all "
-        "threads, idle time excluded); profile.svg is the flame graph of the same load.",
+        f"py-spy sampled the server at 100 Hz for {found['seconds']} s: {top['samples']:,} samples over all "
+        f"threads, of which {top.get('idle_samples', 0):,} found a thread waiting (the database thread for "
+        "work, the event loop in epoll) and are left out; shares below are of the "
+        f"{top.get('busy_samples', top['samples']):,} busy samples. profile.svg is the flame graph of the "
+        "same load (waiting included).",
         "",
         "## Self time by package (where the CPU actually was)",
         "",

@@ -82,7 +82,6 @@ PRESETS = {
             "websockets-baseline",
             "daphne-memory-sqlite",
             "uvicorn-memory-sqlite",
-            "daphne-pubsub-sqlite",
             "daphne-pubsub-postgres",
         ],
         "profile": True,
@@ -526,6 +525,11 @@ def run_config(config: Config, backends: Backends, args, server_cpus, workdir: P
             "layer": config.layer,
             "note": config.note,
         }
+        # The code a server runs is the work tree's when it starts: on a shared tree it can change
+        # between configurations, so each records its own commit (and whether app files differed).
+        entry["git_commit"] = tool_version(["git", "-C", str(BASE_DIR), "rev-parse", "--short", "HEAD"])
+        changed = tool_version(["git", "-C", str(BASE_DIR), "status", "--porcelain", "--", ".", ":!bench"])
+        entry["work_tree_changed"] = changed not in ("", "?")
         server = start_server(config, env, procs.free_port(), workdir, server_cpus)
         try:
             entry["rooms"] = uvloop.run(run_rooms(config, server, setup, args, services_pids))
