@@ -3,7 +3,8 @@
 The stock layer scans every channel and group on every receive and group_send, deep-copies each
 message for each recipient, and starts a task per recipient: for a room of 1,000 that is a
 million steps per message. This one cleans up expired entries at most once a second, hands every
-recipient the same message dict (consumers only read events), and fills the queues directly.
+recipient the same message dict (consumers only read events), fills the queues directly, and
+keeps a live channel's queue instead of making a new one for every message.
 """
 
 import asyncio
@@ -26,6 +27,11 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
         if now - self._cleaned_at >= CLEAN_EVERY_SECONDS:
             self._cleaned_at = now
             self._clean_expired()
+            # A channel's queue is kept while someone waits on it (a live consumer always does),
+            # instead of a new queue for every message; abandoned empty ones are dropped here.
+            for channel, queue in list(self.channels.items()):
+                if queue.empty() and not queue._getters:
+                    del self.channels[channel]
 
     def _queue(self, channel: str) -> asyncio.Queue:
         queue = self.channels.get(channel)
@@ -44,12 +50,7 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
     async def receive(self, channel):
         self.require_valid_channel_name(channel)
         self._clean_now_and_then()
-        queue = self._queue(channel)
-        try:
-            _, message = await queue.get()
-        finally:
-            if queue.empty():
-                self.channels.pop(channel, None)
+        _, message = await self._queue(channel).get()
         return message
 
     async def group_send(self, group, message):
