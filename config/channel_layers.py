@@ -10,6 +10,7 @@ keeps a live channel's queue instead of making a new one for every message.
 import asyncio
 import contextlib
 import time
+import uuid
 
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer as StockInMemoryChannelLayer
@@ -21,6 +22,11 @@ class InMemoryChannelLayer(StockInMemoryChannelLayer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._cleaned_at = 0.0
+
+    async def new_channel(self, prefix="specific."):
+        # Names from uuid4, not the `random` module: code that seeds `random` (Hypothesis does,
+        # per example) would otherwise be handed a name, and a queue, that is still in use.
+        return f"{prefix}.inmemory!{uuid.uuid4().hex}"
 
     def _clean_now_and_then(self) -> None:
         now = time.monotonic()
