@@ -1,6 +1,7 @@
 """A real Parley server in a subprocess, for the browser tests.
 
-`LiveServer` runs `daphne config.asgi:application` on a free local port, with its own fresh
+`LiveServer` runs `config.asgi:application` under uvicorn (the production server; daphne on
+request, as `make run` serves it) on a free local port, with its own fresh
 SQLite file, migrated and seeded with the demo data (alice, bob and carol, password
 `parley-demo`, all three in the room `general`). It is a separate process with its own
 database, so the tests that use it are not `django_db` tests and never touch the database
@@ -64,6 +65,20 @@ def server_env(sqlite_path: Path, port: int, extra: dict[str, str] | None = None
     return env
 
 
+def server_command(server: str, host: str, port: int) -> list[str]:
+    """The production command (docs/deploying.md) for uvicorn; `make run`'s for daphne."""
+    bin_dir = Path(sys.executable).parent
+    if server == "daphne":
+        return [str(bin_dir / "daphne"), "-b", host, "-p", str(port), "config.asgi:application"]
+    return [
+        str(bin_dir / "uvicorn"),
+        "config.asgi:application",
+        *("--host", host, "--port", str(port)),
+        *("--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"),
+        *("--ws-max-size", "65536", "--lifespan", "off", "--no-access-log"),
+    ]
+
+
 def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -75,7 +90,15 @@ def tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
 class LiveServer:
     """One daphne process serving Parley on `self.url`, with its own SQLite database."""
 
-    def __init__(self, directory: Path, *, port: int | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        server: str = "uvicorn",
+    ):
+        self.server = server
         self.directory = Path(directory)
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}"
@@ -114,9 +137,7 @@ class LiveServer:
 
     @property
     def command(self) -> list[str]:
-        daphne = Path(sys.executable).with_name("daphne")
-        launcher = [str(daphne)] if daphne.exists() else [sys.executable, "-m", "daphne"]
-        return [*launcher, "-b", HOST, "-p", str(self.port), "config.asgi:application"]
+        return server_command(self.server, HOST, self.port)
 
     @property
     def running(self) -> bool:

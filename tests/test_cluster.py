@@ -46,8 +46,9 @@ class Cluster:
             "REDIS_URL": self.redis.url,
             "CHANNEL_LAYER_KIND": kind,
         }
-        self.a = LiveServer(directory / "a", env=env)
-        self.b = LiveServer(directory / "b", env=env)
+        # Both ASGI servers serve the same application, side by side.
+        self.a = LiveServer(directory / "a", env=env, server="daphne")
+        self.b = LiveServer(directory / "b", env=env, server="uvicorn")
         for server in (self.a, self.b):
             server.directory.mkdir(parents=True, exist_ok=True)
         self.a.prepare()
