@@ -14,7 +14,8 @@ from django.db import DatabaseError
 
 from . import delivery, selectors, services
 from .errors import BadRequest, ParleyError, RateLimited, UnknownType
-from .events import room_group_name, user_group_name
+from .events import user_group_name
+from .fanout import room_hub
 from .ordering import RoomStream
 from .ratelimit import user_buckets
 from .serializers import (
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ABUSIVE = 4429
 CLOSE_FRAME_TOO_LARGE = 1009
+CLOSE_TOO_SLOW = 1013
+# Frames queued for a client that is not reading them; past this it is let go.
+OUTBOX_LIMIT = 5000
 MAX_FRAME_BYTES = 64 * 1024
 # Ids beyond this are not ids; refusing them early keeps them out of SQL integer columns.
 MAX_ID = 2**53
@@ -55,17 +59,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         room_seqs = await database_sync_to_async(selectors.member_room_seqs)(self.user)
         self.streams = {room_id: RoomStream(last_seq) for room_id, last_seq in room_seqs.items()}
-        # Sends to the client happen from frame handlers and from gap fills; one at a time.
-        self.send_lock = asyncio.Lock()
         self.gap_fills: dict[int, asyncio.Task] = {}
+        self.hub = room_hub()
         limits = settings.PARLEY
         self.bucket = user_buckets.acquire(
             self.user.id, burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"]
         )
         self.limited_in_a_row = 0
         await self.join_groups()
+        for room_id in self.streams:
+            await self.hub.add(room_id, self)
         await self.accept()
-        await self.send(text_data=dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
+        # Every frame to the client goes through one queue and one writer, in the order queued:
+        # replies, acknowledgements and other people's messages alike.
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.writer = asyncio.create_task(self.write_outbox())
+        self.push(dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
 
     async def dispatch(self, message):
         """As Channels' own, minus its per-event database clean-up hop.
@@ -82,15 +91,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         for task in getattr(self, "gap_fills", {}).values():
             task.cancel()
+        if getattr(self, "writer", None) is not None:
+            self.writer.cancel()
         if getattr(self, "bucket", None) is not None:
             user_buckets.release(self.user.id)
-        if not self.streams:
-            if self.user is not None and self.user.is_authenticated:
-                await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
+        if getattr(self, "hub", None) is not None:
+            for room_id in list(self.streams):
+                await self.hub.remove(room_id, self)
+            await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
+
+    def push(self, text: str) -> None:
+        """Queue a frame for the client; a client that stays far behind is let go (it
+        reconnects and syncs) rather than held in memory without end."""
+        if self.outbox.qsize() >= OUTBOX_LIMIT:
+            if not self.writer.done():
+                logger.warning("User %s's socket is %s frames behind; closing it", self.user.id, OUTBOX_LIMIT)
+                self.writer.cancel()
+                self.closing = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
             return
-        for room_id in self.streams:
-            await self.channel_layer.group_discard(room_group_name(room_id), self.channel_name)
-        await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
+        self.outbox.put_nowait(text)
+
+    async def write_outbox(self) -> None:
+        while True:
+            await self.send(text_data=await self.outbox.get())
 
     # --- client → server ---------------------------------------------------------------------
 
@@ -135,8 +158,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             extra["client_id"] = client_id
         if isinstance(error, RateLimited):
             extra["retry_after"] = round(error.retry_after, 3)
-        async with self.send_lock:
-            await self.send(text_data=error_frame(error.code, error.detail, **extra))
+        self.push(error_frame(error.code, error.detail, **extra))
 
     async def on_message_send(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -148,17 +170,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame_text = message_new_frame(message_payload(posted.message, posted.mentions))
         if not posted.created:
             # A resend: answer it even though this socket may have shown it already.
-            async with self.send_lock:
-                await self.send(text_data=frame_text)
+            self.push(frame_text)
             return
         # The sender's own copy goes straight back, so its acknowledgement never depends on
         # the channel layer; it still waits its turn in the room's seq order.
-        await self.join_stream(room_id, posted.message.seq - 1)
-        await self.forward(room_id, posted.message.seq, frame_text)
+        seq = posted.message.seq
+        await self.join_stream(room_id, seq - 1)
+        self.forward(room_id, seq, frame_text)
         try:
-            await delivery.broadcast_message(
-                room_id=room_id, seq=posted.message.seq, frame=frame_text, skip_channel=self.channel_name
-            )
+            await delivery.broadcast_message(room_id=room_id, seq=seq, frame=frame_text, sender=self)
         except Exception:
             # Stored and acknowledged: the other members fetch it when they notice the gap.
             logger.exception("Broadcast of message %s failed", posted.message.id)
@@ -181,16 +201,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Where the client now stands; a claim beyond the room's end is not believed.
         last_seq = messages[-1].seq if messages else min(after_seq, room_last_seq)
         stream = await self.join_stream(room_id, last_seq)
-        async with self.send_lock:
-            for message in messages:
-                await self.send(text_data=message_new_frame(stored_message_payload(message)))
-            for held in stream.advance(last_seq):
-                await self.send(text_data=held)
-            await self.send(
-                text_data=dumps(
-                    {"type": SYNC_DONE, "room": room_id, "last_seq": last_seq, "has_more": has_more}
-                )
-            )
+        for message in messages:
+            self.push(message_new_frame(stored_message_payload(message)))
+        for held in stream.advance(last_seq):
+            self.push(held)
+        self.push(dumps({"type": SYNC_DONE, "room": room_id, "last_seq": last_seq, "has_more": has_more}))
 
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -199,8 +214,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user=self.user, room_id=room_id, seq=seq, announce=False
         )
         text = dumps({"type": ROOM_READ, "room": room_id, "seq": stored})
-        async with self.send_lock:
-            await self.send(text_data=text)
+        self.push(text)
         # The user's other tabs clear the room's unread count too.
         try:
             await self.channel_layer.group_send(
@@ -210,19 +224,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.exception("Could not tell user %s's other tabs about a read room", self.user.id)
 
     async def on_ping(self, frame: dict) -> None:
-        async with self.send_lock:
-            await self.send(text_data=dumps({"type": PONG}))
+        self.push(dumps({"type": PONG}))
         if time.monotonic() - self.groups_joined_at > GROUP_REFRESH_SECONDS:
             await self.join_groups()
 
     async def join_groups(self) -> None:
-        """(Re)subscribe to every room's group and the user's own.
+        """(Re)subscribe to the user's own group (rooms come through the process's hub).
 
         The in-memory and core Redis layers forget a group membership after a day
         (`group_expiry`); sockets live longer than that, so pings renew it every hour.
         """
-        for room_id in self.streams:
-            await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
         await self.channel_layer.group_add(user_group_name(self.user.id), self.channel_name)
         self.groups_joined_at = time.monotonic()
 
@@ -240,16 +251,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         stream = self.streams.get(room_id)
         if stream is None:
             stream = self.streams[room_id] = RoomStream(delivered)
-            await self.channel_layer.group_add(room_group_name(room_id), self.channel_name)
+            await self.hub.add(room_id, self)
         return stream
 
-    async def forward(self, room_id: int, seq: int, frame: str) -> None:
+    def forward(self, room_id: int, seq: int, frame: str) -> None:
+        """A room's message frame, from the hub or the sender: queued in seq order, once."""
         stream = self.streams.get(room_id)
         if stream is None:
             return
-        async with self.send_lock:
-            for text in stream.offer(seq, frame):
-                await self.send(text_data=text)
+        for text in stream.offer(seq, frame):
+            self.push(text)
         if stream.has_gap and room_id not in self.gap_fills:
             self.gap_fills[room_id] = asyncio.create_task(self.fill_gap(room_id))
 
@@ -268,11 +279,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 missing = found[1] if found else []
                 if not missing:
                     break
-                async with self.send_lock:
-                    for message in missing:
-                        frames = stream.offer(message.seq, message_new_frame(stored_message_payload(message)))
-                        for text in frames:
-                            await self.send(text_data=text)
+                for message in missing:
+                    for text in stream.offer(message.seq, message_new_frame(stored_message_payload(message))):
+                        self.push(text)
         except Exception:
             logger.exception("Filling a gap in room %s failed; the client's sync covers it", room_id)
         finally:
@@ -281,14 +290,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- channel layer → client ---------------------------------------------------------------
 
     async def chat_frame(self, event: dict) -> None:
-        """A frame serialised once by the sender's process; forwarded as is, in seq order."""
-        if event.get("skip") == self.channel_name:
-            return
-        if "seq" in event:
-            await self.forward(event["room"], event["seq"], event["text"])
-        else:
-            async with self.send_lock:
-                await self.send(text_data=event["text"])
+        """A frame for this user (a notification, a read room), serialised once by its sender."""
+        if event.get("skip") != self.channel_name:
+            self.push(event["text"])
 
     async def session_ended(self, event: dict) -> None:
         """The user logged out of the session this socket was opened with."""
@@ -298,17 +302,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def membership_changed(self, event: dict) -> None:
         room = event["room"]
-        group = room_group_name(room["id"])
         if event["is_member"]:
             self.streams.setdefault(room["id"], RoomStream(room["last_seq"]))
-            await self.channel_layer.group_add(group, self.channel_name)
-            frame = dumps({"type": ROOM_JOINED, "room": room})
+            await self.hub.add(room["id"], self)
+            self.push(dumps({"type": ROOM_JOINED, "room": room}))
         else:
             self.streams.pop(room["id"], None)
-            await self.channel_layer.group_discard(group, self.channel_name)
-            frame = dumps({"type": ROOM_LEFT, "room": room})
-        async with self.send_lock:
-            await self.send(text_data=frame)
+            await self.hub.remove(room["id"], self)
+            self.push(dumps({"type": ROOM_LEFT, "room": room}))
 
 
 def parse_frame(text_data: str | None) -> dict:

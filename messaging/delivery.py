@@ -9,7 +9,8 @@ from channels.layers import get_channel_layer
 from notifications import services as notification_services
 from notifications.serializers import notification_new_frame
 
-from .events import room_group_name, user_group_name
+from .events import user_group_name
+from .fanout import room_hub
 from .services import PostedMessage
 
 logger = logging.getLogger(__name__)
@@ -18,17 +19,16 @@ logger = logging.getLogger(__name__)
 _notification_tasks: set[asyncio.Task] = set()
 
 
-async def broadcast_message(*, room_id: int, seq: int, frame: str, skip_channel: str | None = None) -> None:
-    """Send one serialised `message.new` frame to the room's group.
+async def broadcast_message(*, room_id: int, seq: int, frame: str, sender=None) -> None:
+    """Hand one serialised `message.new` frame to every member socket of the room.
 
-    `skip_channel` is the sender's own socket, which was answered directly. Raises if the
-    channel layer is unreachable; the message is stored regardless and members recover it
-    through `sync`.
+    This process's sockets get it from its hub directly (`sender`, already answered, is
+    skipped); the channel layer carries it to the other processes' hubs. Raises if the layer
+    is unreachable; the message is stored regardless and members fill the gap from the database.
     """
-    await get_channel_layer().group_send(
-        room_group_name(room_id),
-        {"type": "chat.frame", "room": room_id, "seq": seq, "text": frame, "skip": skip_channel},
-    )
+    hub = room_hub()
+    hub.deliver(room_id, seq, frame, skip=sender)
+    await hub.publish(room_id, seq, frame)
 
 
 def start_notification_step(posted: PostedMessage) -> None:

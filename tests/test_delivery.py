@@ -176,20 +176,33 @@ async def test_every_tab_of_a_user_receives_and_the_sending_tab_once(connect, ro
     await first_tab.assert_nothing_more()
 
 
-async def test_long_lived_socket_renews_its_groups_on_ping(connect, room, alice, bob, monkeypatch):
+async def test_long_lived_sockets_and_hubs_renew_their_groups(connect, room, alice, bob, monkeypatch):
     from channels.layers import get_channel_layer
 
     from messaging import consumers
+    from messaging.events import room_group_name, user_group_name
+    from messaging.fanout import room_hub
 
     b = await connect(bob)
     layer = get_channel_layer()
-    # A day later the layer has forgotten the socket's groups ...
+    hub = room_hub()
+    # A day later the layer has forgotten every group membership ...
     for members in layer.groups.values():
         members.clear()
-    # ... and the next ping, an hour after the last renewal, joins them again.
+    # ... the hub's hourly renewal joins its rooms again, and the socket's next ping, an hour
+    # after its last renewal, joins the user's own group again.
+    await hub._rejoin()
     monkeypatch.setattr(consumers, "GROUP_REFRESH_SECONDS", -1)
     await b.send({"type": "ping"})
     await b.receive_type("pong")
-    a = await connect(alice)
-    echo = await a.post(room.id, "still reaching bob", "renewed")
-    assert (await b.receive_messages(1))[0] == echo
+    assert hub.channel in group_members(layer, room_group_name(room.id))
+    assert len(group_members(layer, user_group_name(bob.id))) == 1
+
+
+def group_members(layer, group: str):
+    """The layer's record of a group (the pub/sub layer keys it "<prefix>__group__<name>")."""
+    return next(
+        members
+        for key, members in layer.groups.items()
+        if key in (group, f"{getattr(layer, 'prefix', '')}__group__{group}")
+    )
