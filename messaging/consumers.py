@@ -66,15 +66,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.user.id, burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"]
         )
         self.limited_in_a_row = 0
+        # Every frame to the client goes through one queue and one writer, in the order queued:
+        # replies, acknowledgements and other people's messages alike. It exists before the
+        # socket joins its rooms, so messages that arrive while it connects wait behind hello.
+        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.writer: asyncio.Task | None = None
+        self.push(dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
         await self.join_groups()
         for room_id in self.streams:
             await self.hub.add(room_id, self)
         await self.accept()
-        # Every frame to the client goes through one queue and one writer, in the order queued:
-        # replies, acknowledgements and other people's messages alike.
-        self.outbox: asyncio.Queue[str] = asyncio.Queue()
         self.writer = asyncio.create_task(self.write_outbox())
-        self.push(dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
 
     async def dispatch(self, message):
         """As Channels' own, minus its per-event database clean-up hop.
@@ -104,7 +106,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Queue a frame for the client; a client that stays far behind is let go (it
         reconnects and syncs) rather than held in memory without end."""
         if self.outbox.qsize() >= OUTBOX_LIMIT:
-            if not self.writer.done():
+            if self.writer is not None and not self.writer.done():
                 logger.warning("User %s's socket is %s frames behind; closing it", self.user.id, OUTBOX_LIMIT)
                 self.writer.cancel()
                 self.closing = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))

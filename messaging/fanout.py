@@ -59,7 +59,11 @@ class RoomHub:
         """Hand a message frame to every socket of this process in the room (but `skip`)."""
         for consumer in list(self.members.get(room_id, ())):
             if consumer is not skip:
-                consumer.forward(room_id, seq, frame)
+                try:
+                    consumer.forward(room_id, seq, frame)
+                except Exception:
+                    # One broken socket must not cost the others their message.
+                    logger.exception("Handing message %s of room %s to a socket failed", seq, room_id)
 
     async def publish(self, room_id: int, seq: int, frame: str) -> None:
         """Carry a message frame to the other processes' hubs."""
