@@ -19,9 +19,10 @@ run: $(STAMP)
 	@echo "Parley is serving on http://127.0.0.1:$(PORT)/ (Ctrl+C stops it)"
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) config.asgi:application
 
-# The whole suite twice: on the embedded default (SQLite, in-memory layer), then on
+# Lint, then the whole suite twice: on the embedded default (SQLite, in-memory layer), then on
 # PostgreSQL and Redis servers that tests/servers.py starts and stops for the run.
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tests.servers $(BIN)/python -m pytest
 

@@ -171,3 +171,22 @@ async def connect():
             await client.close()
     # The next test starts with an empty channel layer (groups, queued messages).
     await get_channel_layer().flush()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Debian Chromium per browser-test module; each test opens its own contexts."""
+    from playwright.sync_api import sync_playwright
+
+    from .chromium import launch_chromium
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def sessions() -> dict[str, dict]:
+    """Logged-in browser storage per user, shared by a module's tests (each logs in once)."""
+    return {}

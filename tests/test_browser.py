@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.chromium import CHROMIUM, launch_chromium
+from tests.chromium import CHROMIUM
 from tests.live_server import BASE_DIR, DEMO_PASSWORD, LiveServer, running_server
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
@@ -245,19 +245,6 @@ def parley_server(tmp_path_factory) -> Iterator[LiveServer]:
     with running_server(tmp_path_factory.mktemp("browser-qa"), env=FAST_SENDERS) as server:
         create_rooms(server, ROOMS, extra_users=("dave",))
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def sessions() -> dict[str, dict]:
-    return {}
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.chromium import CHROMIUM, launch_chromium
+from tests.chromium import CHROMIUM
 from tests.live_server import DEMO_PASSWORD, LiveServer, running_server
 from tests.test_browser import MOBILE, Tab, create_rooms, log_in, people_for_test
 
@@ -80,19 +80,6 @@ def parley_server(tmp_path_factory) -> Iterator[LiveServer]:
         create_rooms(server, ROOMS, extra_users=("dave",))
         server.manage("shell", "-c", SEED_MESSAGES)
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def sessions() -> dict[str, dict]:
-    return {}
 
 
 @pytest.fixture
