@@ -39,7 +39,12 @@ def room_create(request):
 @login_required
 def room_detail(request, slug):
     room, membership = selectors.visible_room(request.user, slug)
-    history = selectors.room_history(room, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
+    page_size = settings.PARLEY["HISTORY_PAGE_SIZE"]
+    # `?around=SEQ` (an opened notification) renders the page of history around that message;
+    # the client then syncs everything after it, as after any reconnect.
+    around = request.GET.get("around", "")
+    before_seq = int(around) + page_size // 2 if around.isdigit() else None
+    history = selectors.room_history(room, before_seq=before_seq, limit=page_size)
     members = list(selectors.room_members(room))
     if membership is not None and membership.last_read_seq < room.last_seq:
         # Opening the room is reading it, as in every chat.

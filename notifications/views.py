@@ -24,7 +24,8 @@ def notification_open(request, pk):
         selectors.visible_notifications(request.user).select_related("room", "message"), pk=pk
     )
     services.mark_read(recipient=request.user, notification_ids=[notification.pk])
-    return redirect(reverse("room", args=[notification.room.slug]) + f"#m{notification.message.seq}")
+    seq = notification.message.seq
+    return redirect(reverse("room", args=[notification.room.slug]) + f"?around={seq}#m{seq}")
 
 
 @login_required

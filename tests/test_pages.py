@@ -167,7 +167,7 @@ def test_notifications_page_lists_opens_and_marks_read(client, room, alice, bob)
     assert "mentioned you in" in listing and "&lt;i&gt;look&lt;/i&gt;" in listing
     notification = Notification.objects.get(recipient=bob)
     response = client.post(reverse("notification_open", args=[notification.id]))
-    assert response["Location"] == reverse("room", args=[room.slug]) + "#m1"
+    assert response["Location"] == reverse("room", args=[room.slug]) + "?around=1#m1"
     notification.refresh_from_db()
     assert notification.read_at is not None
 
@@ -213,3 +213,16 @@ def test_removed_member_no_longer_sees_notifications_from_a_private_room(client,
     assert 'id="notification-badge" class="badge" hidden' in client.get(reverse("home")).content.decode()
     notification = Notification.objects.get(recipient=bob)
     assert client.post(reverse("notification_open", args=[notification.id])).status_code == 404
+
+
+def test_an_old_message_opens_with_its_page_of_history(client, room, alice, bob):
+    for i in range(120):
+        body = "@bob the old one" if i == 9 else f"m{i}"
+        services.post_message(author=alice, room_id=room.id, body=body, client_id=f"c{i}")
+    client.force_login(bob)
+    response = client.get(reverse("room", args=[room.slug]), {"around": 10})
+    seqs = [m.seq for m in response.context["history"]]
+    assert 10 in seqs and seqs == list(range(1, 35))
+    assert 'id="m10"' in response.content.decode()
+    bad = client.get(reverse("room", args=[room.slug]), {"around": "x"})
+    assert [m.seq for m in bad.context["history"]] == list(range(71, 121))
