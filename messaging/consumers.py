@@ -120,8 +120,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- client → server ---------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
-        frame_size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if frame_size > MAX_FRAME_BYTES:
+        if text_data is not None:
+            # A character is at most 4 bytes: only long frames need encoding to be measured.
+            too_large = len(text_data) * 4 > MAX_FRAME_BYTES and len(text_data.encode()) > MAX_FRAME_BYTES
+        else:
+            too_large = len(bytes_data or b"") > MAX_FRAME_BYTES
+        if too_large:
             await self.close(code=CLOSE_FRAME_TOO_LARGE)
             return
         frame: dict = {}

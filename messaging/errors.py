@@ -47,7 +47,3 @@ class RateLimited(ParleyError):
 class PermissionDenied(ParleyError):
     code = "forbidden"
     default_detail = "You may not do that in this room."
-
-
-class ServerError(ParleyError):
-    code = "server_error"

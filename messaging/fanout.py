@@ -11,7 +11,7 @@ import asyncio
 import logging
 import weakref
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from .events import room_group_name
 
@@ -67,6 +67,8 @@ class RoomHub:
 
     async def publish(self, room_id: int, seq: int, frame: str) -> None:
         """Carry a message frame to the other processes' hubs."""
+        if isinstance(self.layer, InMemoryChannelLayer):
+            return  # one process: there are no other hubs, deliver() reached every socket
         await self.start()
         await self.layer.group_send(
             room_group_name(room_id),

@@ -8,7 +8,6 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Subquery, Value
 from django.db.models.functions import Greatest, Least, Lower
-from django.utils import timezone
 from django.utils.text import slugify
 
 from . import events
@@ -262,9 +261,3 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
     if announce:
         events.room_read_on_commit(user_id=user.id, room_id=room_id, seq=stored)
     return stored
-
-
-def archive_room(*, room: ChatRoom) -> ChatRoom:
-    room.archived_at = timezone.now()
-    room.save(update_fields=["archived_at"])
-    return room

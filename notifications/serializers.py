@@ -7,11 +7,9 @@ from messaging.serializers import NOTIFICATION_NEW, dumps, message_payload
 from .models import Notification
 
 
-def notification_payload(notification: Notification, mentions: list[str] | None = None) -> dict[str, Any]:
-    """`notification.message` (with its author) must be loaded."""
+def notification_payload(notification: Notification, mentions: list[str]) -> dict[str, Any]:
+    """`notification.message` (with its author) must be loaded; `mentions` as in message.new."""
     message = notification.message
-    if mentions is None:
-        mentions = sorted(u.username for u in message.mentioned_users.all())
     return {
         "id": notification.id,
         "kind": notification.kind,
@@ -23,5 +21,5 @@ def notification_payload(notification: Notification, mentions: list[str] | None 
     }
 
 
-def notification_new_frame(notification: Notification, mentions: list[str] | None = None) -> str:
+def notification_new_frame(notification: Notification, mentions: list[str]) -> str:
     return dumps({"type": NOTIFICATION_NEW, "notification": notification_payload(notification, mentions)})
