@@ -338,35 +338,10 @@ async def run_profile(server: procs.Server, setup: dict, args, rate: float, out:
     await room.connect()
     py_spy = str(procs.VENV_BIN / "py-spy")
     raw = out / "profile.txt"
+    record = [py_spy, "record", "--pid", str(server.pid), "--duration", str(seconds), "--rate", "100"]
     commands = [
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(server.pid),
-            "--duration",
-            str(seconds),
-            "--rate",
-            "100",
-            "--format",
-            "flamegraph",
-            "-o",
-            str(out / "profile.svg"),
-        ],
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(server.pid),
-            "--duration",
-            str(seconds),
-            "--rate",
-            "100",
-            "--format",
-            "raw",
-            "-o",
-            str(raw),
-        ],
+        [*record, "--format", "flamegraph", "-o", str(out / "profile.svg")],
+        [*record, "--format", "raw", "-o", str(raw)],
     ]
     load = asyncio.create_task(room.run_step(rate, 2 * seconds + 8, args.drain, "profile"))
     await asyncio.sleep(2)
