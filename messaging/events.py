@@ -7,7 +7,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from .models import ChatRoom
-from .serializers import ROOM_READ, dumps
+from .serializers import ROOM_READ, dumps, message_new_frame, message_payload
 
 logger = logging.getLogger(__name__)
 
@@ -51,3 +51,29 @@ def send_frame_to_user(user_id: int, frame: str) -> None:
         )
     except Exception:
         logger.exception("Could not send a frame to user %s's sockets", user_id)
+
+
+def send_message_to_room(posted) -> None:
+    """Hand a stored message to every member socket, through every process's room hub."""
+    frame = message_new_frame(message_payload(posted.message, posted.mentions))
+    event = {"type": "room.message", "room": posted.message.room_id, "seq": posted.message.seq, "text": frame}
+    try:
+        async_to_sync(get_channel_layer().group_send)(room_group_name(posted.message.room_id), event)
+    except Exception:
+        # Stored: the members' sockets fetch it when they notice the gap, clients on their next sync.
+        logger.exception("Broadcast of message %s failed", posted.message.id)
+
+
+def notify_mentioned(posted) -> None:
+    """The mention step of a message stored outside the socket; failures never reach the sender."""
+    if not posted.mentioned_user_ids:
+        return
+    from notifications.serializers import notification_new_frame
+    from notifications.services import notify_mentions
+
+    try:
+        for notification in notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids):
+            frame = notification_new_frame(notification, posted.mentions)
+            send_frame_to_user(notification.recipient_id, frame)
+    except Exception:
+        logger.exception("Notifying mentions of message %s failed", posted.message.id)

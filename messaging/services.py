@@ -83,6 +83,20 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     )
 
 
+def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
+    """The whole of sending a message, for every caller that is not the chat socket.
+
+    Store it (`post_message`), then hand it to every member's open sockets on every process,
+    then notify the mentioned. The socket's consumer does the same steps asynchronously, with
+    its own socket answered first.
+    """
+    posted = post_message(author=author, room_id=room_id, body=body, client_id=client_id)
+    if posted.created:
+        events.send_message_to_room(posted)
+        events.notify_mentioned(posted)
+    return posted
+
+
 def _take_next_seq(*, author_id: int, room_id: int) -> int:
     """Bump and return the room's last_seq, if the author may post there: one round trip.
 

@@ -206,3 +206,22 @@ def group_members(layer, group: str):
         for key, members in layer.groups.items()
         if key in (group, f"{getattr(layer, 'prefix', '')}__group__{group}")
     )
+
+
+async def test_message_sent_without_a_socket_reaches_sockets_and_notifies(connect, room, alice, bob, carol):
+    """A view, a management command or a test posts through the same whole action as the socket."""
+    b, c = await connect(bob), await connect(carol)
+
+    posted = await database_sync_to_async(services.send_message)(
+        author=alice, room_id=room.id, body="From a script, @bob", client_id="script-1"
+    )
+
+    for client in (b, c):
+        (message,) = await client.receive_messages(1)
+        assert message["id"] == posted.message.id
+        assert message["seq"] == 1
+        assert message["mentions"] == ["bob"]
+    notification = (await b.receive_type("notification.new"))["notification"]
+    assert notification["message"]["id"] == posted.message.id
+    await c.assert_nothing_more()
+    assert await Notification.objects.filter(recipient=bob).acount() == 1
