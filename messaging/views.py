@@ -46,9 +46,8 @@ def room_detail(request, slug):
     before_seq = int(around) + page_size // 2 if around.isdigit() else None
     history = selectors.room_history(room, before_seq=before_seq, limit=page_size)
     members = list(selectors.room_members(room))
-    if membership is not None and membership.last_read_seq < room.last_seq:
-        # Opening the room is reading it, as in every chat.
-        services.mark_room_read(user=request.user, room_id=room.id, seq=room.last_seq)
+    # Rendering never writes: the client says what it has shown (`room.read`), so a page opened at
+    # an old message (`?around=`), prefetched or left in a background tab reads nothing.
     return render(
         request,
         "messaging/room.html",

@@ -44,14 +44,29 @@ def test_marking_a_room_one_is_not_in(room, alice, dave):
         services.mark_room_read(user=dave, room_id=private.id, seq=1)
 
 
-@pytest.mark.django_db
-def test_opening_a_room_reads_it(client, room, alice, bob):
-    post(room, alice, 4)
-    client.force_login(bob)
-    home = client.get(reverse("home")).content.decode()
-    assert 'aria-label="4 unread"' in home
-    client.get(reverse("room", args=[room.slug]))
-    assert Membership.objects.get(user=bob, room=room).last_read_seq == 4
+@pytest.mark.django_db(transaction=True)
+async def test_opening_a_room_reads_nothing_until_the_client_says_what_it_has_shown(
+    client, connect, room, alice, bob
+):
+    from channels.db import database_sync_to_async
+
+    def page(url, **params):
+        return client.get(url, params).content.decode()
+
+    await database_sync_to_async(post)(room, alice, 4)
+    await database_sync_to_async(client.force_login)(bob)
+    assert 'aria-label="4 unread"' in await database_sync_to_async(page)(reverse("home"))
+    await database_sync_to_async(page)(reverse("room", args=[room.slug]))
+    await database_sync_to_async(page)(reverse("room", args=[room.slug]), around=1)
+    assert (
+        await Membership.objects.filter(user=bob, room=room).values_list("last_read_seq", flat=True).aget()
+        == 0
+    )
+    assert 'aria-label="4 unread"' in await database_sync_to_async(page)(reverse("home"))
+    tab = await connect(bob)
+    await tab.send({"type": "room.read", "room": room.id, "seq": 3})
+    assert (await tab.receive_type("room.read"))["seq"] == 3
+    assert 'aria-label="1 unread"' in await database_sync_to_async(page)(reverse("home"))
 
 
 @pytest.mark.django_db(transaction=True)
