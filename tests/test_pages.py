@@ -1,5 +1,7 @@
 """Server-rendered pages: sign-up, log-in, rooms, history, membership, notifications."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -226,3 +228,69 @@ def test_an_old_message_opens_with_its_page_of_history(client, room, alice, bob)
     assert 'id="m10"' in response.content.decode()
     bad = client.get(reverse("room", args=[room.slug]), {"around": "x"})
     assert [m.seq for m in bad.context["history"]] == list(range(71, 121))
+
+
+# --- error pages ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def production_errors(settings):
+    """Error pages as production shows them (with DEBUG the technical pages answer instead)."""
+    settings.DEBUG = False
+
+
+def assert_parley_error_page(response, status: int, way_back: str) -> str:
+    html = response.content.decode()
+    assert response.status_code == status
+    assert 'class="site-header"' in html and f"Error {status}" in html
+    assert f'<a class="button" href="{way_back}">' in html
+    assert "<title>Parley</title>" not in html and " · Parley</title>" in html
+    return html
+
+
+def test_unknown_page_is_parleys_404_with_a_way_back(client, production_errors, alice):
+    assert_parley_error_page(client.get("/no/such/page/"), 404, reverse("login"))
+    client.force_login(alice)
+    html = assert_parley_error_page(client.get("/rooms/no-such-room/"), 404, reverse("home"))
+    assert "Log out" in html  # the logged-in header, not the anonymous one
+
+
+def test_private_room_answers_the_same_404_page_as_a_missing_one(client, production_errors, alice, dave):
+    private = services.create_room(creator=alice, name="staff", is_private=True)
+    client.force_login(dave)
+
+    def page(slug):
+        html = client.get(reverse("room", args=[slug])).content.decode()
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)  # masked afresh each time
+
+    assert page(private.slug) == page("no-such-room")
+
+
+def test_forbidden_page_is_parleys_403(client, production_errors, alice):
+    admin = type(alice).objects.create_superuser("admin", "admin@example.com", "admin-pass-123")
+    client.force_login(admin)
+    # Messages cannot be added by hand in the admin: PermissionDenied, Django's 403 handler.
+    assert_parley_error_page(client.get(reverse("admin:messaging_chatmessage_add")), 403, reverse("home"))
+
+
+def test_expired_form_is_parleys_403_that_says_to_reload(production_errors, alice):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    response = browser.post(reverse("login"), {"username": "alice", "password": PASSWORD})
+    html = assert_parley_error_page(response, 403, reverse("login"))
+    assert "reload the page" in html
+
+
+def test_server_error_is_parleys_500_without_a_request_context(client, production_errors, alice, monkeypatch):
+    from messaging import selectors
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database is on fire")
+
+    monkeypatch.setattr(selectors, "rooms_for", broken)
+    client.force_login(alice)
+    client.raise_request_exception = False
+    # Django renders 500.html with no context at all: the page cannot know who is logged in.
+    html = assert_parley_error_page(client.get(reverse("home")), 500, reverse("login"))
+    assert "on fire" not in html and "Log out" not in html
