@@ -1,5 +1,7 @@
 """Room pages: the list, one room with its history, and membership actions."""
 
+import re
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -10,9 +12,35 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from . import selectors, services
-from .errors import NotFound, ParleyError
+from .errors import BadRequest, NotFound, ParleyError
 from .forms import AddMemberForm, RoomForm
 from .serializers import room_payload, stored_message_payload
+
+# The protocol's bound on ids and positions (docs/protocol.md): what a JavaScript number holds exactly.
+MAX_POSITION = 2**53
+ASCII_DIGITS = re.compile(r"[0-9]{1,16}")
+
+
+def query_position(request, name: str, *, required: bool = False) -> int | None:
+    """`?name=N` as a position from 1 to 2^53; None when absent (or empty) and not required.
+
+    Strict on purpose: `str.isdigit()` takes "²", which `int()` then refuses, and `int()` takes
+    " 7", "+7", "7_0" and "٧". Anything but one value of ASCII digits in range is BadRequest.
+    """
+    values = request.GET.getlist(name)
+    if not required and values in ([], [""]):
+        return None
+    if len(values) == 1 and ASCII_DIGITS.fullmatch(values[0]) and 1 <= int(values[0]) <= MAX_POSITION:
+        return int(values[0])
+    raise BadRequest(f"{name} must be one whole number from 1 to {MAX_POSITION}.")
+
+
+def bad_request_page(request, error: BadRequest):
+    return render(request, "400.html", {"detail": error.detail}, status=400)
+
+
+def bad_request_json(error: BadRequest) -> JsonResponse:
+    return JsonResponse({"code": error.code, "detail": error.detail}, status=400)
 
 
 @login_required
@@ -42,8 +70,11 @@ def room_detail(request, slug):
     page_size = settings.PARLEY["HISTORY_PAGE_SIZE"]
     # `?around=SEQ` (an opened notification) renders the page of history around that message;
     # the client then syncs everything after it, as after any reconnect.
-    around = request.GET.get("around", "")
-    before_seq = int(around) + page_size // 2 if around.isdigit() else None
+    try:
+        around = query_position(request, "around")
+    except BadRequest as error:
+        return bad_request_page(request, error)
+    before_seq = around + page_size // 2 if around is not None else None
     history = selectors.room_history(room, before_seq=before_seq, limit=page_size)
     members = list(selectors.room_members(room))
     # Rendering never writes: the client says what it has shown (`room.read`), so a page opened at
@@ -79,11 +110,9 @@ def room_history(request, slug):
     """Older messages for the page's "load earlier" button, as JSON."""
     room, _ = selectors.visible_room(request.user, slug)
     try:
-        before_seq = int(request.GET.get("before_seq", ""))
-    except ValueError:
-        return JsonResponse(
-            {"code": "bad_request", "detail": "before_seq must be a whole number."}, status=400
-        )
+        before_seq = query_position(request, "before_seq", required=True)
+    except BadRequest as error:
+        return bad_request_json(error)
     history = selectors.room_history(room, before_seq=before_seq, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
     return JsonResponse({"messages": [stored_message_payload(m) for m in history]})
 

@@ -227,7 +227,37 @@ def test_an_old_message_opens_with_its_page_of_history(client, room, alice, bob)
     assert 10 in seqs and seqs == list(range(1, 35))
     assert 'id="m10"' in response.content.decode()
     bad = client.get(reverse("room", args=[room.slug]), {"around": "x"})
-    assert [m.seq for m in bad.context["history"]] == list(range(71, 121))
+    assert bad.status_code == 400  # refused, no longer ignored: every query parameter is strict
+    latest = client.get(reverse("room", args=[room.slug]), {"around": ""})
+    assert [m.seq for m in latest.context["history"]] == list(range(71, 121))
+
+
+NOT_POSITIONS = ["²", "٣", " 5", "5 ", "+5", "-5", "5_0", "0", "5.0", "0x10", str(2**53 + 1), "9" * 400]
+
+
+@pytest.mark.parametrize("value", NOT_POSITIONS)
+def test_room_page_answers_a_bad_around_with_the_400_page(client, production_errors, room, alice, value):
+    client.force_login(alice)
+    response = client.get(reverse("room", args=[room.slug]), {"around": value})
+    html = assert_parley_error_page(response, 400, reverse("home"))
+    assert "around must be one whole number from 1 to 9007199254740992." in html
+
+
+def test_room_page_refuses_a_repeated_around(client, room, alice):
+    client.force_login(alice)
+    assert client.get(reverse("room", args=[room.slug]) + "?around=1&around=2").status_code == 400
+    assert client.get(reverse("room", args=[room.slug]), {"around": 2**53}).status_code == 200
+
+
+@pytest.mark.parametrize("value", [*NOT_POSITIONS, ""])
+def test_history_endpoint_answers_a_bad_before_seq_with_the_json_error(client, room, alice, value):
+    client.force_login(alice)
+    response = client.get(reverse("room_history", args=[room.slug]), {"before_seq": value})
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "bad_request",
+        "detail": "before_seq must be one whole number from 1 to 9007199254740992.",
+    }
 
 
 # --- error pages ----------------------------------------------------------------------------------
