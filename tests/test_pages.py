@@ -1,6 +1,7 @@
 """Server-rendered pages: sign-up, log-in, rooms, history, membership, notifications."""
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
@@ -34,6 +35,34 @@ def test_sign_up_logs_in_and_lands_on_the_room_list(client):
     page = client.get(reverse("home"))
     assert page.context["user"].username == "erin"
     assert "Erin E." in page.content.decode()
+
+
+class IdsAndReferences(HTMLParser):
+    """Every id in a page, and every id its aria-describedby / aria-labelledby / label-for name."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: list[str] = []
+        self.references: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if "id" in attributes:
+            self.ids.append(attributes["id"])
+        for name in ("aria-describedby", "aria-labelledby", "for"):
+            self.references.extend((attributes.get(name) or "").split())
+
+
+@pytest.mark.parametrize("url", ["signup", "room_create", "profile", "login"])
+def test_help_text_and_labels_point_at_elements_that_exist(client, alice, url):
+    if url in ("room_create", "profile"):
+        client.force_login(alice)
+    page = IdsAndReferences()
+    page.feed(client.get(reverse(url)).content.decode())
+    assert len(page.ids) == len(set(page.ids))
+    assert [ref for ref in page.references if ref not in page.ids] == []
+    described = {"signup": 3, "room_create": 1, "profile": 0, "login": 0}[url]
+    assert sum(ref.endswith("_helptext") for ref in page.references) == described
 
 
 def test_log_in_and_log_out_by_post(client, alice):
