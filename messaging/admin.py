@@ -25,8 +25,12 @@ class ChatRoomAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("last_seq", "created_at")
-    raw_id_fields = ("created_by",)
+    # Chosen by name, not by raw id; a new room is the admin's own unless they pick someone else.
+    autocomplete_fields = ("created_by",)
     inlines = [MembershipInline]
+
+    def get_changeform_initial_data(self, request):
+        return {"created_by": request.user.pk, **super().get_changeform_initial_data(request)}
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)

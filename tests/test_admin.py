@@ -44,6 +44,22 @@ def test_messages_cannot_be_added_in_the_admin(staff_client):
     assert staff_client.get(reverse("admin:messaging_chatmessage_add")).status_code == 403
 
 
+def test_new_room_in_the_admin_is_created_by_the_admin_unless_another_user_is_picked(staff_client, alice):
+    from django.contrib.admin.widgets import AutocompleteSelect
+
+    response = staff_client.get(reverse("admin:messaging_chatroom_add"))
+    admin = response.context["request"].user
+    created_by = response.context["adminform"].form["created_by"]
+    assert created_by.value() == admin.pk
+    assert isinstance(created_by.field.widget.widget, AutocompleteSelect)
+    assert f'<option value="{admin.pk}" selected>admin</option>' in response.content.decode()
+    found = staff_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "messaging", "model_name": "chatroom", "field_name": "created_by", "term": "ali"},
+    ).json()
+    assert [result["id"] for result in found["results"]] == [str(alice.pk)]
+
+
 def test_non_staff_cannot_open_the_admin(client, bob):
     client.force_login(bob)
     response = client.get(reverse("admin:messaging_chatroom_changelist"))
