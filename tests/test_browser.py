@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -206,24 +205,8 @@ def people_for_test(browser: Browser, server: LiveServer, sessions: dict, reques
 
 
 def create_rooms(server: LiveServer, rooms: dict[str, list[str]], extra_users: tuple[str, ...] = ()) -> None:
-    """Rooms (by name; the slug is the name) owned by their first member, in one management command."""
-    script = textwrap.dedent(
-        f"""
-        from django.contrib.auth import get_user_model
-        from messaging import services
-        User = get_user_model()
-        for username in {list(extra_users)!r}:
-            User.objects.create_user(username=username, password={DEMO_PASSWORD!r},
-                                     display_name=username.title())
-        for name, members in {rooms!r}.items():
-            owner, *others = [User.objects.get(username=u) for u in members]
-            room = services.create_room(creator=owner, name=name)
-            assert room.slug == name, room.slug
-            for user in others:
-                services.join_room(user=user, room=room)
-        """
-    )
-    server.manage("shell", "-c", script)
+    """Rooms (by name; the slug is the name) owned by their first member, in one process."""
+    server.call("tests.server_data:create_rooms", rooms=rooms, extra_users=list(extra_users))
 
 
 # --- fixtures: one server and one Chromium for the module --------------------------------------
@@ -387,13 +370,12 @@ def test_pages_reconnect_after_a_server_restart_with_nothing_missing_or_doubled(
     expect(alice.page.locator("#connection-banner")).to_contain_text(re.compile(r"Retrying in \d+ s"))
     # While the server is down: carol writes (straight into the database, as another server
     # process of the cluster would) and alice types a message that has to wait.
-    parley_server.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; from messaging import services; "
-        "from messaging.models import ChatRoom; "
-        "services.post_message(author=get_user_model().objects.get(username='carol'), "
-        "room_id=ChatRoom.objects.get(slug='restart').id, body='while it was down', client_id='down-1')",
+    parley_server.call(
+        "tests.server_data:post_message",
+        author="carol",
+        room_slug="restart",
+        body="while it was down",
+        client_id="down-1",
     )
     alice.send("typed while offline")
     expect(alice.message("typed while offline")).to_have_class(re.compile(r"\bpending\b"))

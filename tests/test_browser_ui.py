@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -38,47 +37,12 @@ ROOMS = {
     "history": ["alice", "bob"],
 }
 
-# Messages that exist before the tests open their rooms. Three days old ones test the day
-# separators (and nobody says "Yesterday" about them); history has more than one page.
-SEED_MESSAGES = textwrap.dedent(
-    """
-    from datetime import timedelta
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-    from messaging import services
-    from messaging.models import ChatMessage, ChatRoom
-    User = get_user_model()
-    alice, bob = User.objects.get(username="alice"), User.objects.get(username="bob")
-
-    def post(room, author, body, at=None):
-        posted = services.post_message(author=author, room_id=room.id, body=body,
-                                       client_id=f"seed-{room.slug}-{room.last_seq}-{author.pk}")
-        if at is not None:
-            ChatMessage.objects.filter(pk=posted.message.pk).update(created_at=at)
-        room.refresh_from_db()
-
-    grouping = ChatRoom.objects.get(slug="grouping")
-    days_ago = timezone.now().replace(hour=12, minute=0) - timedelta(days=3)
-    post(grouping, bob, "Three days ago, first", days_ago)
-    post(grouping, bob, "Three days ago, two minutes later", days_ago + timedelta(minutes=2))
-
-    contrast = ChatRoom.objects.get(slug="contrast")
-    post(contrast, alice, "Morning @bob, the draft is at https://example.com/draft")
-    post(contrast, bob, "Thanks! Reading it now.")
-    post(contrast, alice, "No rush.")
-
-    history = ChatRoom.objects.get(slug="history")
-    for i in range(1, 61):
-        post(history, alice if i % 2 else bob, f"history {i:02d}")
-    """
-)
-
 
 @pytest.fixture(scope="module")
 def parley_server(tmp_path_factory) -> Iterator[LiveServer]:
     with running_server(tmp_path_factory.mktemp("browser-ui")) as server:
         create_rooms(server, ROOMS, extra_users=("dave",))
-        server.manage("shell", "-c", SEED_MESSAGES)
+        server.call("tests.server_data:seed_browser_ui_messages")
         yield server
 
 

@@ -6,9 +6,7 @@ behave like the browser: sync after every reconnect, resend unacknowledged messa
 """
 
 import asyncio
-import json
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -59,24 +57,12 @@ class Cluster:
     def new_room(self, members: list[str]) -> int:
         """A fresh room with these members (the first is its owner); its id."""
         self.rooms_made += 1
-        code = textwrap.dedent(f"""
-            from accounts.models import User
-            from messaging import services
-            people = [User.objects.get(username=name) for name in {members!r}]
-            room = services.create_room(creator=people[0], name="cluster room {self.rooms_made}")
-            for person in people[1:]:
-                services.join_room(user=person, room=room)
-            print(room.id)
-        """)
-        return int(self.a.manage("shell", "-c", code).strip().splitlines()[-1])
+        return self.a.call(
+            "tests.server_data:new_room", members=members, name=f"cluster room {self.rooms_made}"
+        )
 
     def stored_seqs(self, room: int) -> list[int]:
-        code = (
-            "import json; from messaging.models import ChatMessage; "
-            f"print(json.dumps(list(ChatMessage.objects.filter(room_id={room})"
-            ".order_by('seq').values_list('seq', flat=True))))"
-        )
-        return json.loads(self.a.manage("shell", "-c", code).strip().splitlines()[-1])
+        return self.a.call("tests.server_data:stored_seqs", room=room)
 
     def close(self) -> None:
         for server in (self.a, self.b):

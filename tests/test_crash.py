@@ -1,7 +1,6 @@
 """The server process is killed (SIGKILL) while clients send: no acknowledged message is lost."""
 
 import asyncio
-import json
 import signal
 
 from .live_server import running_server
@@ -12,17 +11,11 @@ SERVER_ENV = {"PARLEY_RATE_BURST": "100000", "PARLEY_RATE_PER_SECOND": "100000"}
 
 
 def stored_messages(server, room: int) -> list[tuple[int, str]]:
-    code = (
-        "import json; from messaging.models import ChatMessage; "
-        f"print(json.dumps(list(ChatMessage.objects.filter(room_id={room}).order_by('seq')"
-        ".values_list('seq', 'client_id'))))"
-    )
-    return [tuple(row) for row in json.loads(server.manage("shell", "-c", code).strip().splitlines()[-1])]
+    return [tuple(row) for row in server.call("tests.server_data:stored_messages", room=room)]
 
 
 def general_room_id(server) -> int:
-    code = "from messaging.models import ChatRoom; print(ChatRoom.objects.get(slug='general').id)"
-    return int(server.manage("shell", "-c", code).strip().splitlines()[-1])
+    return server.call("tests.server_data:room_id", slug="general")
 
 
 async def test_killed_server_loses_no_acknowledged_message(tmp_path):
