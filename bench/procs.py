@@ -1,8 +1,10 @@
 """Server processes for the benchmark: each pinned to its cores, with a raised file limit.
 
-A `Server` is one process under test (Parley on daphne or uvicorn, or the baseline), started
-with `os.sched_setaffinity` and `RLIMIT_NOFILE` set before exec, its output in a log file. It
-reads its own RSS and CPU time from /proc, which is all the benchmark asks of it.
+A `Server` is one process under test (Parley on uvicorn or daphne, or the baseline): the test
+harness's `ServerProcess` (tests/harness.py: the same command lines, start and wait for
+/healthz as the tests and production use), started with `os.sched_setaffinity` and
+`RLIMIT_NOFILE` set before exec. It reads its own RSS and CPU time from /proc, which is all the
+benchmark asks of it.
 """
 
 from __future__ import annotations
@@ -11,30 +13,23 @@ import contextlib
 import os
 import resource
 import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from tests import harness
+from tests.harness import BASE_DIR, HOST, free_port
+
+__all__ = ["BASE_DIR", "HOST", "Server", "free_port"]
+
 VENV_BIN = Path(sys.executable).parent
-HOST = "127.0.0.1"
 NOFILE = 65536
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Flood control off for the benchmark: the senders run far above a person's rate on purpose.
 # One key per benchmark run: the sessions bench/setup_db.py signs must verify in every server.
 SECRET_KEY = "bench-" + secrets.token_hex(24)
 NO_FLOOD_CONTROL = {"PARLEY_RATE_BURST": "1000000000", "PARLEY_RATE_PER_SECOND": "1000000000"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def raise_nofile(limit: int = NOFILE) -> int:
@@ -95,85 +90,41 @@ def affinity(cpus: set[int] | None):
         os.sched_setaffinity(0, before)
 
 
-class Server:
-    """One server process under test."""
+class Server(harness.ServerProcess):
+    """One server process under test, on its cpus, with a raised file limit."""
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_path: Path, cpus: set[int] | None):
-        self.name = name
-        self.cmd = cmd
-        self.env = env
-        self.log_path = log_path
+    def __init__(
+        self,
+        name: str,
+        cmd: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cpus: set[int] | None,
+        *,
+        port: int,
+        health_path: str | None = harness.HEALTH_PATH,
+    ):
+        super().__init__(
+            cmd,
+            port=port,
+            env=env,
+            log_path=log_path,
+            name=name,
+            health_path=health_path,
+            preexec_fn=self._preexec,
+        )
         self.cpus = cpus
-        self.process: subprocess.Popen | None = None
-        self.port = int(cmd[cmd.index("--port") + 1]) if "--port" in cmd else int(cmd[cmd.index("-p") + 1])
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
 
     def _preexec(self) -> None:
         if self.cpus:
             os.sched_setaffinity(0, self.cpus)
         raise_nofile()
 
-    def start(self, health_path: str | None, timeout: float = 30.0) -> None:
-        with self.log_path.open("a") as log:
-            log.write(f"\n--- {' '.join(self.cmd)}\n")
-            log.flush()
-            self.process = subprocess.Popen(
-                self.cmd,
-                cwd=BASE_DIR,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=self._preexec,  # no threads run in the orchestrator here
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
-            if self._healthy(health_path):
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not become healthy in {timeout:.0f}s:\n{self.tail()}")
-
-    def _healthy(self, health_path: str | None) -> bool:
-        if health_path is None:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                sock.settimeout(0.5)
-                return sock.connect_ex((HOST, self.port)) == 0
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{self.port}{health_path}", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
     def rss_kib(self) -> int:
         return proc_rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
         return proc_cpu_seconds([self.pid])
-
-    def tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
 
 
 def parley_env(
@@ -212,30 +163,12 @@ def parley_env(
 
 
 def daphne_cmd(port: int) -> list[str]:
-    # The production command of docs/deploying.md (minus --proxy-headers: no proxy here).
-    return [str(VENV_BIN / "daphne"), "-b", HOST, "-p", str(port), "config.asgi:application"]
+    return harness.daphne_command(port, HOST)
 
 
 def uvicorn_cmd(port: int) -> list[str]:
-    return [
-        str(VENV_BIN / "uvicorn"),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--ws",
-        "websockets-sansio",
-        "--lifespan",
-        "off",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        "config.asgi:application",
-    ]
+    # Production's command line (docs/deploying.md), --ws-max-size included; warnings only.
+    return harness.uvicorn_command(port, HOST, log_level="warning")
 
 
 def baseline_cmd(port: int) -> list[str]:

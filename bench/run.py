@@ -250,8 +250,10 @@ def start_server(
         cmd, health = procs.daphne_cmd(port), "/healthz"
     else:
         cmd, health = procs.uvicorn_cmd(port), "/healthz"
-    server = procs.Server(config.name, cmd, env, workdir / f"{config.name}.log", cpus)
-    server.start(health)
+    server = procs.Server(
+        config.name, cmd, env, workdir / f"{config.name}.log", cpus, port=port, health_path=health
+    )
+    server.start()
     return server
 
 
