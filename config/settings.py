@@ -190,6 +190,8 @@ PARLEY = {
     "RATE_PER_SECOND": env.float("PARLEY_RATE_PER_SECOND", default=5.0),
     # Consecutive rate-limited frames after which the socket is closed (4429).
     "RATE_ABUSE_CLOSE_AFTER": env.int("PARLEY_RATE_ABUSE_CLOSE_AFTER", default=50),
+    # Open sockets one user may hold on one server process (one per tab); more close with 4409.
+    "MAX_SOCKETS_PER_USER": env.int("PARLEY_MAX_SOCKETS_PER_USER", default=20),
 }
 
 # --- Logging: one line per record on stdout (JSON in production) ----------------------------

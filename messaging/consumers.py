@@ -12,74 +12,123 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
-from . import delivery, selectors, services
-from .errors import BadRequest, ParleyError, RateLimited, UnknownType
+from . import delivery, selectors, services, standing
+from .errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
 from .events import user_group_name
 from .fanout import room_hub
 from .ordering import RoomStream
-from .ratelimit import user_buckets
+from .ratelimit import TooManySockets, user_buckets
 from .serializers import (
     HELLO,
     PONG,
-    ROOM_JOINED,
-    ROOM_LEFT,
-    ROOM_READ,
     SYNC_DONE,
     dumps,
     error_frame,
     message_new_frame,
     message_payload,
+    room_joined_frame,
+    room_left_frame,
+    room_read_frame,
     stored_message_payload,
 )
 
 logger = logging.getLogger(__name__)
 
+# Close codes (docs/protocol.md). All in the application range, which every server accepts:
+# daphne refuses to send 1009 and 1013 at all.
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_MANY_SOCKETS = 4409
+CLOSE_FRAME_TOO_LARGE = 4413
 CLOSE_ABUSIVE = 4429
-CLOSE_FRAME_TOO_LARGE = 1009
-CLOSE_TOO_SLOW = 1013
-# Frames queued for a client that is not reading them; past this it is let go.
+CLOSE_TOO_SLOW = 4503
+# What may wait for a client that is not reading; past either bound it is let go (it reconnects
+# and syncs) rather than held in memory without end. Under uvicorn the transport adds at most
+# its write buffer's high-water mark (64 KiB) to this.
 OUTBOX_LIMIT = 5000
+OUTBOX_LIMIT_BYTES = 4 * 1024 * 1024
 MAX_FRAME_BYTES = 64 * 1024
 # Ids beyond this are not ids; refusing them early keeps them out of SQL integer columns.
 MAX_ID = 2**53
 # How long a frame waits for a missing predecessor before the socket fetches it itself.
 GAP_WAIT_SECONDS = 0.5
 GROUP_REFRESH_SECONDS = 3600
+# A write re-checks the socket's session (log-out, password change, deactivation) in its own
+# database hop when the last check is older than this; events close such sockets at once.
+WRITE_RECHECK_SECONDS = 10.0
+ROOM_REFUSALS = (NotMember.code, NotFound.code)
+
+
+class SessionEnded(Exception):
+    """The socket's session is no longer valid: it is closed with 4401."""
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
-        self.user = self.scope.get("user")
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = None
+        self.identity: standing.SocketIdentity | None = None
         self.streams: dict[int, RoomStream] = {}
-        if self.user is None or not self.user.is_authenticated:
-            # Accept first, so the browser sees the close code and goes to the login page.
-            await self.accept()
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
-        room_seqs = await database_sync_to_async(selectors.member_room_seqs)(self.user)
-        self.streams = {room_id: RoomStream(last_seq) for room_id, last_seq in room_seqs.items()}
         self.gap_fills: dict[int, asyncio.Task] = {}
-        self.hub = room_hub()
-        limits = settings.PARLEY
-        self.bucket = user_buckets.acquire(
-            self.user.id, burst=limits["RATE_BURST"], per_second=limits["RATE_PER_SECOND"]
-        )
+        self.hub = None
+        self.bucket = None
         self.limited_in_a_row = 0
         # Every frame to the client goes through one queue and one writer, in the order queued:
         # replies, acknowledgements and other people's messages alike. It exists before the
         # socket joins its rooms, so messages that arrive while it connects wait behind hello.
-        self.outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.outbox: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self.outbox_bytes = 0
         self.writer: asyncio.Task | None = None
-        self.push(dumps({"type": HELLO, "user": self.user.id, "rooms": sorted(self.streams)}))
-        await self.join_groups()
-        for room_id in self.streams:
-            await self.hub.add(room_id, self)
-        await self.accept()
+        # Set once the server decides to close: from then on nothing from this socket runs.
+        self.closing = False
+        self.closing_task: asyncio.Future | None = None
+        self.released = False
+        self.groups_joined_at = 0.0
+        self.standing_checked_at = 0.0
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            # Accept first, so the browser sees the close code and goes to the login page.
+            await self.accept()
+            await self.close_with(CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        self.identity = standing.SocketIdentity.from_scope(self.scope)
+        limits = settings.PARLEY
+        try:
+            self.bucket = user_buckets.acquire(
+                user.id,
+                burst=limits["RATE_BURST"],
+                per_second=limits["RATE_PER_SECOND"],
+                max_sockets=limits["MAX_SOCKETS_PER_USER"],
+            )
+        except TooManySockets:
+            await self.accept()
+            await self.close_with(CLOSE_TOO_MANY_SOCKETS)
+            return
+        try:
+            self.hub = room_hub()
+            self.hub.attach(self)
+            # The user's group before the rooms are read: a removal committed after the read
+            # reaches this socket as an event, one committed before is in the read.
+            await self.join_groups()
+            room_seqs = await database_sync_to_async(selectors.member_room_seqs)(user)
+            self.standing_checked_at = time.monotonic()
+            self.streams = {room_id: RoomStream(last_seq) for room_id, last_seq in room_seqs.items()}
+            self.push(dumps({"type": HELLO, "user": user.id, "rooms": sorted(self.streams)}))
+            for room_id in self.streams:
+                await self.hub.add(room_id, self)
+            await self.accept()
+        except Exception:
+            logger.exception("Opening a socket for user %s failed", user.id)
+            await self.release()
+            await self.close()  # before accept: the handshake is refused; the client retries
+            return
         self.writer = asyncio.create_task(self.write_outbox())
 
     async def dispatch(self, message):
-        """As Channels' own, minus its per-event database clean-up hop.
+        """As Channels' own, minus its per-event database clean-up hop, and with layer events
+        guarded: a handler that fails logs, it does not end the socket without its clean-up.
 
         Channels closes stale database connections before every event, a thread hop per
         recipient per message. Our database work all goes through `database_sync_to_async`,
@@ -88,45 +137,81 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        if message["type"].startswith("websocket."):
+            await handler(message)
+            return
+        try:
+            await handler(message)
+        except Exception:
+            logger.exception("A %s event for user %s failed", message["type"], getattr(self.user, "id", None))
 
     async def disconnect(self, code):
-        for task in getattr(self, "gap_fills", {}).values():
-            task.cancel()
-        if getattr(self, "writer", None) is not None:
-            self.writer.cancel()
-        if getattr(self, "bucket", None) is not None:
-            user_buckets.release(self.user.id)
-        if getattr(self, "hub", None) is not None:
-            for room_id in list(self.streams):
-                await self.hub.remove(room_id, self)
-            await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
+        await self.release()
 
-    def push(self, text: str) -> None:
-        """Queue a frame for the client; a client that stays far behind is let go (it
-        reconnects and syncs) rather than held in memory without end."""
-        if self.outbox.qsize() >= OUTBOX_LIMIT:
-            if self.writer is not None and not self.writer.done():
-                logger.warning("User %s's socket is %s frames behind; closing it", self.user.id, OUTBOX_LIMIT)
-                self.writer.cancel()
-                self.closing = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+    async def release(self) -> None:
+        """Give back everything this socket holds in the process, each part on its own, so one
+        failure cannot keep the others (a leaked socket would fill its outbox for ever)."""
+        if self.released:
             return
-        self.outbox.put_nowait(text)
+        self.released = True
+        for task in self.gap_fills.values():
+            task.cancel()
+        if self.writer is not None:
+            self.writer.cancel()
+        if self.bucket is not None:
+            user_buckets.release(self.user.id)
+        if self.hub is not None:
+            self.hub.detach(self)
+            for room_id in list(self.streams):
+                try:
+                    await self.hub.remove(room_id, self)
+                except Exception:
+                    logger.exception("Leaving room %s's hub entry failed", room_id)
+        if self.user is not None:
+            try:
+                await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
+            except Exception:
+                logger.exception("Leaving user %s's group failed", self.user.id)
+
+    async def close_with(self, code: int) -> None:
+        if not self.closing:
+            self.closing = True
+            await self.close(code=code)
+
+    def push(self, text: str, size: int | None = None) -> None:
+        """Queue a frame for the client; a client that stays far behind is let go."""
+        if self.closing:
+            return
+        size = len(text.encode()) if size is None else size
+        if self.outbox.qsize() >= OUTBOX_LIMIT or self.outbox_bytes + size > OUTBOX_LIMIT_BYTES:
+            logger.warning("User %s's socket is too far behind; closing it", self.user.id)
+            self.closing = True
+            if self.writer is not None:
+                self.writer.cancel()
+            self.closing_task = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
+            return
+        self.outbox_bytes += size
+        self.outbox.put_nowait((text, size))
 
     async def write_outbox(self) -> None:
         while True:
-            await self.send(text_data=await self.outbox.get())
+            text, size = await self.outbox.get()
+            # Counted until sent: under uvicorn send() waits while the transport is full.
+            await self.send(text_data=text)
+            self.outbox_bytes -= size
 
     # --- client → server ---------------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.closing:
+            return
         if text_data is not None:
             # A character is at most 4 bytes: only long frames need encoding to be measured.
             too_large = len(text_data) * 4 > MAX_FRAME_BYTES and len(text_data.encode()) > MAX_FRAME_BYTES
         else:
             too_large = len(bytes_data or b"") > MAX_FRAME_BYTES
         if too_large:
-            await self.close(code=CLOSE_FRAME_TOO_LARGE)
+            await self.close_with(CLOSE_FRAME_TOO_LARGE)
             return
         frame: dict = {}
         try:
@@ -134,7 +219,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if wait:
                 self.limited_in_a_row += 1
                 if self.limited_in_a_row > settings.PARLEY["RATE_ABUSE_CLOSE_AFTER"]:
-                    await self.close(code=CLOSE_ABUSIVE)
+                    await self.close_with(CLOSE_ABUSIVE)
                     return
             else:
                 self.limited_in_a_row = 0
@@ -146,7 +231,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if handler is None:
                 raise UnknownType(f"Unknown frame type “{frame['type'][:64]}”.")
             await handler(self, frame)
+        except SessionEnded:
+            await self.end_session()
         except ParleyError as error:
+            if error.code == Unauthenticated.code:
+                await self.end_session()
+                return
             await self.send_error(error, frame)
         except DatabaseError:
             logger.exception("Database error on a %s frame", frame.get("type"))
@@ -158,25 +248,50 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.send_error(ParleyError(), frame)
 
     async def send_error(self, error: ParleyError, frame: dict) -> None:
-        extra = {}
+        """Answer a refused frame, naming what it named (its type, room and client_id)."""
+        extra = error.extra()
+        frame_type = frame.get("type")
+        if isinstance(frame_type, str) and frame_type in self.handlers:
+            extra["frame"] = frame_type
+        room_id = frame.get("room")
+        if is_id(room_id):
+            extra["room"] = room_id
+            if error.code in ROOM_REFUSALS and room_id in self.streams:
+                # The database says this socket has no business with the room (a lost event).
+                await self.drop_room(room_id)
         client_id = frame.get("client_id")
         if isinstance(client_id, str) and len(client_id) <= services.MAX_CLIENT_ID_CHARS:
             extra["client_id"] = client_id
-        if isinstance(error, RateLimited):
-            extra["retry_after"] = round(error.retry_after, 3)
         self.push(error_frame(error.code, error.detail, **extra))
+
+    async def write(self, action, **kwargs):
+        """Run a write in one database hop, re-checking the session first when due."""
+        recheck = time.monotonic() - self.standing_checked_at > WRITE_RECHECK_SECONDS
+        identity = self.identity
+
+        def checked_write():
+            if recheck and standing.invalid_identities([identity]):
+                raise SessionEnded()
+            return action(**kwargs)
+
+        result = await database_sync_to_async(checked_write)()
+        if recheck:
+            self.standing_checked_at = time.monotonic()
+        return result
 
     async def on_message_send(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
         body = require_str(frame, "body")
         client_id = require_str(frame, "client_id")
-        posted = await database_sync_to_async(services.post_message)(
-            author=self.user, room_id=room_id, body=body, client_id=client_id
+        posted = await self.write(
+            services.post_message, author=self.user, room_id=room_id, body=body, client_id=client_id
         )
         frame_text = message_new_frame(message_payload(posted.message, posted.mentions))
         if not posted.created:
-            # A resend: answer it even though this socket may have shown it already.
+            # A resend: answer it even though this socket may have shown it already, and make
+            # sure its notifications exist (the first attempt may have died before them).
             self.push(frame_text)
+            delivery.start_notification_step(posted)
             return
         # The sender's own copy goes straight back, so its acknowledgement never depends on
         # the channel layer; it still waits its turn in the room's seq order.
@@ -204,8 +319,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_last_seq, messages = found
         has_more = len(messages) > batch
         messages = messages[:batch]
-        # Where the client now stands; a claim beyond the room's end is not believed.
-        last_seq = messages[-1].seq if messages else min(after_seq, room_last_seq)
+        # Where the client now stands; a claim beyond the room's end is not believed, and a
+        # hole (a seq the database lacks) below the room's end counts as delivered.
+        last_seq = messages[-1].seq if has_more else max(room_last_seq, messages[-1].seq if messages else 0)
         stream = await self.join_stream(room_id, last_seq)
         for message in messages:
             self.push(message_new_frame(stored_message_payload(message)))
@@ -216,10 +332,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
         seq = require_id(frame, "seq", minimum=0)
-        stored = await database_sync_to_async(services.mark_room_read)(
-            user=self.user, room_id=room_id, seq=seq, announce=False
+        stored = await self.write(
+            services.mark_room_read, user=self.user, room_id=room_id, seq=seq, announce=False
         )
-        text = dumps({"type": ROOM_READ, "room": room_id, "seq": stored})
+        text = room_read_frame(room_id, stored)
         self.push(text)
         # The user's other tabs clear the room's unread count too.
         try:
@@ -260,13 +376,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.hub.add(room_id, self)
         return stream
 
-    def forward(self, room_id: int, seq: int, frame: str) -> None:
+    async def drop_room(self, room_id: int, room: dict | None = None) -> None:
+        """Stop receiving a room: its stream, its gap fill and its hub entry go."""
+        self.streams.pop(room_id, None)
+        task = self.gap_fills.pop(room_id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        await self.hub.remove(room_id, self)
+        self.push(room_left_frame(room or {"id": room_id}))
+
+    def forward(self, room_id: int, seq: int, frame: str, size: int | None = None) -> None:
         """A room's message frame, from the hub or the sender: queued in seq order, once."""
         stream = self.streams.get(room_id)
-        if stream is None:
+        if stream is None or self.closing:
             return
         for text in stream.offer(seq, frame):
-            self.push(text)
+            self.push(text, size if text is frame else None)
         if stream.has_gap and room_id not in self.gap_fills:
             self.gap_fills[room_id] = asyncio.create_task(self.fill_gap(room_id))
 
@@ -274,24 +399,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Fetch from the database what the channel layer did not bring in time."""
         try:
             await asyncio.sleep(GAP_WAIT_SECONDS * (1 + random.random()))
-            stream = self.streams.get(room_id)
-            while stream is not None and stream.has_gap:
+            batch = settings.PARLEY["SYNC_BATCH_SIZE"]
+            while (stream := self.streams.get(room_id)) is not None and stream.has_gap:
+                up_to = stream.missing_up_to
                 found = await database_sync_to_async(selectors.messages_after)(
-                    user=self.user,
-                    room_id=room_id,
-                    after_seq=stream.delivered,
-                    limit=min(stream.missing_up_to - stream.delivered, settings.PARLEY["SYNC_BATCH_SIZE"]),
+                    user=self.user, room_id=room_id, after_seq=stream.delivered, limit=batch, up_to_seq=up_to
                 )
-                missing = found[1] if found else []
-                if not missing:
-                    break
-                for message in missing:
-                    for text in stream.offer(message.seq, message_new_frame(stored_message_payload(message))):
-                        self.push(text)
+                if found is None:
+                    await self.drop_room(room_id)
+                    return
+                missing = found[1]
+                # A full batch covers the range only up to its last message.
+                covered = missing[-1].seq if len(missing) == batch else up_to
+                pairs = [(m.seq, message_new_frame(stored_message_payload(m))) for m in missing]
+                for text in stream.fill(pairs, up_to=covered):
+                    self.push(text)
+        except asyncio.CancelledError:
+            raise
         except Exception:
             logger.exception("Filling a gap in room %s failed; the client's sync covers it", room_id)
         finally:
-            self.gap_fills.pop(room_id, None)
+            if self.gap_fills.get(room_id) is asyncio.current_task():
+                del self.gap_fills[room_id]
 
     # --- channel layer → client ---------------------------------------------------------------
 
@@ -302,20 +431,27 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def session_ended(self, event: dict) -> None:
         """The user logged out of the session this socket was opened with."""
-        session = self.scope.get("session")
-        if session is not None and session.session_key == event["session_key"]:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+        if self.identity is not None and self.identity.session_key == event["session_key"]:
+            await self.end_session()
+
+    async def sockets_recheck(self, event: dict) -> None:
+        """The account changed (deactivated, new password): is this socket's session still good?"""
+        invalid = await database_sync_to_async(standing.invalid_identities)([self.identity])
+        self.standing_checked_at = time.monotonic()
+        if invalid:
+            await self.end_session()
+
+    async def end_session(self) -> None:
+        await self.close_with(CLOSE_UNAUTHENTICATED)
 
     async def membership_changed(self, event: dict) -> None:
         room = event["room"]
         if event["is_member"]:
             self.streams.setdefault(room["id"], RoomStream(room["last_seq"]))
             await self.hub.add(room["id"], self)
-            self.push(dumps({"type": ROOM_JOINED, "room": room}))
-        else:
-            self.streams.pop(room["id"], None)
-            await self.hub.remove(room["id"], self)
-            self.push(dumps({"type": ROOM_LEFT, "room": room}))
+            self.push(room_joined_frame(room))
+        elif room["id"] in self.streams:
+            await self.drop_room(room["id"], room)
 
 
 def parse_frame(text_data: str | None) -> dict:
@@ -328,6 +464,10 @@ def parse_frame(text_data: str | None) -> dict:
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise BadRequest("A frame is a JSON object with a string “type”.")
     return frame
+
+
+def is_id(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= MAX_ID
 
 
 def require_id(frame: dict, key: str, *, minimum: int = 1) -> int:

@@ -32,8 +32,12 @@ async def broadcast_message(*, room_id: int, seq: int, frame: str, sender=None) 
 
 
 def start_notification_step(posted: PostedMessage) -> None:
-    """Run the mention → notification step in the background, after delivery."""
-    if not posted.created or not posted.mentioned_user_ids:
+    """Run the mention → notification step in the background, after delivery.
+
+    Also for a resend: the first attempt may have been stored and then lost its step (the
+    process died); the step only creates the notifications that do not exist yet.
+    """
+    if not posted.mentioned_user_ids:
         return
     task = asyncio.create_task(notify_mentioned(posted))
     _notification_tasks.add(task)
@@ -43,7 +47,7 @@ def start_notification_step(posted: PostedMessage) -> None:
 async def notify_mentioned(posted: PostedMessage) -> None:
     try:
         notifications = await database_sync_to_async(notification_services.notify_mentions)(
-            message=posted.message, recipient_ids=posted.mentioned_user_ids
+            message=posted.message, recipient_ids=posted.mentioned_user_ids, may_exist=not posted.created
         )
         layer = get_channel_layer()
         for notification in notifications:

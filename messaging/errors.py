@@ -9,6 +9,15 @@ class ParleyError(Exception):
         self.detail = detail or self.default_detail
         super().__init__(self.detail)
 
+    def extra(self) -> dict:
+        """Fields the answer carries besides code and detail."""
+        return {}
+
+
+class Unauthenticated(ParleyError):
+    code = "unauthenticated"
+    default_detail = "Your session has ended. Please log in again."
+
 
 class BadRequest(ParleyError):
     code = "bad_request"
@@ -42,6 +51,9 @@ class RateLimited(ParleyError):
     def __init__(self, retry_after: float):
         self.retry_after = retry_after
         super().__init__(f"You are sending too fast. Try again in {retry_after:.1f} s.")
+
+    def extra(self) -> dict:
+        return {"retry_after": round(self.retry_after, 3)}
 
 
 class PermissionDenied(ParleyError):

@@ -5,14 +5,20 @@ copy of each message per member: for a room of 1,000 that is 1,000 deserialisati
 hops and dispatch tasks per message. Instead each process subscribes once per room (its hub)
 and hands every message to its own sockets directly. Messages sent through this process reach
 its sockets without the layer at all; the layer only carries them to the other processes.
+
+The hub also knows every open socket of the process, so it audits them all periodically, in
+one database hop: a socket whose session ended or whose member left a room while the event
+saying so was lost is cut off within AUDIT_SECONDS.
 """
 
 import asyncio
 import logging
 import weakref
 
+from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
+from . import standing
 from .events import room_group_name
 
 logger = logging.getLogger(__name__)
@@ -20,31 +26,49 @@ logger = logging.getLogger(__name__)
 # The in-memory and core Redis layers forget a group membership after a day; renew hourly.
 GROUP_REFRESH_SECONDS = 3600
 RETRY_SECONDS = 1.0
+# How long a lost log-out, deactivation or removal event can leave a socket receiving, at most
+# (plus one database hop). docs/security.md states it; tests/test_standing.py proves it.
+AUDIT_SECONDS = 15.0
 
 
 class RoomHub:
     def __init__(self):
         self.layer = get_channel_layer()
         self.members: dict[int, set] = {}
+        # Rooms with members here whose layer subscription failed; retried every RETRY_SECONDS.
+        self.unsubscribed: set[int] = set()
+        self.sockets: set = set()
         self.channel: str | None = None
+        self.audit_seconds = AUDIT_SECONDS
         self._started = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        self._retrying: asyncio.Task | None = None
 
     async def start(self) -> None:
         async with self._started:
             if self.channel is None:
                 self.channel = await self.layer.new_channel()
-                self._tasks = [asyncio.create_task(self._receive()), asyncio.create_task(self._renew())]
+                self._tasks = [
+                    asyncio.create_task(self._receive()),
+                    asyncio.create_task(self._renew()),
+                    asyncio.create_task(self._audit_forever()),
+                ]
+
+    def attach(self, consumer) -> None:
+        self.sockets.add(consumer)
+
+    def detach(self, consumer) -> None:
+        self.sockets.discard(consumer)
 
     async def add(self, room_id: int, consumer) -> None:
+        """Hand the room's messages to this socket; never raises for a layer failure (the
+        subscription is retried, and what it misses meanwhile the socket fetches as gaps)."""
         await self.start()
-        members = self.members.get(room_id)
-        if members is None:
-            members = self.members[room_id] = set()
-            members.add(consumer)
-            await self.layer.group_add(room_group_name(room_id), self.channel)
-        else:
-            members.add(consumer)
+        members = self.members.setdefault(room_id, set())
+        first = not members and room_id not in self.unsubscribed
+        members.add(consumer)
+        if first:
+            await self._subscribe(room_id)
 
     async def remove(self, room_id: int, consumer) -> None:
         members = self.members.get(room_id)
@@ -53,14 +77,43 @@ class RoomHub:
         members.discard(consumer)
         if not members:
             del self.members[room_id]
+            if room_id in self.unsubscribed:
+                self.unsubscribed.discard(room_id)
+                return
             await self.layer.group_discard(room_group_name(room_id), self.channel)
+
+    async def _subscribe(self, room_id: int) -> None:
+        try:
+            await self.layer.group_add(room_group_name(room_id), self.channel)
+        except Exception:
+            logger.exception("Subscribing to room %s failed; retrying in %s s", room_id, RETRY_SECONDS)
+            self.unsubscribed.add(room_id)
+            if self._retrying is None or self._retrying.done():
+                self._retrying = asyncio.create_task(self._retry_subscriptions())
+        else:
+            self.unsubscribed.discard(room_id)
+
+    async def _retry_subscriptions(self) -> None:
+        while self.unsubscribed:
+            await asyncio.sleep(RETRY_SECONDS)
+            for room_id in list(self.unsubscribed):
+                if room_id not in self.members:
+                    self.unsubscribed.discard(room_id)
+                    continue
+                try:
+                    await self.layer.group_add(room_group_name(room_id), self.channel)
+                except Exception:
+                    logger.warning("Subscribing to room %s failed again", room_id)
+                else:
+                    self.unsubscribed.discard(room_id)
 
     def deliver(self, room_id: int, seq: int, frame: str, *, skip=None) -> None:
         """Hand a message frame to every socket of this process in the room (but `skip`)."""
+        size = len(frame.encode())
         for consumer in list(self.members.get(room_id, ())):
             if consumer is not skip:
                 try:
-                    consumer.forward(room_id, seq, frame)
+                    consumer.forward(room_id, seq, frame, size=size)
                 except Exception:
                     # One broken socket must not cost the others their message.
                     logger.exception("Handing message %s of room %s to a socket failed", seq, room_id)
@@ -74,6 +127,31 @@ class RoomHub:
             room_group_name(room_id),
             {"type": "room.message", "room": room_id, "seq": seq, "text": frame, "origin": self.channel},
         )
+
+    async def audit(self) -> None:
+        """Cut off the sockets that lost their session or a room since they last heard of it."""
+        sockets = list(self.sockets)
+        identities = {consumer.identity for consumer in sockets}
+        pairs = {(consumer.user.id, room_id) for consumer in sockets for room_id in consumer.streams}
+        invalid, lost = await database_sync_to_async(_audit_reads)(identities, pairs)
+        for consumer in sockets:
+            try:
+                if consumer.identity in invalid:
+                    await consumer.end_session()
+                    continue
+                for user_id, room_id in lost:
+                    if user_id == consumer.user.id and room_id in consumer.streams:
+                        await consumer.drop_room(room_id)
+            except Exception:
+                logger.exception("Auditing a socket of user %s failed", consumer.user.id)
+
+    async def _audit_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.audit_seconds)
+            try:
+                await self.audit()
+            except Exception:
+                logger.exception("The socket audit failed; trying again in %s s", self.audit_seconds)
 
     async def _receive(self) -> None:
         while True:
@@ -96,11 +174,12 @@ class RoomHub:
             await self._rejoin()
 
     async def _rejoin(self) -> None:
-        try:
-            for room_id in list(self.members):
-                await self.layer.group_add(room_group_name(room_id), self.channel)
-        except Exception:
-            logger.exception("The room hub could not renew its groups")
+        for room_id in list(self.members):
+            await self._subscribe(room_id)
+
+
+def _audit_reads(identities, pairs) -> tuple[set, set]:
+    return standing.invalid_identities(identities), standing.lost_rooms(pairs)
 
 
 # One hub per event loop: tests run many loops in one process; a server runs one.

@@ -3,6 +3,8 @@
 Two senders' messages commit in seq order but their broadcasts race, and a broadcast can be
 dropped by the channel layer. A socket therefore holds a frame that arrives ahead of a gap
 until the missing one comes, or fetches what is missing from the database when it does not.
+What the database does not have below the room's end is a hole (a message removed by hand):
+it counts as delivered, so a hole never freezes a room.
 """
 
 
@@ -38,6 +40,19 @@ class RoomStream:
             for held_seq in [s for s in self.held if s <= seq]:
                 del self.held[held_seq]
         return self._release()
+
+    def fill(self, found: list[tuple[int, str]], *, up_to: int) -> list[str]:
+        """The frames to send now, given every stored message in (delivered, up_to], in order.
+
+        `found` is what the database has in that range; a seq it lacks is a hole and is
+        passed over, so the frames held behind it go out.
+        """
+        frames: list[str] = []
+        for seq, frame in found:
+            frames += self.advance(seq - 1)
+            frames += self.offer(seq, frame)
+        frames += self.advance(up_to)
+        return frames
 
     def _release(self) -> list[str]:
         frames = []

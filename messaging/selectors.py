@@ -54,7 +54,9 @@ def room_history(room: ChatRoom, *, before_seq: int | None = None, limit: int = 
     return list(reversed(messages.order_by("-seq")[:limit]))
 
 
-def messages_after(*, user, room_id: int, after_seq: int, limit: int) -> tuple[int, list[ChatMessage]] | None:
+def messages_after(
+    *, user, room_id: int, after_seq: int, limit: int, up_to_seq: int | None = None
+) -> tuple[int, list[ChatMessage]] | None:
     """The room's last seq and its messages after `after_seq`, in order, for a member.
 
     None when the user is not a member: membership is read from the database on every call,
@@ -67,8 +69,10 @@ def messages_after(*, user, room_id: int, after_seq: int, limit: int) -> tuple[i
         return None
     if after_seq >= room_last_seq:
         return room_last_seq, []
-    messages = _messages_with_people().filter(room_id=room_id, seq__gt=after_seq).order_by("seq")[:limit]
-    return room_last_seq, list(messages)
+    messages = _messages_with_people().filter(room_id=room_id, seq__gt=after_seq)
+    if up_to_seq is not None:
+        messages = messages.filter(seq__lte=up_to_seq)
+    return room_last_seq, list(messages.order_by("seq")[:limit])
 
 
 def room_members(room: ChatRoom) -> QuerySet[Membership]:

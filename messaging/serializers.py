@@ -60,5 +60,18 @@ def message_new_frame(payload: dict[str, Any]) -> str:
     return dumps({"type": MESSAGE_NEW, "message": payload})
 
 
+def room_joined_frame(room: dict[str, Any]) -> str:
+    return dumps({"type": ROOM_JOINED, "room": room})
+
+
+def room_left_frame(room: dict[str, Any]) -> str:
+    """`room` carries at least its id (a socket that finds itself out of a room knows no more)."""
+    return dumps({"type": ROOM_LEFT, "room": room})
+
+
+def room_read_frame(room_id: int, seq: int) -> str:
+    return dumps({"type": ROOM_READ, "room": room_id, "seq": seq})
+
+
 def error_frame(code: str, detail: str, **extra: Any) -> str:
     return dumps({"type": ERROR, "code": code, "detail": detail, **extra})

@@ -11,7 +11,7 @@ from django.db.models.functions import Greatest, Least, Lower
 from django.utils.text import slugify
 
 from . import events
-from .errors import BadRequest, NotFound, NotMember, PermissionDenied, TooLarge
+from .errors import BadRequest, NotFound, NotMember, PermissionDenied, TooLarge, Unauthenticated
 from .mentions import parse_mentions
 from .models import ChatMessage, ChatRoom, Membership
 
@@ -105,13 +105,16 @@ def _take_next_seq(*, author_id: int, room_id: int) -> int:
     """
     room_table = ChatRoom._meta.db_table
     membership_table = Membership._meta.db_table
+    user_table = User._meta.db_table
     with connection.cursor() as cursor:
+        # A deactivated account posts nothing, even through a socket opened before.
         cursor.execute(
             f"UPDATE {room_table} SET last_seq = last_seq + 1 "  # noqa: S608 - table names only
             f"WHERE id = %s AND archived_at IS NULL AND EXISTS ("
             f"SELECT 1 FROM {membership_table} WHERE room_id = %s AND user_id = %s) "
+            f"AND EXISTS (SELECT 1 FROM {user_table} WHERE id = %s AND is_active) "
             f"RETURNING last_seq",
-            [room_id, room_id, author_id],
+            [room_id, room_id, author_id, author_id],
         )
         row = cursor.fetchone()
     if row is None:
@@ -121,6 +124,8 @@ def _take_next_seq(*, author_id: int, room_id: int) -> int:
 
 def room_access_error(*, user_id: int, room_id: int) -> Exception:
     """Why a user may not post to a room: private rooms they are not in do not exist for them."""
+    if not User.objects.filter(pk=user_id, is_active=True).exists():
+        return Unauthenticated()
     room = ChatRoom.objects.filter(pk=room_id).only("is_private", "archived_at").first()
     if room is None:
         return NotFound()

@@ -13,8 +13,21 @@ from .models import Notification
 from .selectors import unread_count
 
 
-def notify_mentions(*, message: ChatMessage, recipient_ids: Iterable[int]) -> list[Notification]:
-    """Create one mention notification per recipient, in one insert."""
+def notify_mentions(
+    *, message: ChatMessage, recipient_ids: Iterable[int], may_exist: bool = False
+) -> list[Notification]:
+    """Create one mention notification per recipient, in one insert; returns the created ones.
+
+    With `may_exist` (a resent message), recipients already notified of it are left out, so
+    running the step twice notifies nobody twice.
+    """
+    recipient_ids = set(recipient_ids)
+    if may_exist:
+        recipient_ids -= set(
+            Notification.objects.filter(
+                message=message, kind=Notification.Kind.MENTION, recipient_id__in=recipient_ids
+            ).values_list("recipient_id", flat=True)
+        )
     notifications = [
         Notification(
             recipient_id=recipient_id,
@@ -24,7 +37,7 @@ def notify_mentions(*, message: ChatMessage, recipient_ids: Iterable[int]) -> li
             message=message,
             created_at=message.created_at,
         )
-        for recipient_id in recipient_ids
+        for recipient_id in sorted(recipient_ids)
     ]
     with transaction.atomic():
         created = Notification.objects.bulk_create(notifications)

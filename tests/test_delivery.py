@@ -225,3 +225,20 @@ async def test_message_sent_without_a_socket_reaches_sockets_and_notifies(connec
     assert notification["message"]["id"] == posted.message.id
     await c.assert_nothing_more()
     assert await Notification.objects.filter(recipient=bob).acount() == 1
+
+
+async def test_resend_of_a_message_whose_notification_step_was_lost_notifies_once(connect, room, alice, bob):
+    """Stored, then the process died before the mention step: the client's resend runs it."""
+    b = await connect(bob)
+    await database_sync_to_async(services.post_message)(
+        author=alice, room_id=room.id, body="@bob look", client_id="lost-step"
+    )
+    a = await connect(alice)
+
+    await a.post(room.id, "@bob look", "lost-step")
+    await a.post(room.id, "@bob look", "lost-step")
+
+    notification = (await b.receive_type("notification.new"))["notification"]
+    assert notification["message"]["body"] == "@bob look"
+    await b.assert_nothing_more()
+    assert await Notification.objects.filter(recipient=bob).acount() == 1

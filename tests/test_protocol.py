@@ -111,11 +111,11 @@ async def test_body_is_trimmed(connect, room, alice):
     assert echo["body"] == "hello"
 
 
-async def test_frame_over_64_kib_closes_with_1009(connect, room, alice):
+async def test_frame_over_64_kib_closes_with_4413(connect, room, alice):
     a = await connect(alice)
     await a.send({"type": "message.send", "room": room.id, "body": "x" * 70_000, "client_id": "huge"})
     closed = await a.communicator.receive_output(timeout=3)
-    assert closed == {"type": "websocket.close", "code": 1009}
+    assert closed == {"type": "websocket.close", "code": 4413}
 
 
 async def test_flooding_is_rate_limited_then_closed(connect, room, alice, settings):

@@ -3,7 +3,8 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from messaging import services
+from messaging import selectors, services
+from messaging.models import ChatMessage
 from messaging.ordering import RoomStream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,3 +105,52 @@ def test_room_stream_orders_and_dedupes():
     assert stream.offer(9, "nine") == []
     assert stream.advance(8) == ["nine"]
     assert stream.delivered == 9
+
+
+def test_room_stream_passes_over_a_hole_the_database_lacks():
+    stream = RoomStream(delivered=2)
+    assert stream.offer(4, "four") == []
+    assert stream.offer(5, "five") == []
+    # The database has nothing at 3 (removed by hand): 4 and 5 go out.
+    assert stream.fill([(4, "four"), (5, "five")], up_to=5) == ["four", "five"]
+    assert stream.delivered == 5 and not stream.has_gap
+
+
+async def test_a_hole_in_seq_does_not_freeze_the_room(connect, room, alice, bob, monkeypatch):
+    """Message 2 is gone from the database; a socket holding 3 behind it delivers 3, and its gap
+    fill asks the database once per socket, not over and over."""
+    a, b = await connect(alice), await connect(bob)
+    await a.post(room.id, "one", "c1")
+    assert [m["seq"] for m in await b.receive_messages(1)] == [1]
+    lost = await database_sync_to_async(services.post_message)(
+        author=alice, room_id=room.id, body="never broadcast", client_id="c2"
+    )
+    await ChatMessage.objects.filter(pk=lost.message.pk).adelete()
+    reads = []
+    real_read = selectors.messages_after
+
+    def counted_read(**kwargs):
+        reads.append(kwargs)
+        return real_read(**kwargs)
+
+    monkeypatch.setattr(selectors, "messages_after", counted_read)
+
+    await a.post(room.id, "three", "c3")
+
+    assert [(m["seq"], m["body"]) for m in await b.receive_messages(1, timeout=3)] == [(3, "three")]
+    await b.assert_nothing_more(wait=1.5)
+    # One read per socket that held 3 (alice's own and bob's), not one per retry.
+    assert sorted(r["user"].username for r in reads) == ["alice", "bob"]
+
+
+async def test_sync_across_a_hole_reaches_the_end_of_the_room(connect, room, alice, settings):
+    settings.PARLEY = {**settings.PARLEY, "SYNC_BATCH_SIZE": 2}
+    a = await connect(alice)
+    for i in range(1, 6):
+        await a.post(room.id, f"m{i}", f"c{i}")
+    await ChatMessage.objects.filter(room=room, seq__in=[2, 3]).adelete()
+
+    await a.send({"type": "sync", "room": room.id, "after_seq": 1})
+    first = [await a.receive() for _ in range(3)]
+    assert [f["message"]["seq"] for f in first[:2]] == [4, 5]
+    assert first[2] == {"type": "sync.done", "room": room.id, "last_seq": 5, "has_more": False}

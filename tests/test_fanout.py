@@ -1,0 +1,120 @@
+"""The process's room hub: one subscription per room that heals when the layer fails, and no
+socket left behind in it whatever fails around the socket."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from messaging import fanout, services
+from messaging.events import room_group_name
+from messaging.fanout import room_hub
+from messaging.ratelimit import user_buckets
+from messaging.serializers import message_new_frame, stored_message_payload
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def publish_from_another_process(message) -> None:
+    frame = message_new_frame(stored_message_payload(message))
+    await get_channel_layer().group_send(
+        room_group_name(message.room_id),
+        {"type": "room.message", "room": message.room_id, "seq": message.seq, "text": frame, "origin": "x"},
+    )
+
+
+def stored(room, author, body, client_id):
+    posted = services.post_message(author=author, room_id=room.id, body=body, client_id=client_id)
+    return (
+        type(posted.message)
+        .objects.select_related("author")
+        .prefetch_related("mentioned_users")
+        .get(pk=posted.message.pk)
+    )
+
+
+async def test_a_failed_subscription_is_retried_within_seconds(connect, room, alice, bob, monkeypatch):
+    monkeypatch.setattr(fanout, "RETRY_SECONDS", 0.2)
+    layer = get_channel_layer()
+    real_group_add = layer.group_add
+    failures = []
+
+    async def group_add_failing_once(group, channel):
+        if group == room_group_name(room.id) and not failures:
+            failures.append(group)
+            raise ConnectionError("Redis is restarting")
+        await real_group_add(group, channel)
+
+    monkeypatch.setattr(layer, "group_add", group_add_failing_once)
+    b = await connect(bob)
+    assert failures and room.id in room_hub().unsubscribed
+    c = await connect(alice)  # a later socket does not take the failed entry for a subscription
+
+    message = await database_sync_to_async(stored)(room, alice, "from the other process", "x1")
+    for _ in range(30):
+        if room.id not in room_hub().unsubscribed:
+            break
+        await asyncio.sleep(0.1)
+    await publish_from_another_process(message)
+
+    for client in (b, c):
+        assert [m["body"] for m in await client.receive_messages(1)] == ["from the other process"]
+
+
+async def test_disconnect_releases_everything_even_when_one_room_fails(connect, room, alice, monkeypatch):
+    other = await database_sync_to_async(services.create_room)(creator=alice, name="ops")
+    a = await connect(alice)
+    hub = room_hub()
+    consumer = next(iter(hub.sockets))
+    real_remove = hub.remove
+
+    async def remove_failing_for_the_first_room(room_id, member):
+        if room_id == room.id:
+            raise ConnectionError("Redis went away")
+        await real_remove(room_id, member)
+
+    monkeypatch.setattr(hub, "remove", remove_failing_for_the_first_room)
+    await a.close()
+
+    assert consumer not in hub.sockets
+    assert other.id not in hub.members
+    assert alice.id not in user_buckets.sockets
+    assert all(task.done() for task in consumer.gap_fills.values())
+    assert consumer.writer.cancelled() or consumer.writer.done()
+
+
+async def test_a_failing_layer_event_leaves_the_socket_serving(connect, room, alice, bob, monkeypatch):
+    a, b = await connect(alice), await connect(bob)
+    hub = room_hub()
+
+    async def add_failing(room_id, member):
+        raise ConnectionError("Redis went away")
+
+    monkeypatch.setattr(hub, "add", add_failing)
+    other = await database_sync_to_async(services.create_room)(creator=alice, name="ops")
+    await database_sync_to_async(services.join_room)(user=bob, room=other)
+    monkeypatch.undo()
+
+    await b.send({"type": "ping"})
+    assert (await b.receive_type("pong"))["type"] == "pong"
+    await a.post(room.id, "still delivered", "c1")
+    assert [m["body"] for m in await b.receive_messages(1)] == ["still delivered"]
+
+
+async def test_a_socket_whose_opening_fails_leaves_nothing_behind(room, alice, monkeypatch):
+    from .conftest import communicator_for, session_cookie
+
+    layer = get_channel_layer()
+
+    async def group_add_down(group, channel):
+        raise ConnectionError("Redis is down")
+
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    monkeypatch.setattr(layer, "group_add", group_add_down)
+    communicator = communicator_for(alice, cookie=cookie)
+    connected, _ = await communicator.connect()
+
+    assert not connected
+    assert not room_hub().sockets
+    assert alice.id not in user_buckets.sockets
