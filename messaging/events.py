@@ -7,7 +7,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from .models import ChatRoom
-from .serializers import ROOM_READ, dumps, message_new_frame, message_payload
+from .serializers import ROOM_READ, dumps, message_new_frame, message_payload, room_payload
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +28,8 @@ def membership_changed_on_commit(*, user_id: int, room: ChatRoom, is_member: boo
         # sync or connect.
         try:
             # Read after commit: the socket's stream starts from the room's current seq.
-            last_seq = ChatRoom.objects.filter(pk=room.id).values_list("last_seq", flat=True).first()
-            room_info = {"id": room.id, "name": room.name, "slug": room.slug, "last_seq": last_seq or 0}
+            current = ChatRoom.objects.filter(pk=room.id).first() or room
+            room_info = room_payload(current)
             event = {"type": "membership.changed", "room": room_info, "is_member": is_member}
             async_to_sync(get_channel_layer().group_send)(user_group_name(user_id), event)
         except Exception:

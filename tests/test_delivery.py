@@ -154,6 +154,16 @@ async def test_joining_while_connected_starts_delivery(connect, room, alice, dav
     assert (await d.receive_messages(1))[0] == echo
 
 
+async def test_a_private_room_joined_while_connected_says_it_is_private(connect, alice, dave):
+    private = await database_sync_to_async(services.create_room)(creator=alice, name="staff", is_private=True)
+    d = await connect(dave)
+
+    await database_sync_to_async(services.add_member)(actor=alice, room=private, username="dave")
+
+    joined = (await d.receive_type("room.joined"))["room"]
+    assert joined == {"id": private.id, "name": "staff", "slug": "staff", "is_private": True, "last_seq": 0}
+
+
 async def test_leaving_while_connected_stops_delivery(connect, room, alice, carol):
     a, c = await connect(alice), await connect(carol)
 
