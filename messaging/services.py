@@ -1,13 +1,15 @@
 """Every write to rooms, memberships and messages."""
 
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Subquery, Value
-from django.db.models.functions import Greatest, Least, Lower
+from django.db.models.functions import Greatest, Least
 from django.utils.text import slugify
 
 from . import events
@@ -19,6 +21,11 @@ logger = logging.getLogger(__name__)
 User = get_user_model()
 
 MAX_CLIENT_ID_CHARS = 64
+# Format characters (zero-width space and joiner, direction marks), unassigned code points and
+# lone surrogates: a body made only of these looks empty.
+INVISIBLE_CATEGORIES = {"Cf", "Cn", "Cs"}
+# Unicode's control characters (category Cc) but tab and line feed.
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -31,9 +38,17 @@ class PostedMessage:
     created: bool
 
 
+def shows(char: str) -> bool:
+    return not char.isspace() and unicodedata.category(char) not in INVISIBLE_CATEGORIES
+
+
 def clean_body(body: str) -> str:
-    body = body.strip()
-    if not body:
+    """What a message may contain, the same on every database: text with line breaks and tabs,
+    not control characters (NUL and the like), and at least one character that shows."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if CONTROL_CHARACTERS.search(body):
+        raise BadRequest("The message contains control characters.")
+    if not any(shows(char) for char in body):
         raise BadRequest("The message is empty.")
     limit = settings.PARLEY["MAX_BODY_CHARS"]
     if len(body) > limit:
@@ -145,9 +160,8 @@ def _link_mentions(message: ChatMessage) -> list:
     try:
         with transaction.atomic():
             users = list(
-                User.objects.alias(username_lower=Lower("username"))
-                .filter(
-                    username_lower__in=names,
+                User.objects.filter(
+                    folded_username__in=names,
                     memberships__room_id=message.room_id,
                     is_active=True,
                 )
@@ -212,7 +226,7 @@ def join_room(*, user, room: ChatRoom) -> Membership:
 def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
     """A room owner or admin adds someone by username."""
     _require_manager(actor=actor, room=room)
-    user = User.objects.filter(username__iexact=username.strip(), is_active=True).first()
+    user = User.objects.filter(folded_username=username.strip().casefold(), is_active=True).first()
     if user is None:
         raise BadRequest(f"There is no user called “{username.strip()}”.")
     return _add_membership(user=user, room=room, role=Membership.Role.MEMBER)

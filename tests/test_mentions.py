@@ -1,5 +1,8 @@
 """The @mention grammar and how mentions resolve to room members."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from messaging import services
@@ -18,7 +21,8 @@ from messaging.mentions import MAX_MENTIONS, parse_mentions
         ("@bob.smith said", ["bob.smith"]),
         ("@bob.smith.", ["bob.smith"]),
         ("@first.last+tag-x_y", ["first.last+tag-x_y"]),
-        ("@@bob", ["@bob"]),
+        ("@@bob", ["bob"]),
+        ("@bob.@carol", ["bob", "carol"]),
         ("@ alone", []),
         ("@bob @BOB @bob", ["bob"]),
         ("line one\n@bob line two", ["bob"]),
@@ -28,6 +32,13 @@ from messaging.mentions import MAX_MENTIONS, parse_mentions
 )
 def test_mention_grammar(body, names):
     assert parse_mentions(body) == names
+
+
+def test_mention_grammar_matches_the_table_the_client_is_checked_against():
+    cases = json.loads((Path(__file__).parent / "mention_cases.json").read_text())
+    assert len(cases) >= 25
+    for case in cases:
+        assert parse_mentions(case["body"]) == case["mentions"], case["body"]
 
 
 def test_mentions_are_capped():
