@@ -7,6 +7,7 @@ urlpatterns = [
     path("rooms/new/", views.room_create, name="room_create"),
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("rooms/<slug:slug>/history/", views.room_history, name="room_history"),
+    path("rooms/<slug:slug>/messages/", views.message_send, name="message_send"),
     path("rooms/<slug:slug>/join/", views.room_join, name="room_join"),
     path("rooms/<slug:slug>/leave/", views.room_leave, name="room_leave"),
     path("rooms/<slug:slug>/members/", views.member_add, name="member_add"),

@@ -1,6 +1,7 @@
 """Room pages: the list, one room with its history, and membership actions."""
 
 import re
+import uuid
 
 from django.conf import settings
 from django.contrib import messages
@@ -90,6 +91,9 @@ def room_detail(request, slug):
             "members": members,
             "my_rooms": selectors.rooms_for(request.user),
             "add_member_form": AddMemberForm(),
+            # The composer's client_id when it is posted without JavaScript: fresh per render, so a
+            # double submit of one form stores one message (the script picks its own per message).
+            "composer_client_id": uuid.uuid4(),
             "room_config": {
                 **room_payload(room),
                 "member": membership is not None,
@@ -115,6 +119,28 @@ def room_history(request, slug):
         return bad_request_json(error)
     history = selectors.room_history(room, before_seq=before_seq, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
     return JsonResponse({"messages": [stored_message_payload(m) for m in history]})
+
+
+@login_required
+@require_POST
+def message_send(request, slug):
+    """The composer posted without JavaScript: the same action as the socket's, then back (PRG)."""
+    room, _ = selectors.visible_room(request.user, slug)
+    body = request.POST.get("body", "")
+    try:
+        posted = services.send_message(
+            author=request.user, room_id=room.id, body=body, client_id=request.POST.get("client_id", "")
+        )
+    except NotFound:
+        raise Http404("No such room.") from None
+    except ParleyError as error:
+        messages.error(request, f"Your message was not sent: {error.detail}")
+        return redirect("room", slug=room.slug)
+    if not posted.created and posted.message.body != services.clean_body(body):
+        # The client_id of a page already sent from (the Back button): this text was not stored.
+        messages.error(request, "Your message was not sent: that page was out of date. Please send it again.")
+        return redirect("room", slug=room.slug)
+    return redirect(reverse("room", args=[room.slug]) + f"#m{posted.message.seq}")
 
 
 def _act(request, slug, action, success: str):

@@ -1,13 +1,14 @@
 """Server-rendered pages: sign-up, log-in, rooms, history, membership, notifications."""
 
 import re
+import uuid
 from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
 
 from messaging import services
-from messaging.models import ChatRoom, Membership
+from messaging.models import ChatMessage, ChatRoom, Membership
 from notifications import services as notification_services
 from notifications.models import Notification
 
@@ -353,3 +354,152 @@ def test_server_error_is_parleys_500_without_a_request_context(client, productio
     # Django renders 500.html with no context at all: the page cannot know who is logged in.
     html = assert_parley_error_page(client.get(reverse("home")), 500, reverse("login"))
     assert "on fire" not in html and "Log out" not in html
+
+
+# --- the composer without JavaScript --------------------------------------------------------------
+
+
+class Forms(HTMLParser):
+    """Each form's attributes and its inputs' (and textareas') attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: dict[str, dict] = {}
+        self.current: dict | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self.current = {**attributes, "fields": {}}
+            self.forms[attributes.get("id") or attributes.get("action")] = self.current
+        elif tag in ("input", "textarea") and self.current is not None:
+            self.current["fields"][attributes.get("name")] = attributes
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.current = None
+
+
+def composer_of(html: str) -> dict:
+    forms = Forms()
+    forms.feed(html)
+    return forms.forms["composer"]
+
+
+def test_composer_is_a_post_form_with_csrf_and_a_fresh_client_id_per_render(client, room, alice):
+    client.force_login(alice)
+    first, second = (
+        composer_of(client.get(reverse("room", args=[room.slug])).content.decode()) for _ in "12"
+    )
+    assert first["method"] == "post" and first["action"] == reverse("message_send", args=[room.slug])
+    assert first["class"] == "composer"
+    assert set(first["fields"]) == {"csrfmiddlewaretoken", "client_id", "body"}
+    assert first["fields"]["body"]["id"] == "message-input"
+    ids = {uuid.UUID(form["fields"]["client_id"]["value"]) for form in (first, second)}
+    assert len(ids) == 2
+
+
+def test_posted_composer_sends_the_message_and_returns_to_it(client, room, alice):
+    client.force_login(alice)
+    response = client.post(
+        reverse("message_send", args=[room.slug]), {"body": "  Hello <team>  ", "client_id": "form-1"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("room", args=[room.slug]) + "#m1"
+    message = ChatMessage.objects.get(room=room)
+    assert (message.seq, message.body, message.client_id, message.author) == (
+        1,
+        "Hello <team>",
+        "form-1",
+        alice,
+    )
+    assert "Hello &lt;team&gt;" in client.get(response["Location"]).content.decode()
+    assert client.get(reverse("message_send", args=[room.slug])).status_code == 405
+
+
+def test_a_double_submitted_composer_stores_one_message(client, room, alice):
+    client.force_login(alice)
+    for _ in range(2):
+        response = client.post(
+            reverse("message_send", args=[room.slug]), {"body": "once", "client_id": "form-1"}
+        )
+        assert response["Location"].endswith("#m1")
+    assert ChatMessage.objects.filter(room=room).count() == 1
+    page = client.get(reverse("room", args=[room.slug])).content.decode()
+    assert 'class="flash' not in page
+
+
+def test_a_stale_composer_says_its_text_was_not_sent(client, room, alice):
+    client.force_login(alice)
+    client.post(reverse("message_send", args=[room.slug]), {"body": "first", "client_id": "form-1"})
+    response = client.post(
+        reverse("message_send", args=[room.slug]), {"body": "second", "client_id": "form-1"}, follow=True
+    )
+    assert "that page was out of date" in response.content.decode()
+    assert list(ChatMessage.objects.values_list("body", flat=True)) == ["first"]
+
+
+@pytest.mark.parametrize(
+    ("body", "client_id", "reason"),
+    [
+        ("   ", "form-1", "The message is empty."),
+        ("x" * 10_001, "form-1", "The message is longer than 10,000 characters."),
+        ("hello", "", "client_id must be 1 to 64 characters."),
+    ],
+)
+def test_a_refused_composer_comes_back_with_the_reason(client, room, alice, body, client_id, reason):
+    client.force_login(alice)
+    url = reverse("message_send", args=[room.slug])
+    response = client.post(url, {"body": body, "client_id": client_id})
+    assert response["Location"] == reverse("room", args=[room.slug])
+    page = client.get(response["Location"]).content.decode()
+    assert f'<li class="flash-error">Your message was not sent: {reason}</li>' in page
+    assert not ChatMessage.objects.exists()
+
+
+def test_composer_posts_only_where_one_may_write(client, room, alice, dave):
+    private = services.create_room(creator=alice, name="staff", is_private=True)
+    client.force_login(dave)
+    response = client.post(
+        reverse("message_send", args=[room.slug]), {"body": "hi", "client_id": "d1"}, follow=True
+    )
+    assert "Your message was not sent: You are not a member of this room." in response.content.decode()
+    assert (
+        client.post(
+            reverse("message_send", args=[private.slug]), {"body": "hi", "client_id": "d2"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            reverse("message_send", args=["no-such-room"]), {"body": "hi", "client_id": "d3"}
+        ).status_code
+        == 404
+    )
+    assert not ChatMessage.objects.exists()
+
+
+def test_composer_post_needs_the_csrf_token(room, alice):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    response = browser.post(reverse("message_send", args=[room.slug]), {"body": "forged", "client_id": "f1"})
+    assert response.status_code == 403
+    assert not ChatMessage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_posted_composer_reaches_open_sockets_and_notifies(client, connect, room, alice, bob, carol):
+    from channels.db import database_sync_to_async
+
+    b, c = await connect(bob), await connect(carol)
+    await database_sync_to_async(client.force_login)(alice)
+    response = await database_sync_to_async(client.post)(
+        reverse("message_send", args=[room.slug]), {"body": "@bob without a script", "client_id": "form-1"}
+    )
+    assert response.status_code == 302
+    for tab in (b, c):
+        message = (await tab.receive_type("message.new"))["message"]
+        assert (message["seq"], message["body"], message["mentions"]) == (1, "@bob without a script", ["bob"])
+    assert (await b.receive_type("notification.new"))["notification"]["message"]["seq"] == 1
