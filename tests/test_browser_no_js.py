@@ -13,15 +13,12 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.chromium import CHROMIUM
 from tests.live_server import DEMO_PASSWORD, running_server
 
 TIMEOUT_MS = 5_000
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}"),
-]
+# Chromium comes from the `browser` fixture (tests/conftest.py, tests/chromium.py).
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from django.urls import reverse
 
 from config.middleware import SecurityHeadersASGI
 
-from .chromium import CHROMIUM
 from .live_server import running_server
 
 EXPECTED = {
@@ -115,7 +114,6 @@ def test_real_server_sends_the_headers_once_on_every_response_static_files_inclu
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}")
 def test_chromium_applies_the_permissions_policy_without_complaint(server, browser):
     context = browser.new_context()
     page = context.new_page()
