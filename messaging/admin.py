@@ -1,20 +1,13 @@
 from django.contrib import admin
 
-from . import events
+from . import services
 from .models import ChatMessage, ChatRoom, Membership
-
-
-def announce(memberships, *, is_member: bool) -> None:
-    """Open sockets join or leave the room as the admin adds or removes its members."""
-    for membership in memberships:
-        events.membership_changed_on_commit(
-            user_id=membership.user_id, room=membership.room, is_member=is_member
-        )
 
 
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 1
+    fields = ("user", "role")
     raw_id_fields = ("user",)
 
 
@@ -33,10 +26,34 @@ class ChatRoomAdmin(admin.ModelAdmin):
         return {"created_by": request.user.pk, **super().get_changeform_initial_data(request)}
 
     def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is Membership:
-            announce(formset.new_objects, is_member=True)
-            announce(formset.deleted_objects, is_member=False)
+        if formset.model is not Membership:
+            return super().save_formset(request, form, formset, change)
+        # Through the same actions as the pages, so open sockets hear of every change.
+        formset.save(commit=False)
+        for membership in formset.new_objects:
+            services.add_membership(user=membership.user, room=membership.room, role=membership.role)
+        for membership, changed in formset.changed_objects:
+            if "user" in changed:
+                # Another person in this row: the old one leaves, the new one joins.
+                services.end_membership(
+                    membership=Membership.objects.select_related("room").get(pk=membership.pk)
+                )
+                services.add_membership(user=membership.user, room=membership.room, role=membership.role)
+            else:
+                membership.save(update_fields=["role"])
+        for membership in formset.deleted_objects:
+            services.end_membership(membership=membership)
+        return None
+
+    def delete_model(self, request, obj):
+        members = list(obj.memberships.all())
+        super().delete_model(request, obj)
+        for membership in members:
+            services.end_membership(membership=membership)
+
+    def delete_queryset(self, request, queryset):
+        for room in queryset:
+            self.delete_model(request, room)
 
 
 @admin.register(Membership)
@@ -47,19 +64,22 @@ class MembershipAdmin(admin.ModelAdmin):
     raw_id_fields = ("user", "room")
     list_select_related = ("user", "room")
 
+    def get_readonly_fields(self, request, obj=None):
+        # Moving a membership to another user or room is a removal and an addition: do those.
+        return ("user", "room", "joined_at", "last_read_seq") if obj else ("last_read_seq",)
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if not change:
-            announce([obj], is_member=True)
+        if change:
+            obj.save(update_fields=["role"])
+        else:
+            obj.pk = services.add_membership(user=obj.user, room=obj.room, role=obj.role).pk
 
     def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        announce([obj], is_member=False)
+        services.end_membership(membership=obj)
 
     def delete_queryset(self, request, queryset):
-        memberships = list(queryset.select_related("room"))
-        super().delete_queryset(request, queryset)
-        announce(memberships, is_member=False)
+        for membership in queryset.select_related("room"):
+            services.end_membership(membership=membership)
 
 
 @admin.register(ChatMessage)
@@ -68,8 +88,9 @@ class ChatMessageAdmin(admin.ModelAdmin):
     list_filter = ("room",)
     search_fields = ("body", "author__username")
     raw_id_fields = ("room", "author", "mentioned_users")
-    # seq and client_id are the protocol's ordering and idempotency keys: not editable here.
-    readonly_fields = ("room", "seq", "author", "client_id", "created_at")
+    # Read-only until edits and deletes are ordered changes of the room (tombstones): an edit
+    # here would reach nobody, and a deletion would leave a hole in the room's seq.
+    readonly_fields = ("room", "seq", "author", "body", "client_id", "created_at", "mentioned_users")
     list_select_related = ("room", "author")
 
     @admin.display(description="Body")
@@ -78,4 +99,7 @@ class ChatMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # A message added here would skip seq assignment and delivery; post it in the room.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

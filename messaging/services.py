@@ -220,7 +220,7 @@ def join_room(*, user, room: ChatRoom) -> Membership:
         raise NotFound()
     if room.is_archived:
         raise BadRequest("This room is archived.")
-    return _add_membership(user=user, room=room, role=Membership.Role.MEMBER)
+    return add_membership(user=user, room=room, role=Membership.Role.MEMBER)
 
 
 def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
@@ -229,15 +229,23 @@ def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
     user = User.objects.filter(folded_username=username.strip().casefold(), is_active=True).first()
     if user is None:
         raise BadRequest(f"There is no user called “{username.strip()}”.")
-    return _add_membership(user=user, room=room, role=Membership.Role.MEMBER)
+    return add_membership(user=user, room=room, role=Membership.Role.MEMBER)
 
 
-def _add_membership(*, user, room: ChatRoom, role: str) -> Membership:
+def add_membership(*, user, room: ChatRoom, role: str) -> Membership:
+    """Make `user` a member (no-op if they are one); their open sockets join the room."""
     with transaction.atomic():
         membership, created = Membership.objects.get_or_create(user=user, room=room, defaults={"role": role})
         if created:
             events.membership_changed_on_commit(user_id=user.id, room=room, is_member=True)
     return membership
+
+
+def end_membership(*, membership: Membership) -> None:
+    """Remove a membership as it stands (the admin's delete); the user's open sockets leave."""
+    with transaction.atomic():
+        Membership.objects.filter(pk=membership.pk).delete()
+        events.membership_changed_on_commit(user_id=membership.user_id, room=membership.room, is_member=False)
 
 
 def leave_room(*, user, room: ChatRoom) -> None:

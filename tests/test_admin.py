@@ -92,3 +92,72 @@ async def test_membership_added_in_the_admin_reaches_open_sockets(connect, room,
 
     await database_sync_to_async(add_dave_in_admin)()
     assert (await d.receive_type("room.joined"))["room"]["id"] == room.id
+
+
+def test_messages_cannot_be_deleted_or_rewritten_in_the_admin(staff_client, room):
+    """A hard delete would leave a hole in the room's seq; an edit here would reach nobody."""
+    message = room.messages.get()
+    delete_page = staff_client.get(reverse("admin:messaging_chatmessage_delete", args=[message.pk]))
+    assert delete_page.status_code == 403
+    staff_client.post(reverse("admin:messaging_chatmessage_change", args=[message.pk]), {"body": "rewritten"})
+    message.refresh_from_db()
+    assert message.body == "@bob <b>hi</b>"
+    changelist = staff_client.post(
+        reverse("admin:messaging_chatmessage_changelist"),
+        {"action": "delete_selected", "_selected_action": [message.pk]},
+    )
+    assert changelist.status_code == 200
+    assert room.messages.count() == 1
+
+
+def inline_post(room, rows, *, delete=()):
+    data = {
+        "name": room.name,
+        "slug": room.slug,
+        "description": room.description,
+        "created_by": room.created_by_id,
+        "memberships-TOTAL_FORMS": str(len(rows)),
+        "memberships-INITIAL_FORMS": str(sum(1 for row in rows if row.get("id"))),
+        "memberships-MIN_NUM_FORMS": "0",
+        "memberships-MAX_NUM_FORMS": "1000",
+    }
+    for i, row in enumerate(rows):
+        data[f"memberships-{i}-id"] = row.get("id", "")
+        data[f"memberships-{i}-room"] = room.pk
+        data[f"memberships-{i}-user"] = row["user"]
+        data[f"memberships-{i}-role"] = row.get("role", "member")
+        if row.get("id") in delete:
+            data[f"memberships-{i}-DELETE"] = "on"
+    return data
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_membership_rows_edited_in_room_admin_reach_sockets(connect, room, alice, bob, carol, dave):
+    from channels.db import database_sync_to_async
+    from django.test import Client
+
+    b, c, d = await connect(bob), await connect(carol), await connect(dave)
+
+    def edit_rows_in_admin():
+        admin = type(alice).objects.create_superuser("root", "root@example.com", "root-pass-123")
+        browser = Client()
+        browser.force_login(admin)
+        members = {m.user_id: m.pk for m in room.memberships.all()}
+        rows = [
+            {"id": members[alice.id], "user": alice.id, "role": "owner"},
+            {"id": members[bob.id], "user": dave.id},  # bob's row now names dave
+            {"id": members[carol.id], "user": carol.id},  # deleted
+        ]
+        response = browser.post(
+            reverse("admin:messaging_chatroom_change", args=[room.pk]),
+            inline_post(room, rows, delete={members[carol.id]}),
+        )
+        assert response.status_code == 302, response.content.decode()[:3000]
+
+    await database_sync_to_async(edit_rows_in_admin)()
+
+    assert (await b.receive_type("room.left"))["room"]["id"] == room.id
+    assert (await c.receive_type("room.left"))["room"]["id"] == room.id
+    assert (await d.receive_type("room.joined"))["room"]["id"] == room.id
+    members = sorted([u async for u in room.memberships.values_list("user__username", flat=True)])
+    assert members == ["alice", "dave"]

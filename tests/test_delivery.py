@@ -125,12 +125,12 @@ async def test_notification_failure_never_stops_delivery(connect, room, alice, b
 
 
 async def test_mention_lookup_failure_still_delivers(connect, room, alice, bob, monkeypatch):
-    from django.contrib.auth import get_user_model
+    link = ChatMessage.mentioned_users.through
 
-    def broken_alias(*args, **kwargs):
+    def broken_link(*args, **kwargs):
         raise RuntimeError("lookup exploded")
 
-    monkeypatch.setattr(get_user_model().objects, "alias", broken_alias)
+    monkeypatch.setattr(link.objects, "bulk_create", broken_link)
     a, b = await connect(alice), await connect(bob)
     echo = await a.post(room.id, "@bob urgent", "c-1")
     assert echo["mentions"] == []
