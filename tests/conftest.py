@@ -175,13 +175,18 @@ async def connect():
 
 @pytest.fixture(scope="module")
 def browser():
-    """One Debian Chromium per browser-test module; each test opens its own contexts."""
+    """One headless Chromium per browser-test module (Playwright's own, else the system's:
+    tests/chromium.py); each test opens its own contexts. Without one the tests fail, saying
+    what is missing."""
     from playwright.sync_api import sync_playwright
 
-    from .chromium import launch_chromium
+    from .chromium import ChromiumMissing, launch_chromium
 
     with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
+        try:
+            chromium = launch_chromium(playwright)
+        except ChromiumMissing as missing:
+            pytest.fail(str(missing), pytrace=False)
         yield chromium
         chromium.close()
 

@@ -1,10 +1,11 @@
 """Two or three people in separate browsers, talking through a real server: the QA scenarios.
 
-Playwright drives Debian's Chromium against a daphne subprocess (see tests/live_server.py) with
-its own SQLite database, so these are not django_db tests. One server and one Chromium serve the
-whole module; each test has rooms of its own, so tests do not see each other's messages, and
-badge counts are compared with what they were when the test began. On failure, each page's
-screenshot and console log and the server's output are saved under test-artifacts/.
+Playwright drives Chromium (tests/chromium.py) against a uvicorn subprocess (see
+tests/live_server.py) with its own SQLite database, so these are not django_db tests. One server
+and one Chromium serve the whole module; each test has rooms of its own, so tests do not see
+each other's messages, and badge counts are compared with what they were when the test began. On
+failure, each page's screenshot and console log and the server's output are saved under
+test-artifacts/.
 
 The helpers here (`Tab`, `People`, `launch_chromium` …) are shared with tests/test_browser_ui.py.
 """
@@ -21,7 +22,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.chromium import CHROMIUM
 from tests.live_server import BASE_DIR, DEMO_PASSWORD, LiveServer, running_server
 
 ARTIFACTS = BASE_DIR / "test-artifacts"
@@ -33,10 +33,8 @@ FAST_SENDERS = {"PARLEY_RATE_BURST": "1000", "PARLEY_RATE_PER_SECOND": "1000"}
 # What Chromium logs, as errors, while the server is down: expected in the restart test only.
 SOCKET_REFUSED = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Debian's Chromium is not installed at {CHROMIUM}"),
-]
+# Without a Chromium the `browser` fixture fails, saying what is missing (tests/chromium.py).
+pytestmark = [pytest.mark.browser]
 
 
 def is_missing_favicon(message) -> bool:
