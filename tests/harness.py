@@ -3,8 +3,9 @@
 - ``free_port()``: a TCP port on 127.0.0.1 that nothing listens on.
 - ``uvicorn_command(port)``: the production command line (docs/deploying.md, the Dockerfile):
   uvicorn on uvloop and httptools, websockets-sansio, ``--ws-max-size 65536``. The Dockerfile's
-  ``CMD`` is this list with ``proxy=True`` (a test compares them), `make run` execs it, the
-  browser and cluster tests and the benchmark start it.
+  ``CMD``, docs/deploying.md, the README and deploy/parley@.service give it with ``proxy=True``
+  (tests/test_deploy.py compares them); `make run` execs it; the browser and cluster tests and
+  the benchmark start it.
 - ``daphne_command(port)``: daphne, for the tests and benchmark configurations that still
   compare it (``manage.py runserver`` serves through it too).
 - ``ServerProcess``: one such process in a session of its own, its output in a log file;
@@ -78,14 +79,16 @@ def uvicorn_command(
     host: str = HOST,
     *,
     proxy: bool = False,
+    forwarded_allow_ips: str | None = None,
     log_level: str | None = None,
     executable: str | None = None,
 ) -> list[str]:
     """The production server's command line.
 
-    ``proxy=True`` adds what production behind nginx needs (``--proxy-headers`` and the
-    addresses it trusts them from); ``executable`` is ``uvicorn`` as the Dockerfile names it,
-    by default this environment's.
+    ``proxy=True`` adds what production behind nginx needs (``--proxy-headers``; with
+    ``forwarded_allow_ips`` the proxy addresses trusted beyond 127.0.0.1, "*" in the Docker
+    image, whose nginx is another container); ``executable`` is ``uvicorn`` as the Dockerfile
+    names it, by default this environment's.
     """
     command = [
         executable or str(BIN_DIR / "uvicorn"),
@@ -95,7 +98,9 @@ def uvicorn_command(
         *("--ws-max-size", str(WS_MAX_SIZE), "--lifespan", "off"),
     ]
     if proxy:
-        command += ["--proxy-headers", "--forwarded-allow-ips", "*"]
+        command.append("--proxy-headers")
+        if forwarded_allow_ips:
+            command += ["--forwarded-allow-ips", forwarded_allow_ips]
     command.append("--no-access-log")
     if log_level:
         command += ["--log-level", log_level]
