@@ -12,6 +12,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
+from notifications.notifier import notifier
+
 from . import delivery, selectors, services, standing
 from .errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
 from .events import user_group_name
@@ -109,6 +111,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             self.hub = room_hub()
             self.hub.attach(self)
+            notifier().start()
             # The user's group before the rooms are read: a removal committed after the read
             # reaches this socket as an event, one committed before is in the read.
             await self.join_groups()
@@ -291,7 +294,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # A resend: answer it even though this socket may have shown it already, and make
             # sure its notifications exist (the first attempt may have died before them).
             self.push(frame_text)
-            delivery.start_notification_step(posted)
+            self.notify(posted)
             return
         # The sender's own copy goes straight back, so its acknowledgement never depends on
         # the channel layer; it still waits its turn in the room's seq order.
@@ -303,7 +306,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception:
             # Stored and acknowledged: the other members fetch it when they notice the gap.
             logger.exception("Broadcast of message %s failed", posted.message.id)
-        delivery.start_notification_step(posted)
+        self.notify(posted)
+
+    def notify(self, posted) -> None:
+        """After delivery, never before: the notifier makes the notifications elsewhere."""
+        if posted.mentioned_user_ids:
+            notifier().wake([posted.message.id])
 
     async def on_sync(self, frame: dict) -> None:
         room_id = require_id(frame, "room")

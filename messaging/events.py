@@ -68,12 +68,10 @@ def notify_mentioned(posted) -> None:
     """The mention step of a message stored outside the socket; failures never reach the sender."""
     if not posted.mentioned_user_ids:
         return
-    from notifications.serializers import notification_new_frame
-    from notifications.services import notify_mentions
+    from notifications.notifier import hand_off
 
     try:
-        for notification in notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids):
-            frame = notification_new_frame(notification, posted.mentions)
-            send_frame_to_user(notification.recipient_id, frame)
+        hand_off([posted.message.id])
     except Exception:
+        # Pending in the database: a server's notifier takes it up on its next scan.
         logger.exception("Notifying mentions of message %s failed", posted.message.id)

@@ -12,6 +12,8 @@ from django.db.models import F, Subquery, Value
 from django.db.models.functions import Greatest, Least
 from django.utils.text import slugify
 
+from notifications.models import PendingNotification
+
 from . import events
 from .errors import BadRequest, NotFound, NotMember, PermissionDenied, TooLarge, Unauthenticated
 from .mentions import parse_mentions
@@ -168,8 +170,11 @@ def _link_mentions(message: ChatMessage) -> list:
                 .exclude(pk=message.author_id)
                 .only("id", "username")
             )
-            link = ChatMessage.mentioned_users.through
-            link.objects.bulk_create([link(chatmessage_id=message.id, user_id=user.id) for user in users])
+            if users:
+                link = ChatMessage.mentioned_users.through
+                link.objects.bulk_create([link(chatmessage_id=message.id, user_id=user.id) for user in users])
+                # What the notification step will do, committed with the message itself.
+                PendingNotification.objects.create(message_id=message.id)
     except Exception:
         logger.exception("Resolving mentions failed for message %s; delivering it without", message.id)
         return []

@@ -42,3 +42,17 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class PendingNotification(models.Model):
+    """A message whose notifications are still to be made: written in the message's own
+    transaction, deleted in the transaction that makes them. Whatever stops between the two
+    (a crash, a lock on the notifications table) leaves the row for the next attempt."""
+
+    message = models.OneToOneField(
+        "messaging.ChatMessage", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"notifications pending for message {self.message_id}"

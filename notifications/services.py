@@ -9,8 +9,42 @@ from messaging.events import send_frame_to_user
 from messaging.models import ChatMessage
 from messaging.serializers import NOTIFICATION_READ, dumps
 
-from .models import Notification
+from .models import Notification, PendingNotification
 from .selectors import unread_count
+from .serializers import notification_new_frame
+
+# Pending messages handled in one go; the rest wait for the next round.
+PENDING_BATCH = 100
+
+
+def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
+    """Make the notifications of pending messages (these ones, or the oldest pending), each
+    message in its own transaction that also deletes its pending row; returns the
+    `notification.new` frames to send, as (recipient id, frame).
+
+    Safe to run twice and in several processes at once: a message whose pending row another
+    run already took is skipped, and recipients already notified are left out.
+    """
+    pending = PendingNotification.objects.order_by("created_at")
+    if message_ids is not None:
+        pending = pending.filter(message_id__in=list(message_ids))
+    frames: list[tuple[int, str]] = []
+    for message_id in list(pending.values_list("message_id", flat=True)[:PENDING_BATCH]):
+        with transaction.atomic():
+            if not PendingNotification.objects.filter(message_id=message_id).delete()[0]:
+                continue  # another run took it
+            message = (
+                ChatMessage.objects.select_related("author")
+                .prefetch_related("mentioned_users")
+                .get(pk=message_id)
+            )
+            mentioned = list(message.mentioned_users.all())
+            mentions = sorted(user.username for user in mentioned)
+            created = notify_mentions(
+                message=message, recipient_ids=[u.id for u in mentioned], may_exist=True
+            )
+        frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
+    return frames
 
 
 def notify_mentions(

@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 
 from config.asgi import application
-from messaging import delivery, services
+from messaging import services
+from notifications.notifier import notifier
 
 PASSWORD = "correct horse battery staple"
 
@@ -24,7 +25,10 @@ def close_async_db_connections(django_db_setup):
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    from notifications.notifier import close_connections
+
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    close_connections()
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +168,8 @@ async def connect():
         return client
 
     yield open_socket
-    await delivery.wait_for_notification_steps()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(notifier().wait_idle(), timeout=5)
     for client in clients:
         # The test may have closed the socket already.
         with contextlib.suppress(Exception):

@@ -123,6 +123,13 @@ async def test_notification_failure_never_stops_delivery(connect, room, alice, b
     assert await ChatMessage.objects.acount() == 1
     assert await Notification.objects.acount() == 0
 
+    # The step is pending, not lost: once the store is back, the retry notifies each once.
+    monkeypatch.undo()
+    for client in (b, c):
+        notification = (await client.receive_type("notification.new", timeout=5))["notification"]
+        assert notification["message"]["id"] == echo["id"]
+    assert await Notification.objects.acount() == 2
+
 
 async def test_mention_lookup_failure_still_delivers(connect, room, alice, bob, monkeypatch):
     link = ChatMessage.mentioned_users.through
