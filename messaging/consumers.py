@@ -321,9 +321,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user=self.user, room_id=room_id, after_seq=after_seq, limit=batch + 1
         )
         if found is None:
-            raise await database_sync_to_async(services.room_access_error)(
-                user_id=self.user.id, room_id=room_id
-            )
+            raise await database_sync_to_async(services.refusal)(user=self.user, room_id=room_id)
         room_last_seq, messages = found
         has_more = len(messages) > batch
         messages = messages[:batch]

@@ -1,8 +1,8 @@
 """Reads of rooms and messages, with the joins each needs, for views and the consumer."""
 
-from django.db.models import Exists, F, OuterRef, QuerySet
-from django.http import Http404
+from django.db.models import F, QuerySet
 
+from .errors import NotFound, NotMember, PermissionDenied
 from .models import ChatMessage, ChatRoom, Membership
 
 
@@ -29,16 +29,31 @@ def joinable_rooms(user) -> QuerySet[ChatRoom]:
     )
 
 
-def visible_room(user, slug: str) -> tuple[ChatRoom, Membership | None]:
-    """The room and the user's membership; private rooms of others are a 404, not a 403."""
-    room = (
-        ChatRoom.objects.filter(slug=slug)
-        .annotate(viewer_is_member=Exists(Membership.objects.filter(room=OuterRef("pk"), user=user)))
-        .first()
-    )
-    if room is None or (room.is_private and not room.viewer_is_member):
-        raise Http404("No such room.")
-    membership = Membership.objects.filter(room=room, user=user).first() if room.viewer_is_member else None
+def access_room(
+    *,
+    user,
+    room_id: int | None = None,
+    slug: str | None = None,
+    member: bool = False,
+    manager: bool = False,
+) -> tuple[ChatRoom, Membership | None]:
+    """The one access rule, for pages, the socket, the API, search and files alike.
+
+    The room (by id or slug) and the user's membership (None for a reader of a public room).
+    A private room the user is not in raises NotFound, the same as a room that does not exist,
+    so its existence cannot be probed. With `member`, a non-member of a public room raises
+    NotMember; with `manager`, a member who is neither owner nor admin raises PermissionDenied.
+    Two queries at most.
+    """
+    rooms = ChatRoom.objects.filter(pk=room_id) if room_id is not None else ChatRoom.objects.filter(slug=slug)
+    room = rooms.first()
+    membership = Membership.objects.filter(room=room, user=user).first() if room is not None else None
+    if room is None or (room.is_private and membership is None):
+        raise NotFound()
+    if membership is None and (member or manager):
+        raise NotMember()
+    if manager and not membership.can_manage:
+        raise PermissionDenied("Only the room's owner and admins can manage its members.")
     return room, membership
 
 

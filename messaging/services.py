@@ -15,9 +15,10 @@ from django.utils.text import slugify
 from notifications.models import PendingNotification
 
 from . import events
-from .errors import BadRequest, NotFound, NotMember, PermissionDenied, TooLarge, Unauthenticated
+from .errors import BadRequest, NotMember, ParleyError, PermissionDenied, TooLarge, Unauthenticated
 from .mentions import parse_mentions
 from .models import ChatMessage, ChatRoom, Membership
+from .selectors import access_room
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -75,7 +76,7 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     client_id = clean_client_id(client_id)
     try:
         with transaction.atomic():
-            seq = _take_next_seq(author_id=author.id, room_id=room_id)
+            seq = _take_next_seq(author=author, room_id=room_id)
             message = ChatMessage.objects.create(
                 room_id=room_id, author=author, seq=seq, body=body, client_id=client_id
             )
@@ -114,7 +115,7 @@ def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     return posted
 
 
-def _take_next_seq(*, author_id: int, room_id: int) -> int:
+def _take_next_seq(*, author, room_id: int) -> int:
     """Bump and return the room's last_seq, if the author may post there: one round trip.
 
     The UPDATE takes the room's row lock until commit (PostgreSQL) or runs under SQLite's
@@ -131,27 +132,25 @@ def _take_next_seq(*, author_id: int, room_id: int) -> int:
             f"SELECT 1 FROM {membership_table} WHERE room_id = %s AND user_id = %s) "
             f"AND EXISTS (SELECT 1 FROM {user_table} WHERE id = %s AND is_active) "
             f"RETURNING last_seq",
-            [room_id, room_id, author_id, author_id],
+            [room_id, room_id, author.pk, author.pk],
         )
         row = cursor.fetchone()
     if row is None:
-        raise room_access_error(user_id=author_id, room_id=room_id)
+        raise refusal(user=author, room_id=room_id)
     return row[0]
 
 
-def room_access_error(*, user_id: int, room_id: int) -> Exception:
-    """Why a user may not post to a room: private rooms they are not in do not exist for them."""
-    if not User.objects.filter(pk=user_id, is_active=True).exists():
+def refusal(*, user, room_id: int) -> Exception:
+    """Why the user's write to the room was refused (the write itself found it was not allowed)."""
+    if not User.objects.filter(pk=user.pk, is_active=True).exists():
         return Unauthenticated()
-    room = ChatRoom.objects.filter(pk=room_id).only("is_private", "archived_at").first()
-    if room is None:
-        return NotFound()
-    is_member = Membership.objects.filter(room_id=room_id, user_id=user_id).exists()
-    if room.is_private and not is_member:
-        return NotFound()
-    if room.archived_at is not None:
+    try:
+        room, _ = access_room(user=user, room_id=room_id, member=True)
+    except ParleyError as error:
+        return error
+    if room.is_archived:
         return BadRequest("This room is archived; it takes no new messages.")
-    return NotMember()
+    return NotMember()  # it changed in between; as good as any
 
 
 def _link_mentions(message: ChatMessage) -> list:
@@ -221,8 +220,9 @@ def create_room(*, creator, name: str, description: str = "", is_private: bool =
 
 def join_room(*, user, room: ChatRoom) -> Membership:
     """A user joins a public room themselves; private rooms are joined by being added."""
-    if room.is_private:
-        raise NotFound()
+    room, membership = access_room(user=user, room_id=room.pk)
+    if membership is not None:
+        return membership
     if room.is_archived:
         raise BadRequest("This room is archived.")
     return add_membership(user=user, room=room, role=Membership.Role.MEMBER)
@@ -230,7 +230,7 @@ def join_room(*, user, room: ChatRoom) -> Membership:
 
 def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
     """A room owner or admin adds someone by username."""
-    _require_manager(actor=actor, room=room)
+    access_room(user=actor, room_id=room.pk, manager=True)
     user = User.objects.filter(folded_username=username.strip().casefold(), is_active=True).first()
     if user is None:
         raise BadRequest(f"There is no user called “{username.strip()}”.")
@@ -270,7 +270,7 @@ def leave_room(*, user, room: ChatRoom) -> None:
 
 def remove_member(*, actor, room: ChatRoom, user) -> None:
     """A room owner or admin removes a member; owners are not removed this way."""
-    _require_manager(actor=actor, room=room)
+    access_room(user=actor, room_id=room.pk, manager=True)
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(user=user, room=room).first()
         if membership is None:
@@ -279,14 +279,6 @@ def remove_member(*, actor, room: ChatRoom, user) -> None:
             raise PermissionDenied("The room's owner cannot be removed.")
         membership.delete()
         events.membership_changed_on_commit(user_id=user.id, room=room, is_member=False)
-
-
-def _require_manager(*, actor, room: ChatRoom) -> None:
-    membership = Membership.objects.filter(user=actor, room=room).first()
-    if membership is None:
-        raise NotFound() if room.is_private else NotMember()
-    if not membership.can_manage:
-        raise PermissionDenied("Only the room's owner and admins can manage its members.")
 
 
 def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> int:
@@ -300,7 +292,7 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
         last_read_seq=Greatest(F("last_read_seq"), Least(Value(seq), room_end))
     )
     if not updated:
-        raise room_access_error(user_id=user.id, room_id=room_id)
+        raise refusal(user=user, room_id=room_id)
     stored = (
         Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
     )

@@ -1,5 +1,6 @@
 """Room pages: the list, one room with its history, and membership actions."""
 
+import functools
 import re
 import uuid
 
@@ -36,12 +37,41 @@ def query_position(request, name: str, *, required: bool = False) -> int | None:
     raise BadRequest(f"{name} must be one whole number from 1 to {MAX_POSITION}.")
 
 
-def bad_request_page(request, error: BadRequest):
-    return render(request, "400.html", {"detail": error.detail}, status=400)
+# The HTTP status of each protocol error code, for pages and JSON alike.
+HTTP_STATUS = {
+    "bad_request": 400,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_member": 403,
+    "not_found": 404,
+    "too_large": 413,
+    "rate_limited": 429,
+    "server_error": 500,
+}
 
 
-def bad_request_json(error: BadRequest) -> JsonResponse:
-    return JsonResponse({"code": error.code, "detail": error.detail}, status=400)
+def answers_errors(*, json: bool = False):
+    """Map the protocol's errors to HTTP in one place: a page (400.html, 404.html …) or, for
+    the endpoints the script reads, the JSON error body `{"code", "detail"}`."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            try:
+                return view(request, *args, **kwargs)
+            except ParleyError as error:
+                status = HTTP_STATUS.get(error.code, 500)
+                if json:
+                    body = {"code": error.code, "detail": error.detail, **error.extra()}
+                    return JsonResponse(body, status=status)
+                if status == 404:
+                    raise Http404(error.detail) from None
+                template = "403.html" if status == 403 else "400.html" if status < 500 else "500.html"
+                return render(request, template, {"detail": error.detail}, status=status)
+
+        return wrapped
+
+    return decorate
 
 
 @login_required
@@ -66,15 +96,13 @@ def room_create(request):
 
 
 @login_required
+@answers_errors()
 def room_detail(request, slug):
-    room, membership = selectors.visible_room(request.user, slug)
+    room, membership = selectors.access_room(user=request.user, slug=slug)
     page_size = settings.PARLEY["HISTORY_PAGE_SIZE"]
     # `?around=SEQ` (an opened notification) renders the page of history around that message;
     # the client then syncs everything after it, as after any reconnect.
-    try:
-        around = query_position(request, "around")
-    except BadRequest as error:
-        return bad_request_page(request, error)
+    around = query_position(request, "around")
     before_seq = around + page_size // 2 if around is not None else None
     history = selectors.room_history(room, before_seq=before_seq, limit=page_size)
     members = list(selectors.room_members(room))
@@ -110,29 +138,28 @@ def room_detail(request, slug):
 
 @login_required
 @require_GET
+@answers_errors(json=True)
 def room_history(request, slug):
     """Older messages for the page's "load earlier" button, as JSON."""
-    room, _ = selectors.visible_room(request.user, slug)
-    try:
-        before_seq = query_position(request, "before_seq", required=True)
-    except BadRequest as error:
-        return bad_request_json(error)
+    room, _ = selectors.access_room(user=request.user, slug=slug)
+    before_seq = query_position(request, "before_seq", required=True)
     history = selectors.room_history(room, before_seq=before_seq, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
     return JsonResponse({"messages": [stored_message_payload(m) for m in history]})
 
 
 @login_required
 @require_POST
+@answers_errors()
 def message_send(request, slug):
     """The composer posted without JavaScript: the same action as the socket's, then back (PRG)."""
-    room, _ = selectors.visible_room(request.user, slug)
+    room, _ = selectors.access_room(user=request.user, slug=slug)
     body = request.POST.get("body", "")
     try:
         posted = services.send_message(
             author=request.user, room_id=room.id, body=body, client_id=request.POST.get("client_id", "")
         )
     except NotFound:
-        raise Http404("No such room.") from None
+        raise  # the room is gone (or was never visible): the 404 page, not a message
     except ParleyError as error:
         messages.error(request, f"Your message was not sent: {error.detail}")
         return redirect("room", slug=room.slug)
@@ -145,11 +172,11 @@ def message_send(request, slug):
 
 def _act(request, slug, action, success: str):
     """Run a membership action on a visible room and come back with a message either way."""
-    room, _ = selectors.visible_room(request.user, slug)
+    room, _ = selectors.access_room(user=request.user, slug=slug)
     try:
         action(room)
     except NotFound:
-        raise Http404("No such room.") from None
+        raise  # the room is gone (or was never visible): the 404 page, not a message
     except ParleyError as error:
         messages.error(request, error.detail)
     else:
@@ -159,6 +186,7 @@ def _act(request, slug, action, success: str):
 
 @login_required
 @require_POST
+@answers_errors()
 def room_join(request, slug):
     room = _act(request, slug, lambda room: services.join_room(user=request.user, room=room), "Joined.")
     return redirect("room", slug=room.slug)
@@ -166,6 +194,7 @@ def room_join(request, slug):
 
 @login_required
 @require_POST
+@answers_errors()
 def room_leave(request, slug):
     _act(request, slug, lambda room: services.leave_room(user=request.user, room=room), "You left the room.")
     return redirect("home")
@@ -173,6 +202,7 @@ def room_leave(request, slug):
 
 @login_required
 @require_POST
+@answers_errors()
 def member_add(request, slug):
     form = AddMemberForm(request.POST)
     username = form.data.get("username", "")
@@ -187,6 +217,7 @@ def member_add(request, slug):
 
 @login_required
 @require_POST
+@answers_errors()
 def member_remove(request, slug, user_id):
     user = get_object_or_404(get_user_model(), pk=user_id)
     room = _act(
