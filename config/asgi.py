@@ -13,7 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.middleware import SecurityHeadersASGI  # noqa: E402
 from config.websocket_security import HandshakeValidator  # noqa: E402
-from messaging.routing import websocket_urlpatterns  # noqa: E402
+from messaging.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -13,12 +13,14 @@ from django.db.models.functions import Greatest, Least
 from django.utils.text import slugify
 
 from notifications.models import PendingNotification
+from notifications.notifier import hand_off
 
-from . import events
 from .errors import BadRequest, NotMember, ParleyError, PermissionDenied, TooLarge, Unauthenticated
 from .mentions import parse_mentions
 from .models import ChatMessage, ChatRoom, Membership
+from .realtime import outlet
 from .selectors import access_room
+from .serializers import message_new_frame, message_payload, room_payload, room_read_frame
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -110,8 +112,14 @@ def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     """
     posted = post_message(author=author, room_id=room_id, body=body, client_id=client_id)
     if posted.created:
-        events.send_message_to_room(posted)
-        events.notify_mentioned(posted)
+        frame = message_new_frame(message_payload(posted.message, posted.mentions))
+        outlet.send_to_room_sync(room_id, posted.message.seq, frame)
+    if posted.mentioned_user_ids:
+        try:
+            hand_off([posted.message.id])
+        except Exception:
+            # Pending in the database: a server's notifier takes it up on its next scan.
+            logger.exception("Notifying the mentions of message %s failed", posted.message.id)
     return posted
 
 
@@ -214,7 +222,7 @@ def create_room(*, creator, name: str, description: str = "", is_private: bool =
             created_by=creator,
         )
         Membership.objects.create(user=creator, room=room, role=Membership.Role.OWNER)
-        events.membership_changed_on_commit(user_id=creator.id, room=room, is_member=True)
+        _announce_membership(user_id=creator.id, room=room, is_member=True)
     return room
 
 
@@ -242,7 +250,7 @@ def add_membership(*, user, room: ChatRoom, role: str) -> Membership:
     with transaction.atomic():
         membership, created = Membership.objects.get_or_create(user=user, room=room, defaults={"role": role})
         if created:
-            events.membership_changed_on_commit(user_id=user.id, room=room, is_member=True)
+            _announce_membership(user_id=user.id, room=room, is_member=True)
     return membership
 
 
@@ -250,7 +258,18 @@ def end_membership(*, membership: Membership) -> None:
     """Remove a membership as it stands (the admin's delete); the user's open sockets leave."""
     with transaction.atomic():
         Membership.objects.filter(pk=membership.pk).delete()
-        events.membership_changed_on_commit(user_id=membership.user_id, room=membership.room, is_member=False)
+        _announce_membership(user_id=membership.user_id, room=membership.room, is_member=False)
+
+
+def _announce_membership(*, user_id: int, room: ChatRoom, is_member: bool) -> None:
+    """After commit, the user's open sockets join or leave the room (`room.joined`/`room.left`)."""
+
+    def fields() -> dict:
+        # Read after commit: a joining socket's stream starts from the room's current seq.
+        current = ChatRoom.objects.filter(pk=room.pk).first() or room
+        return {"room": room_payload(current), "is_member": is_member}
+
+    outlet.signal_user_on_commit(user_id, outlet.MEMBERSHIP_EVENT, fields)
 
 
 def leave_room(*, user, room: ChatRoom) -> None:
@@ -265,7 +284,7 @@ def leave_room(*, user, room: ChatRoom) -> None:
         ):
             raise BadRequest("You are the room's only owner; it cannot be left without one.")
         membership.delete()
-        events.membership_changed_on_commit(user_id=user.id, room=room, is_member=False)
+        _announce_membership(user_id=user.id, room=room, is_member=False)
 
 
 def remove_member(*, actor, room: ChatRoom, user) -> None:
@@ -278,7 +297,7 @@ def remove_member(*, actor, room: ChatRoom, user) -> None:
         if membership.role == Membership.Role.OWNER:
             raise PermissionDenied("The room's owner cannot be removed.")
         membership.delete()
-        events.membership_changed_on_commit(user_id=user.id, room=room, is_member=False)
+        _announce_membership(user_id=user.id, room=room, is_member=False)
 
 
 def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> int:
@@ -297,5 +316,5 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
         Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
     )
     if announce:
-        events.room_read_on_commit(user_id=user.id, room_id=room_id, seq=stored)
+        outlet.send_to_user_on_commit(user.id, room_read_frame(room_id, stored))
     return stored

@@ -16,11 +16,9 @@ import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import close_old_connections, connections
 
-from messaging.events import user_group_name
+from messaging.realtime import outlet
 
 from . import services
 
@@ -51,7 +49,6 @@ def close_connections() -> None:
 class Notifier:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
-        self.layer = get_channel_layer()
         self.waiting: set[int] = set()
         self.woken = asyncio.Event()
         self.idle = asyncio.Event()
@@ -105,13 +102,8 @@ class Notifier:
         while True:
             frames = await self.loop.run_in_executor(_executor, _make, message_ids)
             for recipient_id, frame in frames:
-                try:
-                    await self.layer.group_send(
-                        user_group_name(recipient_id), {"type": "chat.frame", "text": frame}
-                    )
-                except Exception:
-                    # Stored: the badge and the notifications page show it on the next page load.
-                    logger.exception("Could not send a notification to user %s's sockets", recipient_id)
+                # Stored whatever happens here: the badge and the page show it on the next load.
+                await outlet.send_to_user(recipient_id, frame)
             if message_ids is not None or len(frames) == 0:
                 return
             # A scan handles a batch at a time: go on while there was work.
@@ -143,11 +135,5 @@ def hand_off(message_ids: list[int]) -> None:
     if live:
         live[-1].loop.call_soon_threadsafe(live[-1].wake, message_ids)
         return
-    layer = get_channel_layer()
     for recipient_id, frame in services.make_pending_notifications(message_ids=message_ids):
-        try:
-            async_to_sync(layer.group_send)(
-                user_group_name(recipient_id), {"type": "chat.frame", "text": frame}
-            )
-        except Exception:
-            logger.exception("Could not send a notification to user %s's sockets", recipient_id)
+        outlet.send_to_user_sync(recipient_id, frame)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from messaging.serializers import NOTIFICATION_NEW, dumps, message_payload
+from messaging.serializers import NOTIFICATION_NEW, NOTIFICATION_READ, dumps, message_payload
 
 from .models import Notification
 
@@ -23,3 +23,7 @@ def notification_payload(notification: Notification, mentions: list[str]) -> dic
 
 def notification_new_frame(notification: Notification, mentions: list[str]) -> str:
     return dumps({"type": NOTIFICATION_NEW, "notification": notification_payload(notification, mentions)})
+
+
+def notification_read_frame(ids: list[int], unread: int) -> str:
+    return dumps({"type": NOTIFICATION_READ, "ids": ids, "unread": unread})

@@ -5,13 +5,12 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.events import send_frame_to_user
 from messaging.models import ChatMessage
-from messaging.serializers import NOTIFICATION_READ, dumps
+from messaging.realtime import outlet
 
 from .models import Notification, PendingNotification
 from .selectors import unread_count
-from .serializers import notification_new_frame
+from .serializers import notification_new_frame, notification_read_frame
 
 # Pending messages handled in one go; the rest wait for the next round.
 PENDING_BATCH = 100
@@ -90,6 +89,6 @@ def mark_read(*, recipient, notification_ids: Iterable[int] | None = None) -> in
         ids = list(unread.values_list("pk", flat=True))
         marked = Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
         if marked:
-            frame = dumps({"type": NOTIFICATION_READ, "ids": ids, "unread": unread_count(recipient)})
-            transaction.on_commit(lambda: send_frame_to_user(recipient.id, frame))
+            frame = notification_read_frame(ids, unread_count(recipient))
+            outlet.send_to_user_on_commit(recipient.id, frame)
     return marked

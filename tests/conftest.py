@@ -31,6 +31,18 @@ def close_async_db_connections(django_db_setup):
     close_connections()
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """SQLite's test database in a file, as in production, not Django's in-memory default: an
+    in-memory database shared between connections fails a second writer at once ("database
+    table is locked") instead of waiting, and the notifier writes on a connection of its own."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Real hashing costs most of each test's set-up; these passwords protect nothing.

@@ -14,11 +14,6 @@ SENDERS = 10
 PER_SENDER = 30
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="SQLite's in-memory test database (shared cache) does not wait for its write lock; "
-    "a Parley process sends from one database thread, so SQLite never sees parallel writers",
-)
 def test_concurrent_senders_get_consecutive_seqs(room, make_user):
     senders = [make_user(f"sender{i}") for i in range(SENDERS)]
     for sender in senders:

@@ -196,9 +196,9 @@ async def test_every_tab_of_a_user_receives_and_the_sending_tab_once(connect, ro
 async def test_long_lived_sockets_and_hubs_renew_their_groups(connect, room, alice, bob, monkeypatch):
     from channels.layers import get_channel_layer
 
-    from messaging import consumers
-    from messaging.events import room_group_name, user_group_name
-    from messaging.fanout import room_hub
+    from messaging.realtime import consumer as consumers
+    from messaging.realtime.hub import room_hub
+    from messaging.realtime.outlet import room_group_name, user_group_name
 
     b = await connect(bob)
     layer = get_channel_layer()

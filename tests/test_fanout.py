@@ -7,10 +7,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from messaging import fanout, services
-from messaging.events import room_group_name
-from messaging.fanout import room_hub
-from messaging.ratelimit import user_buckets
+from messaging import services
+from messaging.realtime import hub as fanout
+from messaging.realtime.hub import room_hub
+from messaging.realtime.outlet import room_group_name
+from messaging.realtime.ratelimit import user_buckets
 from messaging.serializers import message_new_frame, stored_message_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from messaging import consumers
 from messaging.models import ChatMessage
+from messaging.realtime import consumer as consumers
 
 from .conftest import communicator_for, session_cookie
 

@@ -10,9 +10,11 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 
 from accounts import services as account_services
-from messaging import consumers, fanout, selectors, services
-from messaging.fanout import room_hub
+from messaging import selectors, services
 from messaging.models import ChatMessage, Membership
+from messaging.realtime import consumer as consumers
+from messaging.realtime import hub as fanout
+from messaging.realtime.hub import room_hub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 
 from messaging import selectors, services
 from messaging.models import ChatMessage
-from messaging.ordering import RoomStream
+from messaging.realtime.ordering import RoomStream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,16 +74,16 @@ async def test_sync_of_a_room_one_is_not_in_is_refused(connect, room, alice, dav
 
 async def test_dropped_broadcast_is_fetched_by_the_socket_itself(connect, room, alice, bob, monkeypatch):
     """The channel layer loses message 2: bob's socket still shows 1, 2, 3 in order."""
-    from messaging import delivery
+    from messaging.realtime import outlet
 
     a, b = await connect(alice), await connect(bob)
-    real_broadcast = delivery.broadcast_message
+    real_send = outlet.send_to_room
 
-    async def lossy_broadcast(**kwargs):
-        if kwargs["seq"] != 2:
-            await real_broadcast(**kwargs)
+    async def lossy_send(room_id, seq, frame, **kwargs):
+        if seq != 2:
+            await real_send(room_id, seq, frame, **kwargs)
 
-    monkeypatch.setattr(delivery, "broadcast_message", lossy_broadcast)
+    monkeypatch.setattr(outlet, "send_to_room", lossy_send)
     for i in range(1, 4):
         await a.post(room.id, f"m{i}", f"c{i}")
 

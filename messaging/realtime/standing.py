@@ -16,7 +16,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from .models import Membership
+from ..models import Membership
 
 DATABASE_SESSION_ENGINES = {
     "django.contrib.sessions.backends.db",

@@ -18,8 +18,7 @@ import weakref
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 
-from . import standing
-from .events import room_group_name
+from . import outlet, standing
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +79,11 @@ class RoomHub:
             if room_id in self.unsubscribed:
                 self.unsubscribed.discard(room_id)
                 return
-            await self.layer.group_discard(room_group_name(room_id), self.channel)
+            await self.layer.group_discard(outlet.room_group_name(room_id), self.channel)
 
     async def _subscribe(self, room_id: int) -> None:
         try:
-            await self.layer.group_add(room_group_name(room_id), self.channel)
+            await self.layer.group_add(outlet.room_group_name(room_id), self.channel)
         except Exception:
             logger.exception("Subscribing to room %s failed; retrying in %s s", room_id, RETRY_SECONDS)
             self.unsubscribed.add(room_id)
@@ -101,7 +100,7 @@ class RoomHub:
                     self.unsubscribed.discard(room_id)
                     continue
                 try:
-                    await self.layer.group_add(room_group_name(room_id), self.channel)
+                    await self.layer.group_add(outlet.room_group_name(room_id), self.channel)
                 except Exception:
                     logger.warning("Subscribing to room %s failed again", room_id)
                 else:
@@ -118,15 +117,10 @@ class RoomHub:
                     # One broken socket must not cost the others their message.
                     logger.exception("Handing message %s of room %s to a socket failed", seq, room_id)
 
-    async def publish(self, room_id: int, seq: int, frame: str) -> None:
-        """Carry a message frame to the other processes' hubs."""
-        if isinstance(self.layer, InMemoryChannelLayer):
-            return  # one process: there are no other hubs, deliver() reached every socket
-        await self.start()
-        await self.layer.group_send(
-            room_group_name(room_id),
-            {"type": "room.message", "room": room_id, "seq": seq, "text": frame, "origin": self.channel},
-        )
+    @property
+    def has_other_processes(self) -> bool:
+        """Whether a room's messages must also go through the layer (False: one process)."""
+        return not isinstance(self.layer, InMemoryChannelLayer)
 
     async def audit(self) -> None:
         """Cut off the sockets that lost their session or a room since they last heard of it."""

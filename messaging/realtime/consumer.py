@@ -14,13 +14,9 @@ from django.db import DatabaseError
 
 from notifications.notifier import notifier
 
-from . import delivery, selectors, services, standing
-from .errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
-from .events import user_group_name
-from .fanout import room_hub
-from .ordering import RoomStream
-from .ratelimit import TooManySockets, user_buckets
-from .serializers import (
+from .. import selectors, services
+from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
+from ..serializers import (
     HELLO,
     PONG,
     SYNC_DONE,
@@ -33,6 +29,10 @@ from .serializers import (
     room_read_frame,
     stored_message_payload,
 )
+from . import outlet, standing
+from .hub import room_hub
+from .ordering import RoomStream
+from .ratelimit import TooManySockets, user_buckets
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     logger.exception("Leaving room %s's hub entry failed", room_id)
         if self.user is not None:
             try:
-                await self.channel_layer.group_discard(user_group_name(self.user.id), self.channel_name)
+                await self.channel_layer.group_discard(
+                    outlet.user_group_name(self.user.id), self.channel_name
+                )
             except Exception:
                 logger.exception("Leaving user %s's group failed", self.user.id)
 
@@ -301,11 +303,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         seq = posted.message.seq
         await self.join_stream(room_id, seq - 1)
         self.forward(room_id, seq, frame_text)
-        try:
-            await delivery.broadcast_message(room_id=room_id, seq=seq, frame=frame_text, sender=self)
-        except Exception:
-            # Stored and acknowledged: the other members fetch it when they notice the gap.
-            logger.exception("Broadcast of message %s failed", posted.message.id)
+        # Stored and acknowledged: if this fails, the other members fetch it as a gap.
+        await outlet.send_to_room(room_id, seq, frame_text, sender=self)
         self.notify(posted)
 
     def notify(self, posted) -> None:
@@ -344,12 +343,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text = room_read_frame(room_id, stored)
         self.push(text)
         # The user's other tabs clear the room's unread count too.
-        try:
-            await self.channel_layer.group_send(
-                user_group_name(self.user.id), {"type": "chat.frame", "text": text, "skip": self.channel_name}
-            )
-        except Exception:
-            logger.exception("Could not tell user %s's other tabs about a read room", self.user.id)
+        await outlet.send_to_user(self.user.id, text, skip=self.channel_name)
 
     async def on_ping(self, frame: dict) -> None:
         self.push(dumps({"type": PONG}))
@@ -362,7 +356,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         The in-memory and core Redis layers forget a group membership after a day
         (`group_expiry`); sockets live longer than that, so pings renew it every hour.
         """
-        await self.channel_layer.group_add(user_group_name(self.user.id), self.channel_name)
+        await self.channel_layer.group_add(outlet.user_group_name(self.user.id), self.channel_name)
         self.groups_joined_at = time.monotonic()
 
     handlers = {

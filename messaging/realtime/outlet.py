@@ -1,0 +1,110 @@
+"""The one way out to the clients: group names, and sending to a user's or a room's sockets.
+
+Every frame a client gets from anything but its own socket's answers leaves through here, as
+Zulip's events leave through `send_event_on_commit`; actions call it, nothing else does. A
+room's messages go to this process's sockets through its hub directly and to the other
+processes through the channel layer; a user's frames go to the user's group, which each of
+their sockets is in. Sending never raises: what is lost here the clients recover (sync, the
+socket audit, the next page load), and the write it follows is committed either way.
+"""
+
+import logging
+from collections.abc import Callable
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from .hub import room_hub
+
+logger = logging.getLogger(__name__)
+
+# Channel-layer event types the consumer handles (`ChatConsumer.<type with _ for .>`).
+FRAME_EVENT = "chat.frame"
+SESSION_ENDED_EVENT = "session.ended"
+RECHECK_EVENT = "sockets.recheck"
+MEMBERSHIP_EVENT = "membership.changed"
+ROOM_MESSAGE_EVENT = "room.message"
+
+
+def room_group_name(room_id: int) -> str:
+    return f"room_{room_id}"
+
+
+def user_group_name(user_id: int) -> str:
+    return f"user_{user_id}"
+
+
+# --- a user's sockets --------------------------------------------------------------------------
+
+
+async def send_to_user(user_id: int, frame: str, *, skip: str | None = None) -> None:
+    """A serialised frame to every open socket of the user (but the channel `skip`)."""
+    await signal_user(user_id, FRAME_EVENT, text=frame, skip=skip)
+
+
+async def signal_user(user_id: int, event_type: str, **fields) -> None:
+    """A control event to the user's sockets (a session ended, a room joined …)."""
+    try:
+        await get_channel_layer().group_send(user_group_name(user_id), {"type": event_type, **fields})
+    except Exception:
+        logger.exception("Could not reach the open sockets of user %s", user_id)
+
+
+def send_to_user_sync(user_id: int, frame: str) -> None:
+    signal_user_sync(user_id, FRAME_EVENT, text=frame)
+
+
+def signal_user_sync(user_id: int, event_type: str, **fields) -> None:
+    async_to_sync(signal_user)(user_id, event_type, **fields)
+
+
+def send_to_user_on_commit(user_id: int, frame: str) -> None:
+    on_commit(lambda: send_to_user_sync(user_id, frame))
+
+
+def signal_user_on_commit(user_id: int, event_type: str, fields: Callable[[], dict]) -> None:
+    """After commit; `fields` is called then, so it can read what the transaction committed."""
+    on_commit(lambda: signal_user_sync(user_id, event_type, **fields()))
+
+
+# --- a room's sockets --------------------------------------------------------------------------
+
+
+async def send_to_room(room_id: int, seq: int, frame: str, *, sender=None) -> None:
+    """A room's `message.new` frame to every member socket, on every process.
+
+    This process's sockets get it from its hub directly (`sender`, already answered, is
+    skipped); the channel layer carries it to the other processes' hubs. If the layer is
+    unreachable the members fill the gap from the database.
+    """
+    hub = room_hub()
+    hub.deliver(room_id, seq, frame, skip=sender)
+    if hub.has_other_processes:
+        try:
+            event = room_event(room_id, seq, frame, origin=hub.channel)
+            await get_channel_layer().group_send(room_group_name(room_id), event)
+        except Exception:
+            logger.exception("Could not carry message %s of room %s to the other processes", seq, room_id)
+
+
+def send_to_room_sync(room_id: int, seq: int, frame: str) -> None:
+    """From synchronous code: through the layer to every process's hub, this one's included."""
+    try:
+        event = room_event(room_id, seq, frame)
+        async_to_sync(get_channel_layer().group_send)(room_group_name(room_id), event)
+    except Exception:
+        logger.exception("Could not hand message %s of room %s to its sockets", seq, room_id)
+
+
+def send_to_room_on_commit(room_id: int, seq: int, frame: str) -> None:
+    on_commit(lambda: send_to_room_sync(room_id, seq, frame))
+
+
+def room_event(room_id: int, seq: int, frame: str, origin: str | None = None) -> dict:
+    return {"type": ROOM_MESSAGE_EVENT, "room": room_id, "seq": seq, "text": frame, "origin": origin}
+
+
+def on_commit(send: Callable[[], None]) -> None:
+    # robust: a failing send is logged by the sender itself and never undoes the commit.
+    transaction.on_commit(send, robust=True)
