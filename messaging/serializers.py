@@ -23,6 +23,9 @@ def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+PONG_TEXT = dumps({"type": PONG})
+
+
 def author_payload(user) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "display_name": user.shown_name}
 
@@ -71,6 +74,18 @@ def room_left_frame(room: dict[str, Any]) -> str:
 
 def room_read_frame(room_id: int, seq: int) -> str:
     return dumps({"type": ROOM_READ, "room": room_id, "seq": seq})
+
+
+def hello_frame(user_id: int, room_ids: list[int]) -> str:
+    return dumps({"type": HELLO, "user": user_id, "rooms": sorted(room_ids)})
+
+
+def sync_done_frame(room_id: int, last_seq: int, *, has_more: bool) -> str:
+    return dumps({"type": SYNC_DONE, "room": room_id, "last_seq": last_seq, "has_more": has_more})
+
+
+def pong_frame() -> str:
+    return PONG_TEXT
 
 
 def error_frame(code: str, detail: str, **extra: Any) -> str:

@@ -17,17 +17,16 @@ from notifications.notifier import notifier
 from .. import selectors, services
 from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
 from ..serializers import (
-    HELLO,
-    PONG,
-    SYNC_DONE,
-    dumps,
     error_frame,
+    hello_frame,
     message_new_frame,
     message_payload,
+    pong_frame,
     room_joined_frame,
     room_left_frame,
     room_read_frame,
     stored_message_payload,
+    sync_done_frame,
 )
 from . import outlet, standing
 from .hub import room_hub
@@ -118,7 +117,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             room_seqs = await database_sync_to_async(selectors.member_room_seqs)(user)
             self.standing_checked_at = time.monotonic()
             self.streams = {room_id: RoomStream(last_seq) for room_id, last_seq in room_seqs.items()}
-            self.push(dumps({"type": HELLO, "user": user.id, "rooms": sorted(self.streams)}))
+            self.push(hello_frame(user.id, list(self.streams)))
             for room_id in self.streams:
                 await self.hub.add(room_id, self)
             await self.accept()
@@ -332,7 +331,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.push(message_new_frame(stored_message_payload(message)))
         for held in stream.advance(last_seq):
             self.push(held)
-        self.push(dumps({"type": SYNC_DONE, "room": room_id, "last_seq": last_seq, "has_more": has_more}))
+        self.push(sync_done_frame(room_id, last_seq, has_more=has_more))
 
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -346,7 +345,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await outlet.send_to_user(self.user.id, text, skip=self.channel_name)
 
     async def on_ping(self, frame: dict) -> None:
-        self.push(dumps({"type": PONG}))
+        self.push(pong_frame())
         if time.monotonic() - self.groups_joined_at > GROUP_REFRESH_SECONDS:
             await self.join_groups()
 

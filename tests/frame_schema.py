@@ -1,0 +1,113 @@
+"""The shape of every protocol frame, in one table: the frames the server sends are checked
+against it (tests/test_frames.py), and so are the examples in docs/protocol.md.
+
+A shape is a dict of field → type; a field ending in `?` may be missing; no other field may be
+there. A type is a Python type, a shape, a one-element list (a list of that), a tuple (any of
+these), or ISO_TIME.
+"""
+
+from datetime import datetime
+
+ISO_TIME = "iso time"
+
+AUTHOR = {"id": int, "username": str, "display_name": str}
+MESSAGE = {
+    "id": int,
+    "room": int,
+    "seq": int,
+    "author": AUTHOR,
+    "body": str,
+    "created_at": ISO_TIME,
+    "client_id": str,
+    "mentions": [str],
+}
+ROOM = {"id": int, "name": str, "slug": str, "is_private": bool, "last_seq": int}
+NOTIFICATION = {
+    "id": int,
+    "kind": str,
+    "room": int,
+    "actor": (str, type(None)),
+    "created_at": ISO_TIME,
+    "read": bool,
+    "message": MESSAGE,
+}
+
+SERVER_FRAMES = {
+    "hello": {"user": int, "rooms": [int]},
+    "message.new": {"message": MESSAGE},
+    "sync.done": {"room": int, "last_seq": int, "has_more": bool},
+    "notification.new": {"notification": NOTIFICATION},
+    "notification.read": {"ids": [int], "unread": int},
+    "room.joined": {"room": ROOM},
+    # A socket that finds itself out of a room (a refused frame, the audit) knows only its id.
+    "room.left": {"room": (ROOM, {"id": int})},
+    "room.read": {"room": int, "seq": int},
+    "pong": {},
+    "error": {
+        "code": str,
+        "detail": str,
+        "client_id?": str,
+        "retry_after?": (int, float),
+        "room?": int,
+        "frame?": str,
+    },
+}
+
+CLIENT_FRAMES = {
+    "message.send": {"room": int, "body": str, "client_id": str},
+    "sync": {"room": int, "after_seq": int},
+    "room.read": {"room": int, "seq": int},
+    "ping": {},
+}
+
+ERROR_CODES = {
+    "bad_request",
+    "unknown_type",
+    "not_member",
+    "not_found",
+    "too_large",
+    "rate_limited",
+    "forbidden",
+    "unauthenticated",
+    "server_error",
+}
+
+
+def check_frame(frame: dict, table: dict = SERVER_FRAMES) -> None:
+    """Raise AssertionError naming the first place where `frame` differs from its shape."""
+    assert isinstance(frame, dict), f"a frame is an object, not {frame!r}"
+    frame_type = frame.get("type")
+    assert frame_type in table, f"unknown frame type {frame_type!r}"
+    _check({k: v for k, v in frame.items() if k != "type"}, table[frame_type], frame_type)
+    if frame_type == "error":
+        assert frame["code"] in ERROR_CODES, f"unknown error code {frame['code']!r}"
+
+
+def _check(value, kind, where: str) -> None:
+    if isinstance(kind, tuple):
+        failures = []
+        for option in kind:
+            try:
+                _check(value, option, where)
+                return
+            except AssertionError as failure:
+                failures.append(str(failure))
+        raise AssertionError(" / ".join(failures))
+    if kind == ISO_TIME:
+        assert isinstance(value, str) and datetime.fromisoformat(value).tzinfo, f"{where}: not ISO time"
+    elif isinstance(kind, list):
+        assert isinstance(value, list), f"{where}: not a list"
+        for i, item in enumerate(value):
+            _check(item, kind[0], f"{where}[{i}]")
+    elif isinstance(kind, dict):
+        assert isinstance(value, dict), f"{where}: not an object"
+        required = {k for k in kind if not k.endswith("?")}
+        allowed = {k.rstrip("?") for k in kind}
+        assert required <= value.keys(), f"{where}: missing {sorted(required - value.keys())}"
+        assert value.keys() <= allowed, f"{where}: unexpected {sorted(value.keys() - allowed)}"
+        for key, item in value.items():
+            _check(item, kind[key] if key in kind else kind[key + "?"], f"{where}.{key}")
+    elif kind is int:
+        assert isinstance(value, int) and not isinstance(value, bool), f"{where}: not a whole number"
+    else:
+        assert isinstance(value, kind), f"{where}: not {kind.__name__}"

@@ -1,0 +1,89 @@
+"""Every frame has one shape: what the server sends and what docs/protocol.md shows are both
+checked against the one table in tests/frame_schema.py, so the next divergence fails here."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+
+from messaging import services
+from messaging.models import Membership
+from messaging.realtime.consumer import ChatConsumer
+from notifications import services as notification_services
+
+from .frame_schema import CLIENT_FRAMES, SERVER_FRAMES, check_frame
+
+PROTOCOL = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+
+
+def documented_frames() -> list[dict]:
+    """Every JSON object in the ```json blocks of docs/protocol.md that has a string type."""
+    decoder = json.JSONDecoder()
+    frames = []
+    for block in re.findall(r"```json\n(.*?)```", PROTOCOL.read_text(), flags=re.DOTALL):
+        position = 0
+        while (position := _skip_space(block, position)) < len(block):
+            value, position = decoder.raw_decode(block, position)
+            if isinstance(value, dict) and isinstance(value.get("type"), str):
+                frames.append(value)
+    return frames
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
+
+
+def test_every_documented_frame_has_the_shape_of_the_table():
+    frames = documented_frames()
+    for frame in frames:
+        # room.read is both a request and its answer, of one shape.
+        check_frame(frame, SERVER_FRAMES if frame["type"] in SERVER_FRAMES else CLIENT_FRAMES)
+    documented = {frame["type"] for frame in frames}
+    assert set(SERVER_FRAMES) <= documented, f"undocumented: {sorted(set(SERVER_FRAMES) - documented)}"
+    assert set(CLIENT_FRAMES) <= documented, f"undocumented: {sorted(set(CLIENT_FRAMES) - documented)}"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_every_frame_the_server_sends_has_the_shape_of_the_table(
+    connect, room, alice, bob, dave, monkeypatch
+):
+    sent: list[str] = []
+    real_push = ChatConsumer.push
+
+    def recording_push(self, text, size=None):
+        sent.append(text)
+        real_push(self, text, size)
+
+    monkeypatch.setattr(ChatConsumer, "push", recording_push)
+    a, b, d = await connect(alice), await connect(bob), await connect(dave)
+
+    await a.post(room.id, "@bob have a look", "f1")
+    await b.receive_type("notification.new")
+    await b.send({"type": "sync", "room": room.id, "after_seq": 0})
+    await b.receive_type("sync.done")
+    await b.send({"type": "room.read", "room": room.id, "seq": 1})
+    await b.receive_type("room.read")
+    await b.send({"type": "ping"})
+    await b.receive_type("pong")
+    await b.send({"type": "sync", "room": 999_999, "after_seq": 0, "client_id": "x"})
+    await b.receive_type("error")
+    await b.send("not json")
+    await b.receive_type("error")
+    await database_sync_to_async(services.join_room)(user=dave, room=room)
+    await d.receive_type("room.joined")
+    await database_sync_to_async(services.leave_room)(user=dave, room=room)
+    await d.receive_type("room.left")
+    await Membership.objects.filter(user=bob, room=room).adelete()  # as if the event was lost
+    await b.send({"type": "sync", "room": room.id, "after_seq": 1})
+    await b.receive_type("room.left")
+    await database_sync_to_async(notification_services.mark_read)(recipient=bob)
+    await b.receive_type("notification.read")
+
+    frames = [json.loads(text) for text in sent]
+    for frame in frames:
+        check_frame(frame)
+    assert {frame["type"] for frame in frames} == set(SERVER_FRAMES)
