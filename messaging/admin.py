@@ -22,6 +22,12 @@ class ChatRoomAdmin(admin.ModelAdmin):
     autocomplete_fields = ("created_by",)
     inlines = [MembershipInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change and obj.created_by is not None:
+            # As a room made on its page: its creator owns it (and their open sockets join it).
+            services.add_membership(user=obj.created_by, room=obj, role=Membership.Role.OWNER)
+
     def get_changeform_initial_data(self, request):
         return {"created_by": request.user.pk, **super().get_changeform_initial_data(request)}
 

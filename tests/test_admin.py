@@ -161,3 +161,24 @@ async def test_membership_rows_edited_in_room_admin_reach_sockets(connect, room,
     assert (await d.receive_type("room.joined"))["room"]["id"] == room.id
     members = sorted([u async for u in room.memberships.values_list("user__username", flat=True)])
     assert members == ["alice", "dave"]
+
+
+def test_a_room_created_in_the_admin_is_owned_by_its_creator(staff_client, alice):
+    response = staff_client.post(
+        reverse("admin:messaging_chatroom_add"),
+        {
+            "name": "ops",
+            "slug": "ops",
+            "description": "",
+            "created_by": alice.pk,
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-MIN_NUM_FORMS": "0",
+            "memberships-MAX_NUM_FORMS": "1000",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    from messaging.models import ChatRoom
+
+    room = ChatRoom.objects.get(slug="ops")
+    assert list(room.memberships.values_list("user__username", "role")) == [("alice", "owner")]
