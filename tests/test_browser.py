@@ -7,27 +7,21 @@ each other's messages, and badge counts are compared with what they were when th
 failure, each page's screenshot and console log and the server's output are saved under
 test-artifacts/.
 
-The helpers here (`Tab`, `People`, `launch_chromium` …) are shared with tests/test_browser_ui.py.
+The helpers (`Tab`, `People` …) are in tests/browser.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
-from tests.live_server import BASE_DIR, DEMO_PASSWORD, LiveServer, running_server
+from tests.browser import MOBILE, People, Tab, create_rooms, people_for_test
+from tests.live_server import LiveServer, running_server
 
-ARTIFACTS = BASE_DIR / "test-artifacts"
-TIMEOUT_MS = 5_000
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 390, "height": 844}
 # Typing fast on purpose: far more frames than the default 20-frame burst.
 FAST_SENDERS = {"PARLEY_RATE_BURST": "1000", "PARLEY_RATE_PER_SECOND": "1000"}
 # What Chromium logs, as errors, while the server is down: expected in the restart test only.
@@ -35,176 +29,6 @@ SOCKET_REFUSED = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_R
 
 # Without a Chromium the `browser` fixture fails, saying what is missing (tests/chromium.py).
 pytestmark = [pytest.mark.browser]
-
-
-def is_missing_favicon(message) -> bool:
-    """Chromium's own request for /favicon.ico, which the pages do not link; not the page's doing."""
-    url = (message.location or {}).get("url", "")
-    return url.endswith("/favicon.ico") and "404" in message.text
-
-
-@dataclass
-class Tab:
-    """One person's page, with everything its console said."""
-
-    name: str
-    page: Page
-    console: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def watch(self) -> None:
-        def on_console(message) -> None:
-            line = f"[{message.type}] {message.text}"
-            if message.location and message.location.get("url"):
-                line += f"  ({message.location['url']}:{message.location.get('lineNumber')})"
-            self.console.append(line)
-            if message.type == "error" and not is_missing_favicon(message):
-                self.errors.append(line)
-
-        def on_page_error(error) -> None:
-            line = f"[pageerror] {error}"
-            self.console.append(line)
-            self.errors.append(line)
-
-        self.page.on("console", on_console)
-        self.page.on("pageerror", on_page_error)
-
-    def save(self, directory: Path) -> None:
-        with contextlib.suppress(Exception):
-            self.page.screenshot(path=str(directory / f"{self.name}.png"), full_page=True)
-        (directory / f"{self.name}.console.log").write_text("\n".join(self.console) + "\n")
-
-    # --- what a person does and sees -------------------------------------------------------------
-
-    @property
-    def composer(self):
-        return self.page.get_by_label("Message", exact=True)
-
-    def send(self, text: str, *, typed: bool = False) -> None:
-        """Write `text` in the message box and press Enter."""
-        if typed:
-            self.composer.press_sequentially(text)
-        else:
-            self.composer.fill(text)
-        self.composer.press("Enter")
-
-    def message(self, text: str):
-        """The message (the list item) whose whole body is `text`."""
-        body = self.page.locator(".body", has_text=re.compile(rf"^{re.escape(text)}$"))
-        return self.page.locator("#messages .message").filter(has=body)
-
-    def bodies(self) -> list[str]:
-        return self.page.locator("#messages .message .body").all_text_contents()
-
-    def seqs(self) -> list[int]:
-        return [
-            int(s)
-            for s in self.page.locator("#messages .message[data-seq]").evaluate_all(
-                "items => items.map(item => item.dataset.seq)"
-            )
-        ]
-
-    def badge(self) -> int:
-        """The header's unread notification count (0 while the badge is hidden)."""
-        badge = self.page.locator("#notification-badge")
-        return int(badge.text_content() or 0) if badge.is_visible() else 0
-
-    def expect_connected(self, timeout: float = TIMEOUT_MS) -> None:
-        expect(self.page.locator("#connection-state")).to_have_text("Connected", timeout=timeout)
-
-    def open_room(self, server: LiveServer, slug: str) -> None:
-        self.page.goto(f"{server.url}/rooms/{slug}/")
-        self.expect_connected()
-
-
-def log_in(tab: Tab, server: LiveServer, username: str) -> None:
-    page = tab.page
-    page.goto(f"{server.url}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
-
-
-class People:
-    """Browser contexts for the demo people, each logged in once per module (cookies reused)."""
-
-    def __init__(self, browser: Browser, server: LiveServer, sessions: dict[str, dict]):
-        self.browser = browser
-        self.server = server
-        self.sessions = sessions
-        self.tabs: list[Tab] = []
-        self.contexts = []
-
-    def open(
-        self, username: str, *, viewport: dict | None = None, label: str | None = None, **options
-    ) -> Tab:
-        """A new browser (context) for `username`, already logged in, with one watched page."""
-        if username not in self.sessions:
-            self.sessions[username] = self._log_in(username)
-        context = self.browser.new_context(
-            storage_state=self.sessions[username], viewport=viewport or DESKTOP, **options
-        )
-        context.set_default_timeout(TIMEOUT_MS)
-        self.contexts.append(context)
-        return self._watch(label or username, context.new_page())
-
-    def another_tab(self, tab: Tab, label: str) -> Tab:
-        """A second page in the same browser as `tab`: the same person, another tab."""
-        return self._watch(label, tab.page.context.new_page())
-
-    def _watch(self, label: str, page: Page) -> Tab:
-        tab = Tab(name=label, page=page)
-        tab.watch()
-        self.tabs.append(tab)
-        return tab
-
-    def _log_in(self, username: str) -> dict:
-        context = self.browser.new_context()
-        context.set_default_timeout(TIMEOUT_MS)
-        try:
-            tab = Tab(name=username, page=context.new_page())
-            log_in(tab, self.server, username)
-            return context.storage_state()
-        finally:
-            context.close()
-
-    def assert_clean_consoles(self, allowed: re.Pattern | None = None) -> None:
-        for tab in self.tabs:
-            errors = [e for e in tab.errors if not (allowed and allowed.search(e))]
-            assert errors == [], f"{tab.name}'s console had errors:\n" + "\n".join(errors)
-
-    def save_artifacts(self, test_name: str) -> Path:
-        directory = ARTIFACTS / re.sub(r"[^\w.-]+", "_", test_name)
-        directory.mkdir(parents=True, exist_ok=True)
-        for tab in self.tabs:
-            tab.save(directory)
-        (directory / "server.log").write_text(self.server.output())
-        return directory
-
-    def close(self) -> None:
-        for context in self.contexts:
-            with contextlib.suppress(Exception):
-                context.close()
-
-
-@contextlib.contextmanager
-def people_for_test(browser: Browser, server: LiveServer, sessions: dict, request) -> Iterator[People]:
-    """`People` for one test; their screenshots and consoles are saved if the test failed."""
-    people = People(browser, server, sessions)
-    failures_before = request.session.testsfailed
-    try:
-        yield people
-    finally:
-        # The call phase's report is counted before fixtures are torn down.
-        if request.session.testsfailed > failures_before:
-            people.save_artifacts(request.node.name)
-        people.close()
-
-
-def create_rooms(server: LiveServer, rooms: dict[str, list[str]], extra_users: tuple[str, ...] = ()) -> None:
-    """Rooms (by name; the slug is the name) owned by their first member, in one process."""
-    server.call("tests.server_data:create_rooms", rooms=rooms, extra_users=list(extra_users))
 
 
 # --- fixtures: one server and one Chromium for the module --------------------------------------

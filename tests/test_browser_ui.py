@@ -1,7 +1,7 @@
 """The chat in Chromium as a person uses it: grouping, links, the composer, unread counts,
 keyboard use, labels, colour contrast and pages without JavaScript.
 
-Same set-up as tests/test_browser.py (whose helpers this module shares): one server and one
+Same set-up as tests/test_browser.py (helpers in tests/browser.py): one server and one
 Chromium for the module, rooms of its own per test.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import MOBILE, Tab, create_rooms, log_in, people_for_test, set_visible
 from tests.live_server import DEMO_PASSWORD, LiveServer, running_server
-from tests.test_browser import MOBILE, Tab, create_rooms, log_in, people_for_test
 
 # Without a Chromium the `browser` fixture fails, saying what is missing (tests/chromium.py).
 pytestmark = [pytest.mark.browser]
@@ -53,17 +53,6 @@ def classes(tab: Tab) -> list[tuple[str, bool]]:
     """(body, continued?) for each message, in order."""
     return tab.page.locator("#messages .message").evaluate_all(
         "items => items.map(i => [i.querySelector('.body').textContent, i.classList.contains('continued')])"
-    )
-
-
-def set_visible(tab: Tab, visible: bool) -> None:
-    """What switching to another tab does to a page: Chromium cannot do it headless, so pretend."""
-    state = "visible" if visible else "hidden"
-    tab.page.evaluate(
-        f"""() => {{
-            Object.defineProperty(document, 'visibilityState', {{value: '{state}', configurable: true}});
-            document.dispatchEvent(new Event('visibilitychange'));
-        }}"""
     )
 
 

@@ -6,11 +6,12 @@ export function watchConnection(socket, { status, banner }) {
   const text = banner?.querySelector(".connection-banner-text");
   let countdown = null;
   let lost = false;
+  let lostReason = null;
 
   banner?.querySelector("#reconnect-now")?.addEventListener("click", () => socket.reconnectNow());
 
   socket.addEventListener("state", (event) => {
-    const { state, retryAt } = event.detail;
+    const { state, retryAt, reason } = event.detail;
     clearInterval(countdown);
     status.dataset.state = state;
     if (state === "open") {
@@ -21,12 +22,18 @@ export function watchConnection(socket, { status, banner }) {
       label.textContent = lost ? "Reconnecting…" : "Connecting…";
       if (lost && text) text.textContent = "Reconnecting…";
     } else if (state === "closed") {
-      // Announced once; the countdown is for the eyes only, not read out every second.
-      if (!lost) label.textContent = "Offline: connection lost, reconnecting automatically";
+      // Announced once (or when the reason changes); the countdown is for the eyes only, not
+      // read out every second.
+      const why = reason || "Connection lost";
+      const announcement = reason
+        ? `Offline: ${reason.toLowerCase()}, retrying automatically`
+        : "Offline: connection lost, reconnecting automatically";
+      if (!lost || lostReason !== why) label.textContent = announcement;
       lost = true;
+      lostReason = why;
       const tick = () => {
         const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-        if (text) text.textContent = `Connection lost. Retrying in ${seconds} s…`;
+        if (text) text.textContent = `${why}. Retrying in ${seconds} s…`;
       };
       tick();
       countdown = setInterval(tick, 1000);

@@ -1,0 +1,344 @@
+"""Helpers for the browser tests: people in their own browsers, their tabs, and a tap on a tab's
+chat socket.
+
+`People` opens a browser (context) per person, logged in once per module; `Tab` is one page with
+what a person does and sees, and everything its console said. `SocketTap` sits between a page and
+the server on the chat socket: it records every frame both ways, and a test can drop, hold or
+answer frames, refuse or cut connections, to play a network or a server misbehaving.
+
+Playwright calls the tap's handlers while the test waits in Playwright (an `expect`,
+`page.wait_for_timeout`), never during `time.sleep`: tests that use a tap wait through the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect
+
+from tests.live_server import BASE_DIR, DEMO_PASSWORD, LiveServer
+
+ARTIFACTS = BASE_DIR / "test-artifacts"
+TIMEOUT_MS = 5_000
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 390, "height": 844}
+CHAT_SOCKET = re.compile(r"/ws/chat/$")
+
+
+def is_missing_favicon(message) -> bool:
+    """Chromium's own request for /favicon.ico, which the pages do not link; not the page's doing."""
+    url = (message.location or {}).get("url", "")
+    return url.endswith("/favicon.ico") and "404" in message.text
+
+
+@dataclass
+class Tab:
+    """One person's page, with everything its console said."""
+
+    name: str
+    page: Page
+    console: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def watch(self) -> None:
+        def on_console(message) -> None:
+            line = f"[{message.type}] {message.text}"
+            if message.location and message.location.get("url"):
+                line += f"  ({message.location['url']}:{message.location.get('lineNumber')})"
+            self.console.append(line)
+            if message.type == "error" and not is_missing_favicon(message):
+                self.errors.append(line)
+
+        def on_page_error(error) -> None:
+            line = f"[pageerror] {error}"
+            self.console.append(line)
+            self.errors.append(line)
+
+        self.page.on("console", on_console)
+        self.page.on("pageerror", on_page_error)
+
+    def save(self, directory: Path) -> None:
+        with contextlib.suppress(Exception):
+            self.page.screenshot(path=str(directory / f"{self.name}.png"), full_page=True)
+        (directory / f"{self.name}.console.log").write_text("\n".join(self.console) + "\n")
+
+    # --- what a person does and sees -------------------------------------------------------------
+
+    @property
+    def composer(self):
+        return self.page.get_by_label("Message", exact=True)
+
+    def send(self, text: str, *, typed: bool = False) -> None:
+        """Write `text` in the message box and press Enter."""
+        if typed:
+            self.composer.press_sequentially(text)
+        else:
+            self.composer.fill(text)
+        self.composer.press("Enter")
+
+    def message(self, text: str):
+        """The message (the list item) whose whole body is `text`."""
+        body = self.page.locator(".body", has_text=re.compile(rf"^{re.escape(text)}$"))
+        return self.page.locator("#messages .message").filter(has=body)
+
+    def bodies(self) -> list[str]:
+        return self.page.locator("#messages .message .body").all_text_contents()
+
+    def seqs(self) -> list[int]:
+        return [
+            int(s)
+            for s in self.page.locator("#messages .message[data-seq]").evaluate_all(
+                "items => items.map(item => item.dataset.seq)"
+            )
+        ]
+
+    def badge(self) -> int:
+        """The header's unread notification count (0 while the badge is hidden)."""
+        badge = self.page.locator("#notification-badge")
+        return int(badge.text_content() or 0) if badge.is_visible() else 0
+
+    def expect_connected(self, timeout: float = TIMEOUT_MS) -> None:
+        expect(self.page.locator("#connection-state")).to_have_text("Connected", timeout=timeout)
+
+    def open_room(self, server: LiveServer, slug: str) -> None:
+        self.page.goto(f"{server.url}/rooms/{slug}/")
+        self.expect_connected()
+
+
+def log_in(tab: Tab, server: LiveServer, username: str) -> None:
+    page = tab.page
+    page.goto(f"{server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+
+
+class People:
+    """Browser contexts for the demo people, each logged in once per module (cookies reused)."""
+
+    def __init__(self, browser: Browser, server: LiveServer, sessions: dict[str, dict]):
+        self.browser = browser
+        self.server = server
+        self.sessions = sessions
+        self.tabs: list[Tab] = []
+        self.contexts = []
+
+    def open(
+        self, username: str, *, viewport: dict | None = None, label: str | None = None, **options
+    ) -> Tab:
+        """A new browser (context) for `username`, already logged in, with one watched page."""
+        if username not in self.sessions:
+            self.sessions[username] = self._log_in(username)
+        context = self.browser.new_context(
+            storage_state=self.sessions[username], viewport=viewport or DESKTOP, **options
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        self.contexts.append(context)
+        return self._watch(label or username, context.new_page())
+
+    def another_tab(self, tab: Tab, label: str) -> Tab:
+        """A second page in the same browser as `tab`: the same person, another tab."""
+        return self._watch(label, tab.page.context.new_page())
+
+    def _watch(self, label: str, page: Page) -> Tab:
+        tab = Tab(name=label, page=page)
+        tab.watch()
+        self.tabs.append(tab)
+        return tab
+
+    def _log_in(self, username: str) -> dict:
+        context = self.browser.new_context()
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            tab = Tab(name=username, page=context.new_page())
+            log_in(tab, self.server, username)
+            return context.storage_state()
+        finally:
+            context.close()
+
+    def assert_clean_consoles(self, allowed: re.Pattern | None = None) -> None:
+        for tab in self.tabs:
+            errors = [e for e in tab.errors if not (allowed and allowed.search(e))]
+            assert errors == [], f"{tab.name}'s console had errors:\n" + "\n".join(errors)
+
+    def save_artifacts(self, test_name: str) -> Path:
+        directory = ARTIFACTS / re.sub(r"[^\w.-]+", "_", test_name)
+        directory.mkdir(parents=True, exist_ok=True)
+        for tab in self.tabs:
+            tab.save(directory)
+        (directory / "server.log").write_text(self.server.output())
+        return directory
+
+    def close(self) -> None:
+        for context in self.contexts:
+            with contextlib.suppress(Exception):
+                context.close()
+
+
+@contextlib.contextmanager
+def people_for_test(browser: Browser, server: LiveServer, sessions: dict, request) -> Iterator[People]:
+    """`People` for one test; their screenshots and consoles are saved if the test failed."""
+    people = People(browser, server, sessions)
+    failures_before = request.session.testsfailed
+    try:
+        yield people
+    finally:
+        # The call phase's report is counted before fixtures are torn down.
+        if request.session.testsfailed > failures_before:
+            people.save_artifacts(request.node.name)
+        people.close()
+
+
+def create_rooms(server: LiveServer, rooms: dict[str, list[str]], extra_users: tuple[str, ...] = ()) -> None:
+    """Rooms (by name; the slug is the name) owned by their first member, in one process."""
+    server.call("tests.server_data:create_rooms", rooms=rooms, extra_users=list(extra_users))
+
+
+def set_visible(tab: Tab, visible: bool) -> None:
+    """What switching to another tab does to a page: Chromium cannot do it headless, so pretend."""
+    state = "visible" if visible else "hidden"
+    tab.page.evaluate(
+        f"""() => {{
+            Object.defineProperty(document, 'visibilityState', {{value: '{state}', configurable: true}});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }}"""
+    )
+
+
+def wait_until(
+    tab: Tab, condition: Callable[[], bool], *, timeout_ms: float = TIMEOUT_MS, what: str = ""
+) -> None:
+    """Poll `condition` while the page (and a tap on it) keeps running; fail after the timeout."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_ms:.0f} ms waiting for {what or condition}")
+        tab.page.wait_for_timeout(50)
+
+
+# A rule sees each frame (parsed) going one way; it returns None to let it through, DROP to let it
+# vanish, or a frame (dict) to answer the sender with instead of passing it on.
+DROP = "drop"
+Rule = Callable[[dict], "str | dict | None"]
+
+
+@dataclass
+class Connection:
+    """One connection attempt of the page's socket, as the tap saw it."""
+
+    at: float  # time.monotonic() when the page opened it
+    route: WebSocketRoute
+    refused_with: int | None = None
+
+
+class SocketTap:
+    """Between a page's chat socket and the server: records and, on request, misbehaves.
+
+    `mode` decides what a new connection gets: "through" (to the server), "refuse" (closed with
+    `refuse_code` before it opens), "flap" (opens, then closed with `refuse_code` at the page's
+    first frame, as a server that accepts and then drops), "blackhole" (opens; nothing reaches the
+    server and nothing comes back).
+    """
+
+    def __init__(self, page: Page, *, mode: str = "through", refuse_code: int = 1012):
+        self.mode = mode
+        self.refuse_code = refuse_code
+        self.connections: list[Connection] = []
+        self.sent: list[dict] = []  # page → server, in order (also the ones a rule stopped)
+        self.received: list[dict] = []  # server → page, as the server sent them
+        self.from_page: list[Rule] = []
+        self.from_server: list[Rule] = []
+        self.lock = threading.Lock()
+        page.route_web_socket(CHAT_SOCKET, self._route)
+
+    # --- what the test reads ------------------------------------------------------------------
+
+    def sent_of(self, frame_type: str) -> list[dict]:
+        with self.lock:
+            return [f for f in self.sent if f.get("type") == frame_type]
+
+    def received_of(self, frame_type: str) -> list[dict]:
+        with self.lock:
+            return [f for f in self.received if f.get("type") == frame_type]
+
+    @property
+    def current(self) -> WebSocketRoute | None:
+        return self.connections[-1].route if self.connections else None
+
+    # --- what the test does -------------------------------------------------------------------
+
+    def close_current(self, code: int = 1012) -> None:
+        """Cut the page's current connection, as a server restart would."""
+        if self.current is not None:
+            self.current.close(code=code, reason="closed by the test")
+
+    def deliver(self, frame: dict) -> None:
+        """Hand the page a frame on its current connection, as if the server sent it now."""
+        assert self.current is not None, "the page has no connection"
+        self.current.send(json.dumps(frame))
+
+    # --- the route ----------------------------------------------------------------------------
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        connection = Connection(at=time.monotonic(), route=ws)
+        self.connections.append(connection)
+        mode = self.mode
+        if mode == "refuse":
+            connection.refused_with = self.refuse_code
+            ws.close(code=self.refuse_code, reason="refused by the test")
+            return
+        server = ws.connect_to_server() if mode == "through" else None
+
+        def page_sent(message: str | bytes) -> None:
+            frame = _parse(message)
+            with self.lock:
+                self.sent.append(frame)
+            if mode == "flap":
+                connection.refused_with = self.refuse_code
+                ws.close(code=self.refuse_code, reason="dropped by the test")
+                return
+            if server is None:
+                return
+            verdict = _judge(self.from_page, frame)
+            if verdict is None:
+                server.send(message)
+            elif verdict != DROP:
+                ws.send(json.dumps(verdict))
+
+        def server_sent(message: str | bytes) -> None:
+            frame = _parse(message)
+            with self.lock:
+                self.received.append(frame)
+            verdict = _judge(self.from_server, frame)
+            if verdict is None:
+                ws.send(message)
+            elif verdict != DROP:
+                server.send(json.dumps(verdict))
+
+        ws.on_message(page_sent)
+        if server is not None:
+            server.on_message(server_sent)
+
+
+def _parse(message: str | bytes) -> dict:
+    try:
+        frame = json.loads(message)
+    except ValueError:
+        return {"type": None, "raw": message}
+    return frame if isinstance(frame, dict) else {"type": None, "raw": frame}
+
+
+def _judge(rules: list[Rule], frame: dict):
+    for rule in list(rules):
+        verdict = rule(frame)
+        if verdict is not None:
+            return verdict
+    return None
