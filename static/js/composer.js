@@ -1,16 +1,20 @@
 // The message box: Enter sends, Shift+Enter is a new line, the box grows with the text, the draft
-// survives a reload, and a message is resent with its client_id until the server has it.
+// survives a reload. What is sent goes through the outbox (outbox.js), which keeps it until the
+// server has it; here it shows as pending, then as delivered or refused.
 
+import { forgetOutbox } from "./outbox.js";
 import { setDelivery } from "./messages.js";
 
 const MAX_HEIGHT_PX = 192;
 const DRAFT_PREFIX = "parley.draft.";
+const SENDING = "sending…";
+const WAITING = "waiting for the connection…";
 
 export function draftKey(me, roomId) {
   return `${DRAFT_PREFIX}${me}.${roomId}`;
 }
 
-/** Drafts are per person and room; logging out forgets this person's. */
+/** Drafts and unsent messages are per person; logging out forgets this person's. */
 export function forgetDrafts(me) {
   try {
     for (const key of Object.keys(localStorage)) {
@@ -19,20 +23,34 @@ export function forgetDrafts(me) {
   } catch {
     // Storage may be disabled; there is nothing to forget then.
   }
+  forgetOutbox(me);
+}
+
+/** A message refused while its room was not on screen goes back into that room's draft. */
+export function keepAsDraft(me, roomId, body) {
+  try {
+    const key = draftKey(me, roomId);
+    const draft = localStorage.getItem(key);
+    localStorage.setItem(key, draft ? `${draft}\n${body}` : body);
+  } catch {
+    // Storage full or disabled: nothing more can be kept.
+  }
 }
 
 export class Composer {
-  constructor({ form, input, socket, view, me, myName, picker = null }) {
+  constructor({ form, input, socket, outbox, view, me, myName, picker = null }) {
     this.form = form;
     this.input = input;
     this.socket = socket;
+    this.outbox = outbox;
     this.view = view;
     this.me = me;
     this.myName = myName;
     this.picker = picker;
-    this.pending = new Map(); // client_id → frame, until the echo arrives
-    this.failedFrames = new Map(); // client_id → frame the server refused, for Retry
+    this.roomId = view.roomId;
+    this.failedEntries = new Map(); // client_id → outbox entry the server refused, for Retry
     this.draftKey = draftKey(me, view.roomId);
+    this.status = null; // why the composer is disabled, when it is
 
     input.addEventListener("keydown", (event) => {
       if (this.picker?.handleKey(event)) return;
@@ -45,23 +63,21 @@ export class Composer {
       this.grow();
       this.saveDraft();
     });
+    // With JavaScript on, the form is never posted: the message goes over the socket.
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
     });
-    socket.on("message.new", (frame) => {
-      this.pending.delete(frame.message.client_id);
-      this.failedFrames.delete(frame.message.client_id);
+    outbox.addEventListener("refused", (event) => {
+      if (event.detail.roomId !== this.roomId) return;
+      event.preventDefault();
+      this.failed(event.detail.entry, event.detail.frame);
     });
-    socket.on("error", (frame) => this.failed(frame));
-    // Resend with the same client_id: the server stores each once, however often it arrives.
-    socket.addEventListener("open", () => {
-      for (const frame of this.pending.values()) {
-        socket.send(frame);
-        const item = this.itemFor(frame.client_id);
-        if (item) setDelivery(item, "sending…");
-      }
-    });
+    socket.addEventListener("open", () => this.markPending(SENDING));
+    socket.addEventListener("close", () => this.markPending(WAITING));
+
+    // Written before a reload (or in another tab) and not stored yet: still on its way.
+    for (const entry of outbox.entries(this.roomId)) this.showPending(entry);
     this.restoreDraft();
   }
 
@@ -97,21 +113,31 @@ export class Composer {
     return this.view.list.querySelector(`.message[data-client-id="${CSS.escape(clientId)}"]:not([data-id])`);
   }
 
-  submit() {
-    const body = this.input.value.trim();
-    if (!body) return;
-    this.picker?.close();
-    const frame = { type: "message.send", room: this.view.roomId, body, client_id: crypto.randomUUID() };
-    this.pending.set(frame.client_id, frame);
+  markPending(text) {
+    for (const item of this.view.list.querySelectorAll(".message.pending:not([data-id])")) {
+      if (item.querySelector(".send-state")?.textContent !== text) setDelivery(item, text);
+    }
+  }
+
+  showPending(entry) {
     const item = this.view.showPending({
-      client_id: frame.client_id,
-      room: this.view.roomId,
-      body,
+      client_id: entry.client_id,
+      room: this.roomId,
+      body: entry.body,
       author: { username: this.me, display_name: this.myName },
-      created_at: new Date().toISOString(),
+      created_at: entry.created_at,
       mentions: [],
     });
-    if (!this.socket.send(frame)) setDelivery(item, "waiting for the connection…");
+    if (!this.socket.isOpen) setDelivery(item, WAITING);
+    return item;
+  }
+
+  submit() {
+    const body = this.input.value.trim();
+    if (!body || this.status) return;
+    this.picker?.close();
+    const entry = this.outbox.add(this.roomId, body);
+    this.showPending(entry);
     this.input.value = "";
     this.saveDraft();
     this.grow();
@@ -119,38 +145,27 @@ export class Composer {
   }
 
   retry(clientId) {
-    const frame = this.failedFrames.get(clientId);
+    const entry = this.failedEntries.get(clientId);
     const item = this.itemFor(clientId);
-    if (!frame || !item) return;
-    this.failedFrames.delete(clientId);
-    this.pending.set(clientId, frame);
+    if (!entry || !item) return;
+    this.failedEntries.delete(clientId);
     item.classList.remove("failed");
     item.classList.add("pending");
-    setDelivery(item, this.socket.send(frame) ? "sending…" : "waiting for the connection…");
+    setDelivery(item, this.socket.isOpen ? SENDING : WAITING);
+    // Behind whatever else is waiting: it is sent again now, as if just written.
+    this.outbox.add(this.roomId, entry.body, { clientId });
     this.input.focus();
   }
 
   discard(clientId) {
-    this.failedFrames.delete(clientId);
+    this.failedEntries.delete(clientId);
     this.itemFor(clientId)?.remove();
     this.input.focus();
   }
 
-  failed(frame) {
-    if (!frame.client_id || !this.pending.has(frame.client_id)) return;
-    if (frame.code === "server_error" || frame.code === "rate_limited") {
-      // Worth another try: keep it pending; it is resent on the next reconnect or after the wait.
-      const wait = (frame.retry_after || 2) * 1000;
-      setTimeout(() => {
-        const pendingFrame = this.pending.get(frame.client_id);
-        if (pendingFrame) this.socket.send(pendingFrame);
-      }, wait);
-      return;
-    }
-    const sent = this.pending.get(frame.client_id);
-    this.pending.delete(frame.client_id);
-    this.failedFrames.set(frame.client_id, sent);
-    const item = this.itemFor(frame.client_id);
+  failed(entry, frame) {
+    this.failedEntries.set(entry.client_id, entry);
+    const item = this.itemFor(entry.client_id);
     if (!item) return;
     item.classList.remove("pending");
     item.classList.add("failed");
@@ -158,12 +173,33 @@ export class Composer {
     retry.type = "button";
     retry.className = "secondary";
     retry.textContent = "Retry";
-    retry.addEventListener("click", () => this.retry(frame.client_id));
+    retry.addEventListener("click", () => this.retry(entry.client_id));
     const discard = document.createElement("button");
     discard.type = "button";
     discard.className = "secondary";
     discard.textContent = "Discard";
-    discard.addEventListener("click", () => this.discard(frame.client_id));
+    discard.addEventListener("click", () => this.discard(entry.client_id));
     setDelivery(item, `Not sent: ${frame.detail}`, [retry, discard]);
+  }
+
+  /** Writing is off while the person is not a member (removed, or left in another tab). */
+  disable(reason) {
+    this.status?.remove();
+    this.status = document.createElement("p");
+    this.status.className = "composer-status";
+    this.status.setAttribute("role", "status");
+    this.status.textContent = reason;
+    this.form.append(this.status);
+    this.form.classList.add("disabled");
+    for (const control of this.form.querySelectorAll("textarea, button")) control.disabled = true;
+    this.picker?.close();
+  }
+
+  enable() {
+    if (!this.status) return;
+    this.status.remove();
+    this.status = null;
+    this.form.classList.remove("disabled");
+    for (const control of this.form.querySelectorAll("textarea, button")) control.disabled = false;
   }
 }

@@ -1,10 +1,12 @@
-// Wires the page: one socket, the connection banner, the badge, the sidebar, and the room if one is open.
+// Wires the page: one socket, the connection banner, the badge, the sidebar, the outbox of
+// unsent messages, and the room if one is open.
 
-import { Composer, forgetDrafts } from "./composer.js";
+import { Composer, forgetDrafts, keepAsDraft } from "./composer.js";
 import { watchConnection } from "./connection.js";
 import { MentionPicker } from "./mentions.js";
 import { localiseTimes } from "./messages.js";
 import { watchNotifications } from "./notifications.js";
+import { Outbox } from "./outbox.js";
 import { RoomView } from "./room.js";
 import { Drawer, RoomList } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
@@ -12,6 +14,9 @@ import { ChatSocket } from "./socket.js";
 const body = document.body;
 const socket = new ChatSocket(body.dataset.socketPath, { loginUrl: body.dataset.loginUrl });
 const me = body.dataset.username;
+// Every page sends what is waiting, for any room: a message typed before a reload goes out even
+// if the person went on to another room.
+const outbox = new Outbox({ socket, me });
 
 watchConnection(socket, {
   status: document.getElementById("connection-state"),
@@ -38,22 +43,31 @@ if (sidebar) {
 if (config) {
   const list = document.getElementById("messages");
   const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });
-  socket.on("room.left", (frame) => {
-    if (frame.room.id === room.roomId) room.leave();
-  });
   const form = document.getElementById("composer");
+  let composer = null;
   if (form) {
     const input = document.getElementById("message-input");
-    new Composer({
+    composer = new Composer({
       form,
       input,
       socket,
+      outbox,
       view: room,
       me,
       myName: body.dataset.displayName,
       picker: new MentionPicker({ input, container: form, members: config.members || [], me }),
     });
   }
+  socket.on("room.left", (frame) => {
+    if (frame.room.id !== room.roomId) return;
+    room.leave();
+    composer?.disable("You are no longer a member of this room.");
+  });
+  socket.on("room.joined", (frame) => {
+    if (frame.room.id !== room.roomId) return;
+    room.rejoin();
+    composer?.enable();
+  });
   const older = document.getElementById("load-older");
   older?.addEventListener("click", () => room.loadOlder(older));
   const members = document.getElementById("members");
@@ -62,5 +76,10 @@ if (config) {
     new Drawer({ toggle: membersToggle, panel: members, bodyClass: "members-open", query: "(max-width: 1199px)" });
   }
 }
+
+// Refused while its room was not on screen: nothing the person wrote is thrown away.
+outbox.addEventListener("refused", (event) => {
+  if (!event.defaultPrevented) keepAsDraft(me, event.detail.roomId, event.detail.entry.body);
+});
 
 socket.connect();

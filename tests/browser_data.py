@@ -1,0 +1,47 @@
+"""Data the browser-delivery tests write to and read from a live server's database.
+
+Called as ``server.call("tests.browser_data:NAME", ...)`` (tests/harness.py runs each in a Django
+process of its own with the server's environment). Messages written here are stored only, never
+broadcast: the server's sockets learn of them the way they learn of anything they missed.
+"""
+
+from __future__ import annotations
+
+
+def _room(slug: str):
+    from messaging.models import ChatRoom
+
+    return ChatRoom.objects.get(slug=slug)
+
+
+def store_messages(author: str, room_slug: str, bodies: list[str]) -> list[int]:
+    """Messages stored one after another, as another process of the cluster would; their seqs."""
+    from django.contrib.auth import get_user_model
+
+    from messaging import services
+
+    user = get_user_model().objects.get(username=author)
+    room = _room(room_slug)
+    return [
+        services.post_message(
+            author=user, room_id=room.id, body=body, client_id=f"stored-{room.id}-{i}-{body}"[:64]
+        ).message.seq
+        for i, body in enumerate(bodies)
+    ]
+
+
+def make_hole(room_slug: str, seq: int) -> None:
+    """The message at `seq` gone for good, as a hard delete left it before deletes were tombstones."""
+    from messaging.models import ChatMessage
+
+    deleted, _ = ChatMessage.objects.filter(room=_room(room_slug), seq=seq).delete()
+    assert deleted, f"no message {seq} in {room_slug}"
+
+
+def stored_bodies(room_slug: str) -> list[str]:
+    """The room's message bodies in seq order."""
+    from messaging.models import ChatMessage
+
+    return list(
+        ChatMessage.objects.filter(room=_room(room_slug)).order_by("seq").values_list("body", flat=True)
+    )
