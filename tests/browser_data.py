@@ -45,3 +45,22 @@ def stored_bodies(room_slug: str) -> list[str]:
     return list(
         ChatMessage.objects.filter(room=_room(room_slug)).order_by("seq").values_list("body", flat=True)
     )
+
+
+def create_room(owner: str, name: str, private: bool) -> int:
+    """A room with its owner as its only member (nobody else's socket hears of it); its id."""
+    from django.contrib.auth import get_user_model
+
+    from messaging import services
+
+    room = services.create_room(
+        creator=get_user_model().objects.get(username=owner), name=name, is_private=private
+    )
+    return room.id
+
+
+def read_pointer(username: str, room_slug: str) -> int:
+    """How far the member has read the room, as the server stores it."""
+    from messaging.models import Membership
+
+    return Membership.objects.get(user__username=username, room=_room(room_slug)).last_read_seq

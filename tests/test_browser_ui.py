@@ -14,7 +14,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import MOBILE, Tab, create_rooms, log_in, people_for_test, set_visible
+from tests.browser import (
+    MOBILE,
+    SocketTap,
+    Tab,
+    create_rooms,
+    log_in,
+    people_for_test,
+    set_visible,
+    wait_until,
+)
 from tests.live_server import DEMO_PASSWORD, LiveServer, running_server
 
 # Without a Chromium the `browser` fixture fails, saying what is missing (tests/chromium.py).
@@ -32,6 +41,9 @@ ROOMS = {
     "keyboard": ["alice", "bob"],
     "contrast": ["alice", "bob"],
     "history": ["alice", "bob"],
+    "sidebar": ["carol", "bob"],
+    "membership": ["carol", "bob"],
+    "around": ["carol", "bob"],
 }
 
 
@@ -277,6 +289,97 @@ def test_unread_counts_in_the_sidebar_follow_messages_reads_and_membership(peopl
     expect(new_room).to_be_visible()
     alice.page.get_by_role("button", name="Remove bob").click()
     expect(new_room).to_have_count(0)
+    people.assert_clean_consoles()
+
+
+def sidebar_link(tab: Tab, name: str):
+    return tab.page.locator("#sidebar a[data-room-id]").filter(
+        has=tab.page.locator(".room-name", has_text=re.compile(rf"^{re.escape(name)}$"))
+    )
+
+
+def markup(link) -> str:
+    """A link's HTML with runs of whitespace made one space: what a person and a reader get."""
+    return re.sub(r"\s+", " ", link.evaluate("a => a.outerHTML"))
+
+
+def test_a_room_joined_live_looks_and_reads_as_the_server_renders_it(people, parley_server):
+    carol, bob = people.open("carol"), people.open("bob")
+    bob.open_room(parley_server, "sidebar")
+    for name, private in (("zz-public", False), ("zz-secret", True)):
+        parley_server.call("tests.browser_data:create_room", owner="carol", name=name, private=private)
+        carol.open_room(parley_server, name)
+        carol.page.get_by_label("Add member by username").fill("bob")
+        carol.page.get_by_role("button", name="Add", exact=True).click()
+
+    public, secret = sidebar_link(bob, "zz-public"), sidebar_link(bob, "zz-secret")
+    expect(secret).to_have_count(1)
+    expect(public).to_have_count(1)
+    # The padlock and the words a screen reader says, as for the rooms the page came with.
+    expect(secret.locator(".room-sigil svg")).to_have_count(1)
+    expect(secret).to_have_accessible_name(re.compile(r"^private room\s*zz-secret"))
+    expect(public.locator(".room-sigil")).to_have_text("#")
+    expect(public.locator(".visually-hidden")).to_have_count(0)
+    live = {name: markup(link) for name, link in (("zz-public", public), ("zz-secret", secret))}
+    bob.page.reload()
+    bob.expect_connected()
+    rendered = {name: markup(sidebar_link(bob, name)) for name in live}
+    assert live == rendered
+    people.assert_clean_consoles()
+
+
+def test_the_composer_is_off_with_a_reason_while_removed_and_back_on_rejoining(people, parley_server):
+    carol, bob = people.open("carol"), people.open("bob")
+    for tab in (carol, bob):
+        tab.open_room(parley_server, "membership")
+    send = bob.page.get_by_role("button", name="Send")
+
+    carol.page.get_by_role("button", name="Remove bob").click()
+    reason = bob.page.locator("#composer .composer-status")
+    expect(reason).to_have_text("You are no longer a member of this room.")
+    expect(reason).to_be_visible()
+    expect(bob.composer).to_be_disabled()
+    expect(send).to_be_disabled()
+    carol.send("said while bob was out")
+
+    carol.page.get_by_label("Add member by username").fill("bob")
+    carol.page.get_by_role("button", name="Add", exact=True).click()
+    expect(bob.composer).to_be_enabled()
+    expect(send).to_be_enabled()
+    expect(reason).to_have_count(0)
+    # What was said meanwhile is fetched; writing works again.
+    expect(bob.message("said while bob was out")).to_have_count(1)
+    bob.send("back again")
+    expect(carol.message("back again")).to_have_count(1)
+    expect(bob.message("back again")).to_have_attribute("data-seq", re.compile(r"^\d+$"))
+    people.assert_clean_consoles()
+
+
+def test_opening_an_old_message_reads_nothing_until_the_reader_reaches_the_bottom(people, parley_server):
+    bodies = [f"around {i:03d}" for i in range(1, 121)]
+    parley_server.call("tests.browser_data:store_messages", author="carol", room_slug="around", bodies=bodies)
+    bob = people.open("bob")
+    tap = SocketTap(bob.page)
+    bob.page.goto(f"{parley_server.url}/rooms/around/?around=10#m10")
+    bob.expect_connected()
+    # Everything after the page's history arrives below it; the view stays at message 10.
+    expect(bob.page.locator("#messages .message")).to_have_count(120)
+    expect(bob.page.locator("#m10")).to_be_in_viewport()
+    bob.page.wait_for_timeout(800)
+    assert tap.sent_of("room.read") == []
+    assert parley_server.call("tests.browser_data:read_pointer", username="bob", room_slug="around") == 0
+
+    # At the bottom, in a visible tab: read up to the last message shown, and only then.
+    bob.page.locator("#messages .message").last.scroll_into_view_if_needed()
+    wait_until(bob, lambda: tap.sent_of("room.read"), what="room.read")
+    assert [f["seq"] for f in tap.sent_of("room.read")] == [120]
+    wait_until(
+        bob,
+        lambda: (
+            parley_server.call("tests.browser_data:read_pointer", username="bob", room_slug="around") == 120
+        ),
+        what="the read pointer at 120",
+    )
     people.assert_clean_consoles()
 
 

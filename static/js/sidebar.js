@@ -67,23 +67,16 @@ export class RoomList {
 
   joined(room, href = roomUrl(room.slug)) {
     if (this.rooms.has(room.id)) return;
+    const item = roomLinkItem({ id: room.id, href, name: room.name, isPrivate: room.is_private, lastSeq: room.last_seq });
+    if (!item) return;
+    if (room.id === this.openRoomId) item.querySelector("a").setAttribute("aria-current", "page");
     this.list.querySelector(".empty-rooms")?.remove();
-    const link = buildRoomLink({
-      id: room.id,
-      href,
-      name: room.name,
-      isPrivate: room.is_private,
-      lastSeq: room.last_seq,
-      unread: 0,
-    });
-    const item = document.createElement("li");
-    item.append(link);
     // Keep the list sorted by name, as the server renders it.
     const after = Array.from(this.list.children).find(
       (li) => li.querySelector(".room-name")?.textContent.localeCompare(room.name) > 0,
     );
     this.list.insertBefore(item, after || null);
-    this.track(link);
+    this.track(item.querySelector("a[data-room-id]"));
   }
 
   left(room) {
@@ -114,12 +107,13 @@ export class RoomList {
         const room = {
           id: roomId,
           name: link.querySelector(".room-name")?.textContent || "",
-          is_private: Boolean(link.querySelector(".visually-hidden")),
+          is_private: link.dataset.private === "true",
           last_seq: lastSeq,
         };
         this.joined(room, link.getAttribute("href"));
       }
       const entry = this.rooms.get(roomId);
+      if (!entry) continue;
       entry.lastSeq = Math.max(entry.lastSeq, lastSeq);
       entry.readSeq = Math.max(entry.readSeq, readSeq);
       this.render(roomId);
@@ -134,51 +128,21 @@ function roomUrl(slug) {
   return `/rooms/${encodeURIComponent(slug)}/`;
 }
 
-const SVG = "http://www.w3.org/2000/svg";
-
-/** The padlock of templates/partials/room_sigil.html. */
-function lockIcon() {
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", "14");
-  svg.setAttribute("height", "14");
-  const path = document.createElementNS(SVG, "path");
-  path.setAttribute("fill", "currentColor");
-  path.setAttribute(
-    "d",
-    "M12 2a5 5 0 0 0-5 5v3H6a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-8a2 2 0 0 0-2-2h-1V7a5 5 0 0 0-5-5zm-3 8V7a3 3 0 0 1 6 0v3z",
-  );
-  svg.append(path);
-  return svg;
-}
-
-/** The same markup as templates/partials/room_list.html, built from text. */
-function buildRoomLink({ id, href, name, isPrivate, lastSeq, unread }) {
-  const link = document.createElement("a");
+/**
+ * A room's sidebar entry, cloned from the page's `<template>`s: the markup the server renders
+ * for its own list (templates/partials/room_link.html), so both look and read the same.
+ */
+function roomLinkItem({ id, href, name, isPrivate, lastSeq }) {
+  const template = document.getElementById(isPrivate ? "room-link-private" : "room-link-public");
+  const item = template?.content.firstElementChild?.cloneNode(true);
+  const link = item?.querySelector("a[data-room-id]");
+  if (!link) return null;
   link.href = href;
   link.dataset.roomId = id;
-  link.dataset.lastSeq = lastSeq;
-  link.dataset.unread = unread;
-  const sigil = document.createElement("span");
-  sigil.className = "room-sigil";
-  sigil.setAttribute("aria-hidden", "true");
-  if (isPrivate) sigil.append(lockIcon());
-  else sigil.textContent = "#";
-  link.append(sigil);
-  if (isPrivate) {
-    const hidden = document.createElement("span");
-    hidden.className = "visually-hidden";
-    hidden.textContent = "private room";
-    link.append(hidden);
-  }
-  const label = document.createElement("span");
-  label.className = "room-name";
-  label.textContent = name;
-  const badge = document.createElement("span");
-  badge.className = "unread-count";
-  badge.hidden = true;
-  link.append(" ", label, " ", badge);
-  return link;
+  link.dataset.lastSeq = lastSeq ?? 0;
+  link.dataset.unread = 0;
+  link.querySelector(".room-name").textContent = name;
+  return item;
 }
 
 /**
