@@ -340,7 +340,9 @@ def test_the_composer_is_off_with_a_reason_while_removed_and_back_on_rejoining(p
     expect(reason).to_be_visible()
     expect(bob.composer).to_be_disabled()
     expect(send).to_be_disabled()
+    carol.expect_connected()  # her page came back from the removal: its composer is the script's
     carol.send("said while bob was out")
+    expect(carol.message("said while bob was out")).to_have_attribute("data-seq", re.compile(r"^\d+$"))
 
     carol.page.get_by_label("Add member by username").fill("bob")
     carol.page.get_by_role("button", name="Add", exact=True).click()

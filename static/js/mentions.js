@@ -1,12 +1,37 @@
-// `@` in the message box opens a list of the room's members to complete from: a listbox the
+// The @mention grammar, and the member list that `@` in the message box opens: a listbox the
 // textarea points into with aria-activedescendant, driven by the arrow keys, Enter/Tab, Escape
 // and the mouse.
+//
+// The grammar is the server's (messaging/mentions.py); both are checked against the same table
+// of cases, tests/mention_cases.json. `@` at the start or after a character that is not a word
+// character (so `bob@example.com` is an address), then the name: word characters and `.`, `+`,
+// `-` (not `@`: `@bob.@carol` names bob and carol). Sentence punctuation at the end of a name
+// belongs to the sentence.
 
-import { avatarClass } from "./messages.js";
+import { avatarClass } from "./avatars.js";
+
+const WORD = String.raw`\p{L}\p{N}_`;
+/** One mention, as a regular expression source (flag `u`): `@` and the name, punctuation and all. */
+export const MENTION_SOURCE = String.raw`(?<![${WORD}])@[${WORD}.+-]+`;
+export const TRAILING_MENTION_PUNCTUATION = /[.,:;!?)]+$/;
+// Bounds the server's one resolving query; nobody needs to mention more people in a message.
+export const MAX_MENTIONS = 50;
+const MENTION_PATTERN = new RegExp(MENTION_SOURCE, "gu");
+
+/** The names `body` mentions, lower-cased, in order of first appearance, without repeats. */
+export function parseMentions(body) {
+  const names = new Set();
+  for (const match of body.matchAll(MENTION_PATTERN)) {
+    const name = match[0].slice(1).replace(TRAILING_MENTION_PUNCTUATION, "").toLowerCase();
+    if (name) names.add(name);
+    if (names.size >= MAX_MENTIONS) break;
+  }
+  return Array.from(names);
+}
 
 const MAX_OPTIONS = 8;
 // The name being typed: `@` at the start or after a non-word character, up to the caret.
-const TYPING_PATTERN = /(?:^|[^\p{L}\p{N}_])@([\p{L}\p{N}_.+-]*)$/u;
+const TYPING_PATTERN = new RegExp(String.raw`(?:^|[^${WORD}])@([${WORD}.+-]*)$`, "u");
 
 export class MentionPicker {
   constructor({ input, container, members, me }) {

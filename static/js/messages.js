@@ -1,5 +1,8 @@
 // Rendering of messages: user text only ever through textContent, links only for http(s).
 
+import { avatarClass, paintAvatar } from "./avatars.js";
+import { MENTION_SOURCE, TRAILING_MENTION_PUNCTUATION } from "./mentions.js";
+
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 const shortFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -7,24 +10,11 @@ const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "nu
 
 // Consecutive messages by one author closer together than this share one author/time header.
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
-const AVATAR_COLOURS = 8;
 
 // A URL starts at http:// or https:// and runs to whitespace; sentence punctuation at its end
-// belongs to the sentence. Mentions follow the server's grammar (messaging/mentions.py).
-const TOKEN_PATTERN = /\bhttps?:\/\/[^\s<>"]+|(?<![\p{L}\p{N}_])@[\p{L}\p{N}_.@+-]+/giu;
+// belongs to the sentence. Mentions follow the one grammar (mentions.js).
+const TOKEN_PATTERN = new RegExp(String.raw`\bhttps?:\/\/[^\s<>"]+|${MENTION_SOURCE}`, "giu");
 const TRAILING_URL_PUNCTUATION = /[.,:;!?'"]+$/;
-const TRAILING_MENTION_PUNCTUATION = /[.,:;!?)]+$/;
-
-export function avatarClass(username) {
-  let hash = 0;
-  for (const char of username || "") hash = (hash * 31 + char.codePointAt(0)) >>> 0;
-  return `avatar-c${hash % AVATAR_COLOURS}`;
-}
-
-export function paintAvatar(element) {
-  const username = element.dataset.avatarFor;
-  if (username !== undefined) element.classList.add(avatarClass(username));
-}
 
 function initial(name) {
   const first = Array.from((name || "?").trim())[0] || "?";
