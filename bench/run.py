@@ -55,8 +55,8 @@ CONFIGS = {
     c.name: c
     for c in (
         Config("websockets-baseline", "baseline", note="websockets.broadcast, no Django/database/layer"),
-        Config("daphne-memory-sqlite", "daphne", "sqlite", "memory", "the embedded default (make run)"),
-        Config("uvicorn-memory-sqlite", "uvicorn", "sqlite", "memory"),
+        Config("daphne-memory-sqlite", "daphne", "sqlite", "memory", "embedded default, daphne (runserver)"),
+        Config("uvicorn-memory-sqlite", "uvicorn", "sqlite", "memory", "the embedded default (make run)"),
         Config("daphne-pubsub-sqlite", "daphne", "sqlite", "pubsub"),
         Config("daphne-core-sqlite", "daphne", "sqlite", "core"),
         Config("daphne-pubsub-postgres", "daphne", "postgres", "pubsub", "the production shape"),

@@ -1,9 +1,9 @@
 """Screenshots of Parley's main pages for the README: `make screenshots`.
 
-Starts a throwaway server (tests/live_server.py) with a small demo conversation, then has
-Debian's Chromium photograph the log-in page, the room list, a room with a conversation (one
-message mentions the reader) and the notifications, at desktop (1280×800) and phone (390×844)
-width, into docs/screenshots/.
+Starts a throwaway server (tests/live_server.py) with a small demo conversation
+(tests/server_data.py), then has Chromium (tests/chromium.py) photograph the log-in page, the
+room list, a room with a conversation (one message mentions the reader) and the notifications,
+at desktop (1280×800) and phone (390×844) width, into docs/screenshots/.
 """
 
 from __future__ import annotations
