@@ -18,7 +18,10 @@ export function draftKey(me, roomId) {
 export function forgetDrafts(me) {
   try {
     for (const key of Object.keys(localStorage)) {
-      if (key.startsWith(`${DRAFT_PREFIX}${me}.`)) localStorage.removeItem(key);
+      // Only this person's: the rest of the key is a room id (usernames may contain dots).
+      if (key.startsWith(`${DRAFT_PREFIX}${me}.`) && /^\d+$/.test(key.slice(`${DRAFT_PREFIX}${me}.`.length))) {
+        localStorage.removeItem(key);
+      }
     }
   } catch {
     // Storage may be disabled; there is nothing to forget then.

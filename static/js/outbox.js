@@ -21,6 +21,13 @@ function storageKey(me, roomId) {
   return `${KEY_PREFIX}${me}.${roomId}`;
 }
 
+/** The room a key of this person's holds the queue of, or null (usernames may contain dots). */
+function roomOfKey(me, key) {
+  const prefix = `${KEY_PREFIX}${me}.`;
+  const rest = key.startsWith(prefix) ? key.slice(prefix.length) : "";
+  return /^\d+$/.test(rest) ? Number(rest) : null;
+}
+
 function read(key) {
   try {
     const entries = JSON.parse(localStorage.getItem(key) || "[]");
@@ -43,7 +50,7 @@ function write(key, entries) {
 export function forgetOutbox(me) {
   try {
     for (const key of Object.keys(localStorage)) {
-      if (key.startsWith(`${KEY_PREFIX}${me}.`)) localStorage.removeItem(key);
+      if (roomOfKey(me, key) !== null) localStorage.removeItem(key);
     }
   } catch {
     // Nothing stored, nothing to forget.
@@ -58,8 +65,8 @@ export class Outbox extends EventTarget {
     this.rooms = new Map(); // room id → { inFlight: client_id | null, timer }
     try {
       for (const key of Object.keys(localStorage)) {
-        const roomId = Number(key.slice(`${KEY_PREFIX}${me}.`.length));
-        if (key.startsWith(`${KEY_PREFIX}${me}.`) && Number.isInteger(roomId)) this.room(roomId);
+        const roomId = roomOfKey(me, key);
+        if (roomId !== null) this.room(roomId);
       }
     } catch {
       // Storage disabled: nothing was kept.
@@ -102,10 +109,7 @@ export class Outbox extends EventTarget {
 
   remove(roomId, clientId) {
     const key = storageKey(this.me, roomId);
-    write(
-      key,
-      read(key).filter((e) => e.client_id !== clientId),
-    );
+    write(key, read(key).filter((e) => e.client_id !== clientId));
   }
 
   idle(roomId) {
