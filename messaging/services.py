@@ -1,10 +1,13 @@
 """Every write to rooms, memberships and messages."""
 
+import functools
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
@@ -13,7 +16,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils.text import slugify
 
 from notifications.models import PendingNotification
-from notifications.notifier import hand_off
+from notifications.notifier import hand_off, notifier
 
 from .errors import BadRequest, NotMember, ParleyError, PermissionDenied, TooLarge, Unauthenticated
 from .mentions import parse_mentions
@@ -41,6 +44,11 @@ class PostedMessage:
     mentioned_user_ids: list[int]
     # False when the same author already sent this client_id: nothing new was stored.
     created: bool
+
+    @functools.cached_property
+    def frame(self) -> str:
+        """Its `message.new` frame, serialised once for every recipient."""
+        return message_new_frame(message_payload(self.message, self.mentions))
 
 
 def shows(char: str) -> bool:
@@ -104,16 +112,13 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
 
 
 def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
-    """The whole of sending a message, for every caller that is not the chat socket.
-
-    Store it (`post_message`), then hand it to every member's open sockets on every process,
-    then notify the mentioned. The socket's consumer does the same steps asynchronously, with
-    its own socket answered first.
+    """The whole of sending a message: store it (`post_message`), then hand it to every
+    member's open sockets on every process, then notify the mentioned, who are never waited
+    for. For synchronous callers (views, commands, tests); the socket uses `send_message_async`.
     """
     posted = post_message(author=author, room_id=room_id, body=body, client_id=client_id)
     if posted.created:
-        frame = message_new_frame(message_payload(posted.message, posted.mentions))
-        outlet.send_to_room_sync(room_id, posted.message.seq, frame)
+        outlet.send_to_room_sync(room_id, posted.message.seq, posted.frame)
     if posted.mentioned_user_ids:
         try:
             hand_off([posted.message.id])
@@ -121,6 +126,25 @@ def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
             # Pending in the database: a server's notifier takes it up on its next scan.
             logger.exception("Notifying the mentions of message %s failed", posted.message.id)
     return posted
+
+
+async def send_message_async(
+    *, author, room_id: int, body: str, client_id: str, hop: Callable | None = None
+) -> PostedMessage:
+    """`send_message` for async callers: the database part in one hop (`hop(fn)` runs `fn` on
+    the database thread; the socket's also re-checks its session there), then every member
+    socket of the room, this process's straight from its hub, then the notifier."""
+    store = functools.partial(post_message, author=author, room_id=room_id, body=body, client_id=client_id)
+    posted = await (hop or database_hop)(store)
+    if posted.created:
+        await outlet.send_to_room(room_id, posted.message.seq, posted.frame)
+    if posted.mentioned_user_ids:
+        notifier().wake([posted.message.id])
+    return posted
+
+
+async def database_hop(work: Callable):
+    return await database_sync_to_async(work)()
 
 
 def _take_next_seq(*, author, room_id: int) -> int:

@@ -1,8 +1,8 @@
 """The chat socket: parse a frame, call one service or selector, send the result."""
 
 import asyncio
+import functools
 import logging
-import random
 import time
 
 import orjson
@@ -20,7 +20,6 @@ from ..serializers import (
     error_frame,
     hello_frame,
     message_new_frame,
-    message_payload,
     pong_frame,
     room_joined_frame,
     room_left_frame,
@@ -30,7 +29,7 @@ from ..serializers import (
 )
 from . import outlet, standing
 from .hub import room_hub
-from .ordering import RoomStream
+from .ordering import RoomStream, RoomStreams
 from .ratelimit import TooManySockets, user_buckets
 
 logger = logging.getLogger(__name__)
@@ -50,8 +49,6 @@ OUTBOX_LIMIT_BYTES = 4 * 1024 * 1024
 MAX_FRAME_BYTES = 64 * 1024
 # Ids beyond this are not ids; refusing them early keeps them out of SQL integer columns.
 MAX_ID = 2**53
-# How long a frame waits for a missing predecessor before the socket fetches it itself.
-GAP_WAIT_SECONDS = 0.5
 GROUP_REFRESH_SECONDS = 3600
 # A write re-checks the socket's session (log-out, password change, deactivation) in its own
 # database hop when the last check is older than this; events close such sockets at once.
@@ -68,8 +65,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.user = None
         self.identity: standing.SocketIdentity | None = None
-        self.streams: dict[int, RoomStream] = {}
-        self.gap_fills: dict[int, asyncio.Task] = {}
+        self.streams = RoomStreams(
+            push=self.push,
+            fetch=self.fetch_stored,
+            lost=self.drop_room,
+            batch=settings.PARLEY["SYNC_BATCH_SIZE"],
+        )
         self.hub = None
         self.bucket = None
         self.limited_in_a_row = 0
@@ -116,7 +117,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.join_groups()
             room_seqs = await database_sync_to_async(selectors.member_room_seqs)(user)
             self.standing_checked_at = time.monotonic()
-            self.streams = {room_id: RoomStream(last_seq) for room_id, last_seq in room_seqs.items()}
+            for room_id, last_seq in room_seqs.items():
+                self.streams.add(room_id, last_seq)
             self.push(hello_frame(user.id, list(self.streams)))
             for room_id in self.streams:
                 await self.hub.add(room_id, self)
@@ -156,15 +158,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.released:
             return
         self.released = True
-        for task in self.gap_fills.values():
-            task.cancel()
+        self.streams.close()
         if self.writer is not None:
             self.writer.cancel()
         if self.bucket is not None:
             user_buckets.release(self.user.id)
         if self.hub is not None:
             self.hub.detach(self)
-            for room_id in list(self.streams):
+            for room_id in self.streams:
                 try:
                     await self.hub.remove(room_id, self)
                 except Exception:
@@ -268,7 +269,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             extra["client_id"] = client_id
         self.push(error_frame(error.code, error.detail, **extra))
 
-    async def write(self, action, **kwargs):
+    async def write_hop(self, write):
         """Run a write in one database hop, re-checking the session first when due."""
         recheck = time.monotonic() - self.standing_checked_at > WRITE_RECHECK_SECONDS
         identity = self.identity
@@ -276,7 +277,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         def checked_write():
             if recheck and standing.invalid_identities([identity]):
                 raise SessionEnded()
-            return action(**kwargs)
+            return write()
 
         result = await database_sync_to_async(checked_write)()
         if recheck:
@@ -287,29 +288,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         body = require_str(frame, "body")
         client_id = require_str(frame, "client_id")
-        posted = await self.write(
-            services.post_message, author=self.user, room_id=room_id, body=body, client_id=client_id
+        posted = await services.send_message_async(
+            author=self.user, room_id=room_id, body=body, client_id=client_id, hop=self.write_hop
         )
-        frame_text = message_new_frame(message_payload(posted.message, posted.mentions))
         if not posted.created:
-            # A resend: answer it even though this socket may have shown it already, and make
-            # sure its notifications exist (the first attempt may have died before them).
-            self.push(frame_text)
-            self.notify(posted)
+            # A resend: answer it even though this socket may have shown it already.
+            self.push(posted.frame)
             return
-        # The sender's own copy goes straight back, so its acknowledgement never depends on
-        # the channel layer; it still waits its turn in the room's seq order.
+        # The sender's own copy never depends on the channel layer (the hub handed it over
+        # if this socket knew the room; a room it did not know is added here); it waits its
+        # turn in the room's seq order and goes out once.
         seq = posted.message.seq
         await self.join_stream(room_id, seq - 1)
-        self.forward(room_id, seq, frame_text)
-        # Stored and acknowledged: if this fails, the other members fetch it as a gap.
-        await outlet.send_to_room(room_id, seq, frame_text, sender=self)
-        self.notify(posted)
-
-    def notify(self, posted) -> None:
-        """After delivery, never before: the notifier makes the notifications elsewhere."""
-        if posted.mentioned_user_ids:
-            notifier().wake([posted.message.id])
+        self.forward(room_id, seq, posted.frame)
 
     async def on_sync(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -336,8 +327,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
         seq = require_id(frame, "seq", minimum=0)
-        stored = await self.write(
-            services.mark_room_read, user=self.user, room_id=room_id, seq=seq, announce=False
+        stored = await self.write_hop(
+            functools.partial(
+                services.mark_room_read, user=self.user, room_id=room_id, seq=seq, announce=False
+            )
         )
         text = room_read_frame(room_id, stored)
         self.push(text)
@@ -369,57 +362,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def join_stream(self, room_id: int, delivered: int) -> RoomStream:
         """The room's stream; a room this socket did not know (a missed join event) is added."""
-        stream = self.streams.get(room_id)
-        if stream is None:
-            stream = self.streams[room_id] = RoomStream(delivered)
+        stream, new = self.streams.add(room_id, delivered)
+        if new:
             await self.hub.add(room_id, self)
         return stream
 
     async def drop_room(self, room_id: int, room: dict | None = None) -> None:
         """Stop receiving a room: its stream, its gap fill and its hub entry go."""
-        self.streams.pop(room_id, None)
-        task = self.gap_fills.pop(room_id, None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        self.streams.drop(room_id)
         await self.hub.remove(room_id, self)
         self.push(room_left_frame(room or {"id": room_id}))
 
     def forward(self, room_id: int, seq: int, frame: str, size: int | None = None) -> None:
-        """A room's message frame, from the hub or the sender: queued in seq order, once."""
-        stream = self.streams.get(room_id)
-        if stream is None or self.closing:
-            return
-        for text in stream.offer(seq, frame):
-            self.push(text, size if text is frame else None)
-        if stream.has_gap and room_id not in self.gap_fills:
-            self.gap_fills[room_id] = asyncio.create_task(self.fill_gap(room_id))
+        """A room's message frame from the hub (or this socket's own send), in seq order."""
+        if not self.closing:
+            self.streams.forward(room_id, seq, frame, size)
 
-    async def fill_gap(self, room_id: int) -> None:
-        """Fetch from the database what the channel layer did not bring in time."""
-        try:
-            await asyncio.sleep(GAP_WAIT_SECONDS * (1 + random.random()))
-            batch = settings.PARLEY["SYNC_BATCH_SIZE"]
-            while (stream := self.streams.get(room_id)) is not None and stream.has_gap:
-                up_to = stream.missing_up_to
-                found = await database_sync_to_async(selectors.messages_after)(
-                    user=self.user, room_id=room_id, after_seq=stream.delivered, limit=batch, up_to_seq=up_to
-                )
-                if found is None:
-                    await self.drop_room(room_id)
-                    return
-                missing = found[1]
-                # A full batch covers the range only up to its last message.
-                covered = missing[-1].seq if len(missing) == batch else up_to
-                pairs = [(m.seq, message_new_frame(stored_message_payload(m))) for m in missing]
-                for text in stream.fill(pairs, up_to=covered):
-                    self.push(text)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("Filling a gap in room %s failed; the client's sync covers it", room_id)
-        finally:
-            if self.gap_fills.get(room_id) is asyncio.current_task():
-                del self.gap_fills[room_id]
+    async def fetch_stored(self, room_id: int, after_seq: int, up_to_seq: int, limit: int):
+        """What a gap fill needs: the stored messages in (after_seq, up_to_seq], as frames."""
+        found = await database_sync_to_async(selectors.messages_after)(
+            user=self.user, room_id=room_id, after_seq=after_seq, limit=limit, up_to_seq=up_to_seq
+        )
+        if found is None:
+            return None
+        return [(m.seq, message_new_frame(stored_message_payload(m))) for m in found[1]]
 
     # --- channel layer → client ---------------------------------------------------------------
 
@@ -446,8 +412,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def membership_changed(self, event: dict) -> None:
         room = event["room"]
         if event["is_member"]:
-            self.streams.setdefault(room["id"], RoomStream(room["last_seq"]))
-            await self.hub.add(room["id"], self)
+            await self.join_stream(room["id"], room["last_seq"])
             self.push(room_joined_frame(room))
         elif room["id"] in self.streams:
             await self.drop_room(room["id"], room)

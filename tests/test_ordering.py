@@ -1,0 +1,91 @@
+"""A socket's rooms (messaging/realtime/ordering.py), without a socket: frames go out in seq
+order, once; what the layer loses is fetched; a hole or a lost room never stalls a stream."""
+
+import asyncio
+
+import pytest
+
+from messaging.realtime import ordering
+from messaging.realtime.ordering import RoomStreams
+
+
+@pytest.fixture(autouse=True)
+def no_gap_wait(monkeypatch):
+    monkeypatch.setattr(ordering, "GAP_WAIT_SECONDS", 0.01)
+
+
+class Socket:
+    def __init__(self, stored: dict[int, str] | None, batch: int = 200):
+        self.stored = stored  # seq → frame in the database; None: not a member any more
+        self.pushed: list[str] = []
+        self.fetches: list[tuple[int, int]] = []
+        self.lost: list[int] = []
+        self.rooms = RoomStreams(push=self.push, fetch=self.fetch, lost=self.lose, batch=batch)
+
+    def push(self, frame, size):
+        self.pushed.append(frame)
+
+    async def fetch(self, room_id, after_seq, up_to_seq, limit):
+        self.fetches.append((after_seq, up_to_seq))
+        if self.stored is None:
+            return None
+        seqs = sorted(s for s in self.stored if after_seq < s <= up_to_seq)[:limit]
+        return [(s, self.stored[s]) for s in seqs]
+
+    async def lose(self, room_id):
+        self.lost.append(room_id)
+        self.rooms.drop(room_id)
+
+    async def settle(self):
+        for _ in range(50):
+            if not self.rooms.fills:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("a gap fill never ended")
+
+
+async def test_frames_held_behind_a_lost_one_go_out_after_it_is_fetched():
+    socket = Socket({1: "m1", 2: "m2", 3: "m3", 4: "m4"})
+    socket.rooms.add(7, delivered=1)
+    socket.rooms.forward(7, 3, "m3")
+    socket.rooms.forward(7, 4, "m4")
+    assert socket.pushed == []
+
+    await socket.settle()
+
+    assert socket.pushed == ["m2", "m3", "m4"]
+    assert socket.fetches == [(1, 4)]
+
+
+async def test_a_hole_is_passed_over_with_one_fetch():
+    socket = Socket({1: "m1", 3: "m3"})
+    socket.rooms.add(7, delivered=1)
+    socket.rooms.forward(7, 3, "m3")
+
+    await socket.settle()
+
+    assert socket.pushed == ["m3"]
+    assert socket.fetches == [(1, 3)]
+
+
+async def test_a_long_gap_is_fetched_in_batches():
+    socket = Socket({s: f"m{s}" for s in range(1, 12)}, batch=4)
+    socket.rooms.add(7, delivered=0)
+    socket.rooms.forward(7, 11, "m11")
+
+    await socket.settle()
+
+    assert socket.pushed == [f"m{s}" for s in range(1, 12)]
+    assert socket.fetches == [(0, 11), (4, 11), (8, 11)]
+
+
+async def test_a_room_the_database_says_is_lost_is_dropped():
+    socket = Socket(None)
+    socket.rooms.add(7, delivered=1)
+    socket.rooms.forward(7, 3, "m3")
+
+    await socket.settle()
+
+    assert socket.lost == [7] and 7 not in socket.rooms
+    socket.rooms.forward(7, 4, "m4")
+    assert socket.pushed == []
