@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from messaging.models import ChatMessage, ChatRoom
 
 from .conftest import communicator_for, session_cookie
+from .frame_schema import check_frame
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,6 +111,7 @@ async def drive(cookie: str, user, batch: list, seen: Counter) -> None:
         for answer in answers:
             seen[answer.get("code", answer["type"])] += 1
             assert answer["type"] in ANSWER_TYPES, answer
+            check_frame(answer)
             if answer["type"] == "error":
                 assert answer["code"] in ERROR_CODES, answer
                 assert isinstance(answer["detail"], str) and answer["detail"]
