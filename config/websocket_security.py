@@ -34,21 +34,7 @@ HTTP_SCHEME = {"ws": "http", "wss": "https"}
 def handshake_request(scope) -> HttpRequest:
     """The handshake as Django's HTTP request, so that Django's rules for host and scheme apply."""
     scheme = HTTP_SCHEME.get(scope.get("scheme") or "ws", "http")
-    request = ASGIRequest({**scope, "type": "http", "method": "GET", "scheme": scheme}, io.BytesIO())
-    if "HTTP_HOST" not in request.META and not scope.get("server"):
-        # No host named at all: no Host header and no server address. Only an in-process
-        # handshake looks like this (channels' WebsocketCommunicator); a browser always sends
-        # Host. The Origin's host then stands for it, so it must still be an allowed host and
-        # the scheme must still match.
-        request.META["HTTP_HOST"] = _netloc(request.META.get("HTTP_ORIGIN", ""))
-    return request
-
-
-def _netloc(url: str) -> str:
-    try:
-        return urlsplit(url).netloc
-    except ValueError:
-        return ""
+    return ASGIRequest({**scope, "type": "http", "method": "GET", "scheme": scheme}, io.BytesIO())
 
 
 def is_trusted_origin(origin: str) -> bool:

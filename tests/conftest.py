@@ -6,15 +6,12 @@ import contextlib
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.backends.db import SessionStore
 
-from config.asgi import application
 from messaging import services
 from notifications.notifier import notifier
 
-PASSWORD = "correct horse battery staple"
+from .chat import PASSWORD, ChatClient, communicator_for, session_cookie
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,75 +89,6 @@ def room(alice, bob, carol):
     services.join_room(user=bob, room=room)
     services.join_room(user=carol, room=room)
     return room
-
-
-def session_cookie(user) -> str:
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
-
-
-class ChatClient:
-    """One browser tab's socket, with the waits a test needs."""
-
-    def __init__(self, communicator: WebsocketCommunicator, user):
-        self.communicator = communicator
-        self.user = user
-
-    async def send(self, frame) -> None:
-        if isinstance(frame, str | bytes):
-            key = "bytes_data" if isinstance(frame, bytes) else "text_data"
-            await self.communicator.send_to(**{key: frame})
-        else:
-            await self.communicator.send_json_to(frame)
-
-    async def receive(self, timeout: float = 3) -> dict:
-        return await self.communicator.receive_json_from(timeout=timeout)
-
-    async def receive_type(self, frame_type: str, timeout: float = 3) -> dict:
-        """The next frame of this type; frames of other types before it are skipped."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            frame = await self.receive(timeout=max(remaining, 0.01))
-            if frame["type"] == frame_type:
-                return frame
-
-    async def receive_messages(self, count: int, timeout: float = 10) -> list[dict]:
-        frames = []
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(frames) < count:
-            remaining = deadline - asyncio.get_running_loop().time()
-            frame = await self.receive(timeout=max(remaining, 0.01))
-            if frame["type"] == "message.new":
-                frames.append(frame["message"])
-        return frames
-
-    async def assert_nothing_more(self, wait: float = 0.3) -> None:
-        assert await self.communicator.receive_nothing(timeout=wait), "an unexpected frame arrived"
-
-    async def post(self, room_id: int, body: str, client_id: str) -> dict:
-        """Send and return the echo: this client's message.new with that client_id."""
-        await self.send({"type": "message.send", "room": room_id, "body": body, "client_id": client_id})
-        while True:
-            message = (await self.receive_type("message.new"))["message"]
-            if message["client_id"] == client_id and message["author"]["id"] == self.user.id:
-                return message
-
-    async def close(self) -> None:
-        await self.communicator.disconnect()
-
-
-def communicator_for(user=None, origin: bytes = b"http://127.0.0.1", cookie: str | None = None):
-    headers = [(b"origin", origin)]
-    if user is not None:
-        cookie = cookie or session_cookie(user)
-    if cookie:
-        headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    return WebsocketCommunicator(application, "/ws/chat/", headers=headers)
 
 
 @pytest.fixture

@@ -104,7 +104,7 @@ async def test_a_failing_layer_event_leaves_the_socket_serving(connect, room, al
 
 
 async def test_a_socket_whose_opening_fails_leaves_nothing_behind(room, alice, monkeypatch):
-    from .conftest import communicator_for, session_cookie
+    from .chat import communicator_for, session_cookie
 
     layer = get_channel_layer()
 

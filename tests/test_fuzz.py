@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from messaging.models import ChatMessage, ChatRoom
 
-from .conftest import communicator_for, session_cookie
+from .chat import communicator_for, session_cookie
 from .frame_schema import check_frame
 
 pytestmark = pytest.mark.django_db(transaction=True)

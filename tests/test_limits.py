@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from messaging.models import ChatMessage
 from messaging.realtime import consumer as consumers
 
-from .conftest import communicator_for, session_cookie
+from .chat import communicator_for, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from messaging.models import ChatMessage, ChatRoom, Membership
 from notifications import services as notification_services
 from notifications.models import Notification
 
-from .conftest import PASSWORD
+from .chat import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.db import OperationalError
 from messaging import services
 from messaging.models import ChatMessage
 
-from .conftest import communicator_for, session_cookie
+from .chat import communicator_for, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
