@@ -708,6 +708,35 @@ def _reap_orphans() -> None:
             pass
 
 
+def _adopted_children() -> list[int]:
+    """Our children by /proc: as a subreaper, whatever the test run left running is adopted."""
+    mine = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == mine:
+                    found.append(int(entry.name))
+    return found
+
+
+def _stop_leftovers(timeout: float = 5.0) -> list[int]:
+    """Terminate (then kill) what the command left behind: a test run that was killed leaves its
+    live servers (their own sessions, so the terminal's signals missed them) and browsers."""
+    if sys.platform != "linux":
+        return []
+    leftovers = _adopted_children()
+    for pid in leftovers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if not _wait_until(lambda: not any(_pid_alive(pid) for pid in leftovers), timeout):
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    _reap_orphans()
+    return leftovers
+
+
 def _wait_reaping(child: subprocess.Popen[bytes]) -> int:
     """Wait for child, reaping adopted daemons as they exit; its return code."""
     while True:
@@ -766,6 +795,12 @@ def run(cmd: list[str]) -> int:
                 server.close()
         shutil.rmtree(base, ignore_errors=True)
         _reap_orphans()
+        leftovers = _stop_leftovers()
+        if leftovers:
+            print(
+                f"tests/servers.py: stopped {len(leftovers)} process(es) left running",
+                file=sys.stderr,
+            )
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         signal.signal(signal.SIGINT, signal.default_int_handler)

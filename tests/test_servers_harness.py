@@ -178,3 +178,22 @@ def test_as_root_a_wheel_the_server_user_cannot_reach_is_copied_where_it_can(tmp
         assert not postgres.bin_dir.is_relative_to(private)
         with psycopg.connect(postgres.url) as conn:
             assert conn.execute("SELECT current_setting('server_version_num')::int").fetchone()[0] >= 150000
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs /proc and a subreaper")
+def test_what_a_killed_test_run_leaves_running_is_stopped_with_the_servers():
+    # A live server in a session of its own, as tests/harness.py starts them, whose test run dies
+    # before its teardown.
+    script = (
+        "import subprocess, sys\n"
+        "server = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],"
+        " start_new_session=True)\n"
+        "print(server.pid, flush=True)\n"
+        "raise SystemExit(137)\n"
+    )
+    result = run_servers(sys.executable, "-c", script)
+
+    assert result.returncode == 137, result.stderr
+    pid = int(result.stdout.strip())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+    assert "stopped 1 process(es) left running" in result.stderr
