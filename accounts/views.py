@@ -6,7 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 
-from . import services
+from . import actions
 from .forms import ProfileForm, SignUpForm
 
 
@@ -17,7 +17,7 @@ class LogoutView(auth_views.LogoutView):
         user_id, session_key = request.user.pk, request.session.session_key
         response = super().post(request, *args, **kwargs)
         if user_id is not None and session_key:
-            services.end_session_sockets(user_id=user_id, session_key=session_key)
+            actions.end_session_sockets(user_id=user_id, session_key=session_key)
         return response
 
 

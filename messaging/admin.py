@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from . import services
+from .actions.memberships import add_membership, end_membership
 from .models import ChatMessage, ChatRoom, Membership
 
 
@@ -26,7 +26,7 @@ class ChatRoomAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change and obj.created_by is not None:
             # As a room made on its page: its creator owns it (and their open sockets join it).
-            services.add_membership(user=obj.created_by, room=obj, role=Membership.Role.OWNER)
+            add_membership(user=obj.created_by, room=obj, role=Membership.Role.OWNER)
 
     def get_changeform_initial_data(self, request):
         return {"created_by": request.user.pk, **super().get_changeform_initial_data(request)}
@@ -37,25 +37,23 @@ class ChatRoomAdmin(admin.ModelAdmin):
         # Through the same actions as the pages, so open sockets hear of every change.
         formset.save(commit=False)
         for membership in formset.new_objects:
-            services.add_membership(user=membership.user, room=membership.room, role=membership.role)
+            add_membership(user=membership.user, room=membership.room, role=membership.role)
         for membership, changed in formset.changed_objects:
             if "user" in changed:
                 # Another person in this row: the old one leaves, the new one joins.
-                services.end_membership(
-                    membership=Membership.objects.select_related("room").get(pk=membership.pk)
-                )
-                services.add_membership(user=membership.user, room=membership.room, role=membership.role)
+                end_membership(membership=Membership.objects.select_related("room").get(pk=membership.pk))
+                add_membership(user=membership.user, room=membership.room, role=membership.role)
             else:
                 membership.save(update_fields=["role"])
         for membership in formset.deleted_objects:
-            services.end_membership(membership=membership)
+            end_membership(membership=membership)
         return None
 
     def delete_model(self, request, obj):
         members = list(obj.memberships.all())
         super().delete_model(request, obj)
         for membership in members:
-            services.end_membership(membership=membership)
+            end_membership(membership=membership)
 
     def delete_queryset(self, request, queryset):
         for room in queryset:
@@ -78,14 +76,14 @@ class MembershipAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["role"])
         else:
-            obj.pk = services.add_membership(user=obj.user, room=obj.room, role=obj.role).pk
+            obj.pk = add_membership(user=obj.user, room=obj.room, role=obj.role).pk
 
     def delete_model(self, request, obj):
-        services.end_membership(membership=obj)
+        end_membership(membership=obj)
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("room"):
-            services.end_membership(membership=membership)
+            end_membership(membership=membership)
 
 
 @admin.register(ChatMessage)

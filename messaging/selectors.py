@@ -1,9 +1,12 @@
 """Reads of rooms and messages, with the joins each needs, for views and the consumer."""
 
+from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 
-from .errors import NotFound, NotMember, PermissionDenied
+from .errors import BadRequest, NotFound, NotMember, ParleyError, PermissionDenied, Unauthenticated
 from .models import ChatMessage, ChatRoom, Membership
+
+User = get_user_model()
 
 
 def member_room_seqs(user) -> dict[int, int]:
@@ -55,6 +58,19 @@ def access_room(
     if manager and not membership.can_manage:
         raise PermissionDenied("Only the room's owner and admins can manage its members.")
     return room, membership
+
+
+def write_refusal(*, user, room_id: int) -> Exception:
+    """Why the user's write to the room was refused (the write itself found it was not allowed)."""
+    if not User.objects.filter(pk=user.pk, is_active=True).exists():
+        return Unauthenticated()
+    try:
+        room, _ = access_room(user=user, room_id=room_id, member=True)
+    except ParleyError as error:
+        return error
+    if room.is_archived:
+        return BadRequest("This room is archived; it takes no new messages.")
+    return NotMember()  # it changed in between; as good as any
 
 
 def _messages_with_people() -> QuerySet[ChatMessage]:

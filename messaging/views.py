@@ -13,7 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services
+from . import selectors
+from .actions.memberships import add_member, remove_member
+from .actions.messages import clean_body, send_message
+from .actions.rooms import create_room, join_room, leave_room
 from .errors import BadRequest, NotFound, ParleyError
 from .forms import AddMemberForm, RoomForm
 from .serializers import room_payload, stored_message_payload
@@ -90,7 +93,7 @@ def home(request):
 def room_create(request):
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        room = services.create_room(creator=request.user, **form.cleaned_data)
+        room = create_room(creator=request.user, **form.cleaned_data)
         return redirect("room", slug=room.slug)
     return render(request, "messaging/room_create.html", {"form": form})
 
@@ -155,7 +158,7 @@ def message_send(request, slug):
     room, _ = selectors.access_room(user=request.user, slug=slug)
     body = request.POST.get("body", "")
     try:
-        posted = services.send_message(
+        posted = send_message(
             author=request.user, room_id=room.id, body=body, client_id=request.POST.get("client_id", "")
         )
     except NotFound:
@@ -163,7 +166,7 @@ def message_send(request, slug):
     except ParleyError as error:
         messages.error(request, f"Your message was not sent: {error.detail}")
         return redirect("room", slug=room.slug)
-    if not posted.created and posted.message.body != services.clean_body(body):
+    if not posted.created and posted.message.body != clean_body(body):
         # The client_id of a page already sent from (the Back button): this text was not stored.
         messages.error(request, "Your message was not sent: that page was out of date. Please send it again.")
         return redirect("room", slug=room.slug)
@@ -188,7 +191,7 @@ def _act(request, slug, action, success: str):
 @require_POST
 @answers_errors()
 def room_join(request, slug):
-    room = _act(request, slug, lambda room: services.join_room(user=request.user, room=room), "Joined.")
+    room = _act(request, slug, lambda room: join_room(user=request.user, room=room), "Joined.")
     return redirect("room", slug=room.slug)
 
 
@@ -196,7 +199,7 @@ def room_join(request, slug):
 @require_POST
 @answers_errors()
 def room_leave(request, slug):
-    _act(request, slug, lambda room: services.leave_room(user=request.user, room=room), "You left the room.")
+    _act(request, slug, lambda room: leave_room(user=request.user, room=room), "You left the room.")
     return redirect("home")
 
 
@@ -209,7 +212,7 @@ def member_add(request, slug):
     room = _act(
         request,
         slug,
-        lambda room: services.add_member(actor=request.user, room=room, username=username),
+        lambda room: add_member(actor=request.user, room=room, username=username),
         f"Added {username}.",
     )
     return redirect("room", slug=room.slug)
@@ -223,7 +226,7 @@ def member_remove(request, slug, user_id):
     room = _act(
         request,
         slug,
-        lambda room: services.remove_member(actor=request.user, room=room, user=user),
+        lambda room: remove_member(actor=request.user, room=room, user=user),
         f"Removed {user.username}.",
     )
     return redirect("room", slug=room.slug)

@@ -20,7 +20,7 @@ from django.db import close_old_connections, connections
 
 from messaging.realtime import outlet
 
-from . import services
+from . import actions
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-notifie
 def _make(message_ids: list[int] | None) -> list[tuple[int, str]]:
     close_old_connections()
     try:
-        return services.make_pending_notifications(message_ids=message_ids)
+        return actions.make_pending_notifications(message_ids=message_ids)
     finally:
         close_old_connections()
 
@@ -135,5 +135,5 @@ def hand_off(message_ids: list[int]) -> None:
     if live:
         live[-1].loop.call_soon_threadsafe(live[-1].wake, message_ids)
         return
-    for recipient_id, frame in services.make_pending_notifications(message_ids=message_ids):
+    for recipient_id, frame in actions.make_pending_notifications(message_ids=message_ids):
         outlet.send_to_user_sync(recipient_id, frame)

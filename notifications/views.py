@@ -5,7 +5,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import selectors, services
+from . import actions, selectors
 
 
 @login_required
@@ -23,7 +23,7 @@ def notification_open(request, pk):
     notification = get_object_or_404(
         selectors.visible_notifications(request.user).select_related("room", "message"), pk=pk
     )
-    services.mark_read(recipient=request.user, notification_ids=[notification.pk])
+    actions.mark_read(recipient=request.user, notification_ids=[notification.pk])
     seq = notification.message.seq
     return redirect(reverse("room", args=[notification.room.slug]) + f"?around={seq}#m{seq}")
 
@@ -31,5 +31,5 @@ def notification_open(request, pk):
 @login_required
 @require_POST
 def notification_read_all(request):
-    services.mark_read(recipient=request.user)
+    actions.mark_read(recipient=request.user)
     return redirect("notifications")

@@ -18,12 +18,12 @@ def store_messages(author: str, room_slug: str, bodies: list[str]) -> list[int]:
     """Messages stored one after another, as another process of the cluster would; their seqs."""
     from django.contrib.auth import get_user_model
 
-    from messaging import services
+    from messaging.actions.messages import post_message
 
     user = get_user_model().objects.get(username=author)
     room = _room(room_slug)
     return [
-        services.post_message(
+        post_message(
             author=user, room_id=room.id, body=body, client_id=f"stored-{room.id}-{i}-{body}"[:64]
         ).message.seq
         for i, body in enumerate(bodies)
@@ -51,11 +51,9 @@ def create_room(owner: str, name: str, private: bool) -> int:
     """A room with its owner as its only member (nobody else's socket hears of it); its id."""
     from django.contrib.auth import get_user_model
 
-    from messaging import services
+    from messaging.actions.rooms import create_room
 
-    room = services.create_room(
-        creator=get_user_model().objects.get(username=owner), name=name, is_private=private
-    )
+    room = create_room(creator=get_user_model().objects.get(username=owner), name=name, is_private=private)
     return room.id
 
 

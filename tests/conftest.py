@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 
-from messaging import services
+from messaging.actions.rooms import create_room, join_room
 from notifications.notifier import notifier
 
 from .chat import PASSWORD, ChatClient, communicator_for, session_cookie
@@ -85,9 +85,9 @@ def dave(make_user):
 
 @pytest.fixture
 def room(alice, bob, carol):
-    room = services.create_room(creator=alice, name="general", description="Everyone")
-    services.join_room(user=bob, room=room)
-    services.join_room(user=carol, room=room)
+    room = create_room(creator=alice, name="general", description="Everyone")
+    join_room(user=bob, room=room)
+    join_room(user=carol, room=room)
     return room
 
 

@@ -27,37 +27,37 @@ def room_id(slug: str) -> int:
 def create_rooms(rooms: dict[str, list[str]], extra_users: list[str] = ()) -> dict[str, int]:
     """Users (password ``parley-demo``), then rooms by name (the slug is the name) owned by their
     first member and joined by the others; {slug: id}."""
-    from messaging import services
+    from messaging.actions.rooms import create_room, join_room
 
     for username in extra_users:
         _users().create_user(username=username, password=DEMO_PASSWORD, display_name=username.title())
     made = {}
     for name, members in rooms.items():
         owner, *others = [_users().get(username=username) for username in members]
-        room = services.create_room(creator=owner, name=name)
+        room = create_room(creator=owner, name=name)
         assert room.slug == name, room.slug
         for user in others:
-            services.join_room(user=user, room=room)
+            join_room(user=user, room=room)
         made[room.slug] = room.id
     return made
 
 
 def new_room(members: list[str], name: str) -> int:
     """A room named name, owned by the first member and joined by the others; its id."""
-    from messaging import services
+    from messaging.actions.rooms import create_room, join_room
 
     people = [_users().get(username=username) for username in members]
-    room = services.create_room(creator=people[0], name=name)
+    room = create_room(creator=people[0], name=name)
     for person in people[1:]:
-        services.join_room(user=person, room=room)
+        join_room(user=person, room=room)
     return room.id
 
 
 def post_message(author: str, room_slug: str, body: str, client_id: str) -> int:
     """A message stored as another server process of the cluster would store it; its seq."""
-    from messaging import services
+    from messaging.actions.messages import post_message
 
-    posted = services.post_message(
+    posted = post_message(
         author=_users().get(username=author), room_id=room_id(room_slug), body=body, client_id=client_id
     )
     return posted.message.seq
@@ -85,13 +85,13 @@ def seed_browser_ui_messages() -> None:
 
     from django.utils import timezone
 
-    from messaging import services
+    from messaging.actions.messages import post_message
     from messaging.models import ChatMessage, ChatRoom
 
     alice, bob = _users().get(username="alice"), _users().get(username="bob")
 
     def post(room, author, body, at=None):
-        posted = services.post_message(
+        posted = post_message(
             author=author,
             room_id=room.id,
             body=body,
@@ -123,9 +123,11 @@ def demo_conversation() -> None:
 
     from django.utils import timezone
 
-    from messaging import services
+    from messaging.actions.memberships import add_member
+    from messaging.actions.messages import post_message
+    from messaging.actions.rooms import create_room, join_room
     from messaging.models import ChatMessage, ChatRoom
-    from notifications.services import notify_mentions
+    from notifications.actions import notify_mentions
 
     people = {}
     for username, name in [("alice", "Alice Chen"), ("bob", "Bob Okafor"), ("carol", "Carol Díaz")]:
@@ -139,7 +141,7 @@ def demo_conversation() -> None:
     yesterday = today - timedelta(days=1)
 
     def say(room, author, body, at):
-        posted = services.post_message(
+        posted = post_message(
             author=author, room_id=room.id, body=body, client_id=f"demo-{room.slug}-{room.last_seq}"
         )
         ChatMessage.objects.filter(pk=posted.message.pk).update(created_at=at)
@@ -152,12 +154,12 @@ def demo_conversation() -> None:
     general = ChatRoom.objects.get(slug="general")
     general.description = "Company-wide news and chatter"
     general.save(update_fields=["description"])
-    design = services.create_room(creator=alice, name="design", description="Pixels, fonts and flows")
-    release = services.create_room(creator=alice, name="release-planning", is_private=True)
-    services.create_room(creator=carol, name="random", description="Cats, lunch, everything else")
-    services.join_room(user=bob, room=design)
-    services.add_member(actor=alice, room=release, username="bob")
-    services.join_room(user=carol, room=design)
+    design = create_room(creator=alice, name="design", description="Pixels, fonts and flows")
+    release = create_room(creator=alice, name="release-planning", is_private=True)
+    create_room(creator=carol, name="random", description="Cats, lunch, everything else")
+    join_room(user=bob, room=design)
+    add_member(actor=alice, room=release, username="bob")
+    join_room(user=carol, room=design)
 
     say(
         general,

@@ -2,7 +2,8 @@
 
 import pytest
 
-from messaging import services
+from messaging.actions.memberships import add_member, mark_room_read
+from messaging.actions.rooms import create_room, join_room
 from messaging.errors import NotFound, NotMember, PermissionDenied
 from messaging.selectors import access_room
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def private(alice):
-    return services.create_room(creator=alice, name="staff", is_private=True)
+    return create_room(creator=alice, name="staff", is_private=True)
 
 
 def test_a_private_room_of_others_is_exactly_a_room_that_does_not_exist(private, dave):
@@ -42,13 +43,13 @@ def test_managing_needs_the_owner_or_an_admin(room, alice, bob, dave):
 
 def test_actions_answer_with_the_same_rule(private, room, bob, dave):
     with pytest.raises(NotFound):
-        services.join_room(user=dave, room=private)
+        join_room(user=dave, room=private)
     with pytest.raises(NotFound):
-        services.add_member(actor=dave, room=private, username="bob")
+        add_member(actor=dave, room=private, username="bob")
     with pytest.raises(PermissionDenied):
-        services.add_member(actor=bob, room=room, username="dave")
+        add_member(actor=bob, room=room, username="dave")
     with pytest.raises(NotFound):
-        services.mark_room_read(user=dave, room_id=private.id, seq=1)
+        mark_room_read(user=dave, room_id=private.id, seq=1)
 
 
 def test_pages_map_the_rule_to_http_in_one_place(client, private, room, dave):

@@ -3,16 +3,16 @@
 import pytest
 from django.urls import reverse
 
-from messaging import services
-from notifications import services as notification_services
+from messaging.actions.messages import post_message
+from notifications import actions as notification_actions
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff_client(client, room, alice, bob):
-    posted = services.post_message(author=alice, room_id=room.id, body="@bob <b>hi</b>", client_id="c1")
-    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    posted = post_message(author=alice, room_id=room.id, body="@bob <b>hi</b>", client_id="c1")
+    notification_actions.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
     admin = type(alice).objects.create_superuser("admin", "admin@example.com", "admin-pass-123")
     client.force_login(admin)
     return client

@@ -5,7 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from messaging import services
+from messaging.actions.messages import post_message
+from messaging.actions.rooms import join_room
 from messaging.models import ChatMessage, ChatRoom
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,12 +18,12 @@ PER_SENDER = 30
 def test_concurrent_senders_get_consecutive_seqs(room, make_user):
     senders = [make_user(f"sender{i}") for i in range(SENDERS)]
     for sender in senders:
-        services.join_room(user=sender, room=room)
+        join_room(user=sender, room=room)
 
     def send_all(sender):
         try:
             return [
-                services.post_message(
+                post_message(
                     author=sender,
                     room_id=room.id,
                     body=f"{sender.username} {i}",

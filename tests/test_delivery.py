@@ -5,9 +5,11 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from messaging import services
+from messaging.actions.memberships import add_member
+from messaging.actions.messages import post_message, send_message
+from messaging.actions.rooms import create_room, join_room, leave_room
 from messaging.models import ChatMessage
-from notifications import services as notification_services
+from notifications import actions as notification_actions
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -110,7 +112,7 @@ async def test_notification_failure_never_stops_delivery(connect, room, alice, b
     def broken_notify(**kwargs):
         raise RuntimeError("notification store is down")
 
-    monkeypatch.setattr(notification_services, "notify_mentions", broken_notify)
+    monkeypatch.setattr(notification_actions, "notify_mentions", broken_notify)
     a, b, c = await connect(alice), await connect(bob), await connect(carol)
 
     echo = await a.post(room.id, "@bob @carol this still arrives", "c-1")
@@ -153,7 +155,7 @@ async def test_non_member_receives_nothing(connect, room, alice, dave):
 async def test_joining_while_connected_starts_delivery(connect, room, alice, dave):
     a, d = await connect(alice), await connect(dave)
 
-    await database_sync_to_async(services.join_room)(user=dave, room=room)
+    await database_sync_to_async(join_room)(user=dave, room=room)
     joined = await d.receive_type("room.joined")
     assert joined["room"]["id"] == room.id
 
@@ -162,10 +164,10 @@ async def test_joining_while_connected_starts_delivery(connect, room, alice, dav
 
 
 async def test_a_private_room_joined_while_connected_says_it_is_private(connect, alice, dave):
-    private = await database_sync_to_async(services.create_room)(creator=alice, name="staff", is_private=True)
+    private = await database_sync_to_async(create_room)(creator=alice, name="staff", is_private=True)
     d = await connect(dave)
 
-    await database_sync_to_async(services.add_member)(actor=alice, room=private, username="dave")
+    await database_sync_to_async(add_member)(actor=alice, room=private, username="dave")
 
     joined = (await d.receive_type("room.joined"))["room"]
     assert joined == {"id": private.id, "name": "staff", "slug": "staff", "is_private": True, "last_seq": 0}
@@ -174,7 +176,7 @@ async def test_a_private_room_joined_while_connected_says_it_is_private(connect,
 async def test_leaving_while_connected_stops_delivery(connect, room, alice, carol):
     a, c = await connect(alice), await connect(carol)
 
-    await database_sync_to_async(services.leave_room)(user=carol, room=room)
+    await database_sync_to_async(leave_room)(user=carol, room=room)
     left = await c.receive_type("room.left")
     assert left["room"]["id"] == room.id
 
@@ -229,7 +231,7 @@ async def test_message_sent_without_a_socket_reaches_sockets_and_notifies(connec
     """A view, a management command or a test posts through the same whole action as the socket."""
     b, c = await connect(bob), await connect(carol)
 
-    posted = await database_sync_to_async(services.send_message)(
+    posted = await database_sync_to_async(send_message)(
         author=alice, room_id=room.id, body="From a script, @bob", client_id="script-1"
     )
 
@@ -247,7 +249,7 @@ async def test_message_sent_without_a_socket_reaches_sockets_and_notifies(connec
 async def test_resend_of_a_message_whose_notification_step_was_lost_notifies_once(connect, room, alice, bob):
     """Stored, then the process died before the mention step: the client's resend runs it."""
     b = await connect(bob)
-    await database_sync_to_async(services.post_message)(
+    await database_sync_to_async(post_message)(
         author=alice, room_id=room.id, body="@bob look", client_id="lost-step"
     )
     a = await connect(alice)

@@ -7,7 +7,8 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from messaging import services
+from messaging.actions.messages import post_message
+from messaging.actions.rooms import create_room, join_room
 from messaging.realtime import hub as fanout
 from messaging.realtime.hub import room_hub
 from messaging.realtime.outlet import room_group_name
@@ -26,7 +27,7 @@ async def publish_from_another_process(message) -> None:
 
 
 def stored(room, author, body, client_id):
-    posted = services.post_message(author=author, room_id=room.id, body=body, client_id=client_id)
+    posted = post_message(author=author, room_id=room.id, body=body, client_id=client_id)
     return (
         type(posted.message)
         .objects.select_related("author")
@@ -64,7 +65,7 @@ async def test_a_failed_subscription_is_retried_within_seconds(connect, room, al
 
 
 async def test_disconnect_releases_everything_even_when_one_room_fails(connect, room, alice, monkeypatch):
-    other = await database_sync_to_async(services.create_room)(creator=alice, name="ops")
+    other = await database_sync_to_async(create_room)(creator=alice, name="ops")
     a = await connect(alice)
     hub = room_hub()
     consumer = next(iter(hub.sockets))
@@ -93,8 +94,8 @@ async def test_a_failing_layer_event_leaves_the_socket_serving(connect, room, al
         raise ConnectionError("Redis went away")
 
     monkeypatch.setattr(hub, "add", add_failing)
-    other = await database_sync_to_async(services.create_room)(creator=alice, name="ops")
-    await database_sync_to_async(services.join_room)(user=bob, room=other)
+    other = await database_sync_to_async(create_room)(creator=alice, name="ops")
+    await database_sync_to_async(join_room)(user=bob, room=other)
     monkeypatch.undo()
 
     await b.send({"type": "ping"})

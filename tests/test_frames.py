@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
-from messaging import services
+from messaging.actions.rooms import join_room, leave_room
 from messaging.models import Membership
 from messaging.realtime.consumer import ChatConsumer
-from notifications import services as notification_services
+from notifications import actions as notification_actions
 
 from .frame_schema import CLIENT_FRAMES, SERVER_FRAMES, check_frame
 
@@ -73,14 +73,14 @@ async def test_every_frame_the_server_sends_has_the_shape_of_the_table(
     await b.receive_type("error")
     await b.send("not json")
     await b.receive_type("error")
-    await database_sync_to_async(services.join_room)(user=dave, room=room)
+    await database_sync_to_async(join_room)(user=dave, room=room)
     await d.receive_type("room.joined")
-    await database_sync_to_async(services.leave_room)(user=dave, room=room)
+    await database_sync_to_async(leave_room)(user=dave, room=room)
     await d.receive_type("room.left")
     await Membership.objects.filter(user=bob, room=room).adelete()  # as if the event was lost
     await b.send({"type": "sync", "room": room.id, "after_seq": 1})
     await b.receive_type("room.left")
-    await database_sync_to_async(notification_services.mark_read)(recipient=bob)
+    await database_sync_to_async(notification_actions.mark_read)(recipient=bob)
     await b.receive_type("notification.read")
 
     frames = [json.loads(text) for text in sent]

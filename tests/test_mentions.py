@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from messaging import services
+from messaging.actions.messages import post_message
 from messaging.mentions import MAX_MENTIONS, parse_mentions
 
 
@@ -48,7 +48,7 @@ def test_mentions_are_capped():
 
 @pytest.mark.django_db
 def test_mentions_resolve_case_insensitively_to_members_only(room, alice, bob, carol, dave):
-    posted = services.post_message(
+    posted = post_message(
         author=alice, room_id=room.id, body="@BOB @Carol @dave @alice @ghost", client_id="c1"
     )
     assert posted.mentions == ["bob", "carol"]
@@ -69,7 +69,7 @@ def test_post_message_query_count_does_not_grow_with_mentions(
     # pointer, savepoint, resolve, link, pending-notification row, release, release); in
     # production the outer savepoint is BEGIN/COMMIT.
     with django_assert_max_num_queries(10):
-        posted = services.post_message(author=alice, room_id=room.id, body=body, client_id="many")
+        posted = post_message(author=alice, room_id=room.id, body=body, client_id="many")
     assert len(posted.mentions) == 20
 
 
@@ -77,4 +77,4 @@ def test_post_message_query_count_does_not_grow_with_mentions(
 def test_plain_message_is_one_round_trip_for_seq_and_one_insert(room, alice, django_assert_max_num_queries):
     # savepoint, seq bump (with the membership check), insert, author's read pointer, release
     with django_assert_max_num_queries(5):
-        services.post_message(author=alice, room_id=room.id, body="no mentions", client_id="plain")
+        post_message(author=alice, room_id=room.id, body="no mentions", client_id="plain")

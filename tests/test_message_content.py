@@ -2,7 +2,9 @@
 
 import pytest
 
-from messaging import services
+from messaging.actions.memberships import add_member
+from messaging.actions.messages import post_message
+from messaging.actions.rooms import join_room
 from messaging.errors import BadRequest
 from messaging.models import ChatMessage
 
@@ -20,33 +22,33 @@ pytestmark = pytest.mark.django_db
 )
 def test_a_body_that_shows_nothing_is_refused(room, alice, body):
     with pytest.raises(BadRequest, match="empty"):
-        services.post_message(author=alice, room_id=room.id, body=body, client_id="c1")
+        post_message(author=alice, room_id=room.id, body=body, client_id="c1")
     assert ChatMessage.objects.count() == 0
 
 
 @pytest.mark.parametrize("body", ["nul \x00 inside", "bell \x07", "escape \x1b[31m red", "c1 \x85 control"])
 def test_control_characters_are_refused(room, alice, body):
     with pytest.raises(BadRequest, match="control characters"):
-        services.post_message(author=alice, room_id=room.id, body=body, client_id="c1")
+        post_message(author=alice, room_id=room.id, body=body, client_id="c1")
     assert ChatMessage.objects.count() == 0
 
 
 def test_text_with_lines_tabs_emoji_and_joiners_is_kept(room, alice):
     body = "line one\r\nline\ttwo\n👩\u200d💻 ok"
-    posted = services.post_message(author=alice, room_id=room.id, body=body, client_id="c1")
+    posted = post_message(author=alice, room_id=room.id, body=body, client_id="c1")
     assert posted.message.body == "line one\nline\ttwo\n👩\u200d💻 ok"
     assert ChatMessage.objects.get().body == posted.message.body
 
 
 def test_a_username_with_non_ascii_capitals_can_be_mentioned(room, alice, make_user):
     emile = make_user("Émile")
-    services.join_room(user=emile, room=room)
-    posted = services.post_message(author=alice, room_id=room.id, body="@émile, bienvenue", client_id="c1")
+    join_room(user=emile, room=room)
+    posted = post_message(author=alice, room_id=room.id, body="@émile, bienvenue", client_id="c1")
     assert posted.mentioned_user_ids == [emile.id]
     assert posted.mentions == ["Émile"]
 
 
 def test_a_member_is_added_by_a_username_in_any_case(room, alice, make_user):
     emile = make_user("Émile")
-    services.add_member(actor=alice, room=room, username=" éMILE ")
+    add_member(actor=alice, room=room, username=" éMILE ")
     assert room.memberships.filter(user=emile).exists()

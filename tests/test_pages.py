@@ -7,9 +7,11 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from messaging import services
+from messaging.actions.memberships import add_member, remove_member
+from messaging.actions.messages import post_message
+from messaging.actions.rooms import create_room
 from messaging.models import ChatMessage, ChatRoom, Membership
-from notifications import services as notification_services
+from notifications import actions as notification_actions
 from notifications.models import Notification
 
 from .chat import PASSWORD
@@ -82,8 +84,8 @@ def test_wrong_password_is_refused(client, alice):
 
 
 def test_room_list_shows_my_rooms_and_joinable_ones_but_not_private_ones(client, room, alice, dave):
-    services.create_room(creator=alice, name="secret plans", is_private=True)
-    services.create_room(creator=alice, name="random")
+    create_room(creator=alice, name="secret plans", is_private=True)
+    create_room(creator=alice, name="random")
     client.force_login(dave)
     page = client.get(reverse("home")).content.decode()
     assert "general" in page and "random" in page
@@ -92,8 +94,8 @@ def test_room_list_shows_my_rooms_and_joinable_ones_but_not_private_ones(client,
 
 def test_room_renders_the_last_50_messages_in_order_and_escaped(client, room, alice):
     for i in range(55):
-        services.post_message(author=alice, room_id=room.id, body=f"message {i}", client_id=f"c{i}")
-    services.post_message(
+        post_message(author=alice, room_id=room.id, body=f"message {i}", client_id=f"c{i}")
+    post_message(
         author=alice, room_id=room.id, body='<script>alert("x")</script> & <b>bold</b>', client_id="xss"
     )
     client.force_login(alice)
@@ -110,7 +112,7 @@ def test_room_renders_the_last_50_messages_in_order_and_escaped(client, room, al
 
 def test_history_endpoint_pages_backwards(client, room, alice):
     for i in range(60):
-        services.post_message(author=alice, room_id=room.id, body=f"m{i}", client_id=f"c{i}")
+        post_message(author=alice, room_id=room.id, body=f"m{i}", client_id=f"c{i}")
     client.force_login(alice)
     data = client.get(reverse("room_history", args=[room.slug]), {"before_seq": 11}).json()
     assert [m["seq"] for m in data["messages"]] == list(range(1, 11))
@@ -124,14 +126,14 @@ def test_room_page_query_count_does_not_grow_with_history(
 ):
     for i in range(50):
         author = alice if i % 2 else bob
-        services.post_message(author=author, room_id=room.id, body=f"@bob @carol {i}", client_id=f"c{i}")
+        post_message(author=author, room_id=room.id, body=f"@bob @carol {i}", client_id=f"c{i}")
     client.force_login(alice)
     with django_assert_max_num_queries(14):
         assert client.get(reverse("room", args=[room.slug])).status_code == 200
 
 
 def test_private_room_is_404_for_non_members_everywhere(client, alice, dave):
-    private = services.create_room(creator=alice, name="staff", is_private=True)
+    private = create_room(creator=alice, name="staff", is_private=True)
     client.force_login(dave)
     for url in (
         reverse("room", args=[private.slug]),
@@ -172,7 +174,7 @@ def test_only_owner_cannot_leave(client, room, alice):
 
 
 def test_room_admins_add_and_remove_members_of_private_rooms(client, alice, bob, dave):
-    private = services.create_room(creator=alice, name="staff", is_private=True)
+    private = create_room(creator=alice, name="staff", is_private=True)
     client.force_login(alice)
     client.post(reverse("member_add", args=[private.slug]), {"username": "Dave"})
     assert Membership.objects.filter(room=private, user=dave).exists()
@@ -190,8 +192,8 @@ def test_members_cannot_manage_members(client, room, bob, dave):
 
 
 def test_notifications_page_lists_opens_and_marks_read(client, room, alice, bob):
-    posted = services.post_message(author=alice, room_id=room.id, body="@bob <i>look</i>", client_id="c1")
-    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    posted = post_message(author=alice, room_id=room.id, body="@bob <i>look</i>", client_id="c1")
+    notification_actions.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
     client.force_login(bob)
     page = client.get(reverse("home")).content.decode()
     assert 'id="notification-badge" class="badge"' in page and ">1</span>" in page
@@ -205,8 +207,8 @@ def test_notifications_page_lists_opens_and_marks_read(client, room, alice, bob)
 
 
 def test_mark_all_read_and_others_notifications_are_404(client, room, alice, bob, carol):
-    posted = services.post_message(author=alice, room_id=room.id, body="@bob @carol hi", client_id="c1")
-    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    posted = post_message(author=alice, room_id=room.id, body="@bob @carol hi", client_id="c1")
+    notification_actions.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
     carols = Notification.objects.get(recipient=carol)
     client.force_login(bob)
     assert client.post(reverse("notification_open", args=[carols.id])).status_code == 404
@@ -235,11 +237,11 @@ def test_health_check(client):
 
 
 def test_removed_member_no_longer_sees_notifications_from_a_private_room(client, alice, bob):
-    private = services.create_room(creator=alice, name="staff", is_private=True)
-    services.add_member(actor=alice, room=private, username="bob")
-    posted = services.post_message(author=alice, room_id=private.id, body="@bob secret plan", client_id="s1")
-    notification_services.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
-    services.remove_member(actor=alice, room=private, user=bob)
+    private = create_room(creator=alice, name="staff", is_private=True)
+    add_member(actor=alice, room=private, username="bob")
+    posted = post_message(author=alice, room_id=private.id, body="@bob secret plan", client_id="s1")
+    notification_actions.notify_mentions(message=posted.message, recipient_ids=posted.mentioned_user_ids)
+    remove_member(actor=alice, room=private, user=bob)
     client.force_login(bob)
     assert "secret plan" not in client.get(reverse("notifications")).content.decode()
     assert 'id="notification-badge" class="badge" hidden' in client.get(reverse("home")).content.decode()
@@ -250,7 +252,7 @@ def test_removed_member_no_longer_sees_notifications_from_a_private_room(client,
 def test_an_old_message_opens_with_its_page_of_history(client, room, alice, bob):
     for i in range(120):
         body = "@bob the old one" if i == 9 else f"m{i}"
-        services.post_message(author=alice, room_id=room.id, body=body, client_id=f"c{i}")
+        post_message(author=alice, room_id=room.id, body=body, client_id=f"c{i}")
     client.force_login(bob)
     response = client.get(reverse("room", args=[room.slug]), {"around": 10})
     seqs = [m.seq for m in response.context["history"]]
@@ -316,7 +318,7 @@ def test_unknown_page_is_parleys_404_with_a_way_back(client, production_errors, 
 
 
 def test_private_room_answers_the_same_404_page_as_a_missing_one(client, production_errors, alice, dave):
-    private = services.create_room(creator=alice, name="staff", is_private=True)
+    private = create_room(creator=alice, name="staff", is_private=True)
     client.force_login(dave)
 
     def page(slug):
@@ -458,7 +460,7 @@ def test_a_refused_composer_comes_back_with_the_reason(client, room, alice, body
 
 
 def test_composer_posts_only_where_one_may_write(client, room, alice, dave):
-    private = services.create_room(creator=alice, name="staff", is_private=True)
+    private = create_room(creator=alice, name="staff", is_private=True)
     client.force_login(dave)
     response = client.post(
         reverse("message_send", args=[room.slug]), {"body": "hi", "client_id": "d1"}, follow=True

@@ -4,7 +4,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import OperationalError
 
-from messaging import services
+from messaging.actions import messages as message_actions
+from messaging.actions.memberships import remove_member
+from messaging.actions.rooms import create_room
 from messaging.models import ChatMessage
 
 from .chat import communicator_for, session_cookie
@@ -88,7 +90,7 @@ async def test_sending_to_a_public_room_one_is_not_in_is_not_member(connect, roo
 
 
 async def test_unknown_and_private_rooms_are_not_found(connect, room, alice, dave):
-    private = await database_sync_to_async(services.create_room)(creator=alice, name="staff", is_private=True)
+    private = await database_sync_to_async(create_room)(creator=alice, name="staff", is_private=True)
     d = await connect(dave)
     for room_id in (private.id, 999_999):
         await d.send({"type": "message.send", "room": room_id, "body": "hi", "client_id": f"d{room_id}"})
@@ -146,13 +148,12 @@ async def test_database_failure_is_server_error_and_socket_survives(connect, roo
     def database_down(**kwargs):
         raise OperationalError("connection refused")
 
-    real_post = services.post_message
-    monkeypatch.setattr(services, "post_message", database_down)
+    monkeypatch.setattr(message_actions, "post_message", database_down)
     await a.send({"type": "message.send", "room": room.id, "body": "lost?", "client_id": "db"})
     await assert_error(a, "server_error", client_id="db")
     assert await ChatMessage.objects.acount() == 0
 
-    monkeypatch.setattr(services, "post_message", real_post)
+    monkeypatch.undo()
     echo = await a.post(room.id, "lost?", "db")  # the client retries with the same client_id
     assert echo["seq"] == 1
 
@@ -230,7 +231,7 @@ async def test_logging_out_closes_that_sessions_sockets_only(room, alice):
 
 async def test_removed_member_stops_receiving_at_once_and_cannot_send(connect, room, alice, carol):
     a, c = await connect(alice), await connect(carol)
-    await database_sync_to_async(services.remove_member)(actor=alice, room=room, user=carol)
+    await database_sync_to_async(remove_member)(actor=alice, room=room, user=carol)
     assert (await c.receive_type("room.left"))["room"]["id"] == room.id
     await a.post(room.id, "after carol left", "after")
     await c.assert_nothing_more()

@@ -3,22 +3,23 @@
 import pytest
 from django.urls import reverse
 
-from messaging import selectors, services
+from messaging import selectors
+from messaging.actions.memberships import mark_room_read
+from messaging.actions.messages import post_message
+from messaging.actions.rooms import create_room, join_room
 from messaging.errors import NotFound, NotMember
 from messaging.models import Membership
 
 
 def post(room, author, n):
     for i in range(n):
-        services.post_message(
-            author=author, room_id=room.id, body=f"m{i}", client_id=f"{author.id}-{room.id}-{i}"
-        )
+        post_message(author=author, room_id=room.id, body=f"m{i}", client_id=f"{author.id}-{room.id}-{i}")
 
 
 @pytest.mark.django_db
 def test_unread_counts_per_room(room, alice, bob):
-    other = services.create_room(creator=alice, name="random")
-    services.join_room(user=bob, room=other)
+    other = create_room(creator=alice, name="random")
+    join_room(user=bob, room=other)
     post(room, alice, 5)
     post(other, alice, 2)
     assert {r.name: r.unread for r in selectors.rooms_for(bob)} == {"general": 5, "random": 2}
@@ -29,19 +30,19 @@ def test_unread_counts_per_room(room, alice, bob):
 @pytest.mark.django_db
 def test_read_pointer_only_moves_forward_and_not_past_the_end(room, alice, bob):
     post(room, alice, 5)
-    assert services.mark_room_read(user=bob, room_id=room.id, seq=3) == 3
-    assert services.mark_room_read(user=bob, room_id=room.id, seq=1) == 3
-    assert services.mark_room_read(user=bob, room_id=room.id, seq=999) == 5
+    assert mark_room_read(user=bob, room_id=room.id, seq=3) == 3
+    assert mark_room_read(user=bob, room_id=room.id, seq=1) == 3
+    assert mark_room_read(user=bob, room_id=room.id, seq=999) == 5
     assert Membership.objects.get(user=bob, room=room).last_read_seq == 5
 
 
 @pytest.mark.django_db
 def test_marking_a_room_one_is_not_in(room, alice, dave):
     with pytest.raises(NotMember):
-        services.mark_room_read(user=dave, room_id=room.id, seq=1)
-    private = services.create_room(creator=alice, name="staff", is_private=True)
+        mark_room_read(user=dave, room_id=room.id, seq=1)
+    private = create_room(creator=alice, name="staff", is_private=True)
     with pytest.raises(NotFound):
-        services.mark_room_read(user=dave, room_id=private.id, seq=1)
+        mark_room_read(user=dave, room_id=private.id, seq=1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -88,7 +89,7 @@ async def test_marking_read_outside_the_socket_reaches_every_tab(connect, room, 
 
     await database_sync_to_async(post)(room, alice, 3)
     tab = await connect(bob)
-    await database_sync_to_async(services.mark_room_read)(user=bob, room_id=room.id, seq=3)
+    await database_sync_to_async(mark_room_read)(user=bob, room_id=room.id, seq=3)
     assert await tab.receive_type("room.read") == {"type": "room.read", "room": room.id, "seq": 3}
 
 
@@ -96,18 +97,18 @@ async def test_marking_read_outside_the_socket_reaches_every_tab(connect, room, 
 async def test_reading_notifications_updates_every_tabs_badge(connect, room, alice, bob):
     from channels.db import database_sync_to_async
 
-    from notifications import services as notification_services
+    from notifications import actions as notification_actions
 
     a, b = await connect(alice), await connect(bob)
     for i in range(2):
         await a.post(room.id, f"@bob look {i}", f"look-{i}")
         await b.receive_type("notification.new")
     ids = [n["id"] async for n in bob.notifications.values("id")]
-    await database_sync_to_async(notification_services.mark_read)(recipient=bob, notification_ids=ids[:1])
+    await database_sync_to_async(notification_actions.mark_read)(recipient=bob, notification_ids=ids[:1])
     assert await b.receive_type("notification.read") == {
         "type": "notification.read",
         "ids": ids[:1],
         "unread": 1,
     }
-    await database_sync_to_async(notification_services.mark_read)(recipient=bob)
+    await database_sync_to_async(notification_actions.mark_read)(recipient=bob)
     assert (await b.receive_type("notification.read"))["unread"] == 0

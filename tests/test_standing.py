@@ -9,8 +9,10 @@ from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
 from django.test import Client
 
-from accounts import services as account_services
-from messaging import selectors, services
+from accounts import actions as account_actions
+from messaging import selectors
+from messaging.actions.memberships import remove_member
+from messaging.actions.rooms import create_room, join_room
 from messaging.models import ChatMessage, Membership
 from messaging.realtime import consumer as consumers
 from messaging.realtime import hub as fanout
@@ -41,8 +43,8 @@ async def test_member_removed_while_the_event_is_lost_is_cut_off_by_the_audit(
 
 
 async def test_audit_cuts_off_every_lost_room_and_keeps_the_rest(connect, room, alice, bob, carol):
-    other = await database_sync_to_async(services.create_room)(creator=alice, name="ops")
-    await database_sync_to_async(services.join_room)(user=carol, room=other)
+    other = await database_sync_to_async(create_room)(creator=alice, name="ops")
+    await database_sync_to_async(join_room)(user=carol, room=other)
     a, b, c = await connect(alice), await connect(bob), await connect(carol)
     await remove_without_event(carol, room)
 
@@ -76,7 +78,7 @@ async def test_removed_as_the_socket_opens_gets_nothing_after(connect, room, ali
     def read_then_removed(user):
         rooms = real_read(user)
         if user.pk == carol.pk:
-            services.remove_member(actor=alice, room=room, user=carol)
+            remove_member(actor=alice, room=room, user=carol)
         return rooms
 
     monkeypatch.setattr(selectors, "member_room_seqs", read_then_removed)
@@ -170,7 +172,7 @@ async def test_a_lost_log_out_event_stops_the_next_write(connect, room, alice, m
 
 async def test_recheck_keeps_valid_sockets_open(connect, room, alice):
     a = await connect(alice)
-    await database_sync_to_async(account_services.recheck_user_sockets)(user_id=alice.id)
+    await database_sync_to_async(account_actions.recheck_user_sockets)(user_id=alice.id)
     await asyncio.sleep(0.2)
     await a.send({"type": "ping"})
     assert await a.receive() == {"type": "pong"}

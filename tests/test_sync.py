@@ -3,7 +3,9 @@
 import pytest
 from channels.db import database_sync_to_async
 
-from messaging import selectors, services
+from messaging import selectors
+from messaging.actions.messages import post_message
+from messaging.actions.rooms import create_room
 from messaging.models import ChatMessage
 from messaging.realtime.ordering import RoomStream
 
@@ -67,7 +69,7 @@ async def test_sync_of_a_room_one_is_not_in_is_refused(connect, room, alice, dav
     await d.send({"type": "sync", "room": room.id, "after_seq": 0})
     error = await d.receive()
     assert error["type"] == "error" and error["code"] == "not_member"
-    private = await database_sync_to_async(services.create_room)(creator=alice, name="staff", is_private=True)
+    private = await database_sync_to_async(create_room)(creator=alice, name="staff", is_private=True)
     await d.send({"type": "sync", "room": private.id, "after_seq": 0})
     assert (await d.receive())["code"] == "not_found"  # a private room does not exist for dave
 
@@ -122,7 +124,7 @@ async def test_a_hole_in_seq_does_not_freeze_the_room(connect, room, alice, bob,
     a, b = await connect(alice), await connect(bob)
     await a.post(room.id, "one", "c1")
     assert [m["seq"] for m in await b.receive_messages(1)] == [1]
-    lost = await database_sync_to_async(services.post_message)(
+    lost = await database_sync_to_async(post_message)(
         author=alice, room_id=room.id, body="never broadcast", client_id="c2"
     )
     await ChatMessage.objects.filter(pk=lost.message.pk).adelete()

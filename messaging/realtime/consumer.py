@@ -14,7 +14,9 @@ from django.db import DatabaseError
 
 from notifications.notifier import notifier
 
-from .. import selectors, services
+from .. import selectors
+from ..actions.memberships import mark_room_read
+from ..actions.messages import MAX_CLIENT_ID_CHARS, send_message_async
 from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
 from ..serializers import (
     error_frame,
@@ -265,7 +267,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # The database says this socket has no business with the room (a lost event).
                 await self.drop_room(room_id)
         client_id = frame.get("client_id")
-        if isinstance(client_id, str) and len(client_id) <= services.MAX_CLIENT_ID_CHARS:
+        if isinstance(client_id, str) and len(client_id) <= MAX_CLIENT_ID_CHARS:
             extra["client_id"] = client_id
         self.push(error_frame(error.code, error.detail, **extra))
 
@@ -288,7 +290,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         body = require_str(frame, "body")
         client_id = require_str(frame, "client_id")
-        posted = await services.send_message_async(
+        posted = await send_message_async(
             author=self.user, room_id=room_id, body=body, client_id=client_id, hop=self.write_hop
         )
         if not posted.created:
@@ -310,7 +312,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             user=self.user, room_id=room_id, after_seq=after_seq, limit=batch + 1
         )
         if found is None:
-            raise await database_sync_to_async(services.refusal)(user=self.user, room_id=room_id)
+            raise await database_sync_to_async(selectors.write_refusal)(user=self.user, room_id=room_id)
         room_last_seq, messages = found
         has_more = len(messages) > batch
         messages = messages[:batch]
@@ -328,9 +330,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         seq = require_id(frame, "seq", minimum=0)
         stored = await self.write_hop(
-            functools.partial(
-                services.mark_room_read, user=self.user, room_id=room_id, seq=seq, announce=False
-            )
+            functools.partial(mark_room_read, user=self.user, room_id=room_id, seq=seq, announce=False)
         )
         text = room_read_frame(room_id, stored)
         self.push(text)

@@ -5,7 +5,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from messaging import services
+from messaging.actions.rooms import create_room, join_room
 from messaging.models import ChatRoom
 
 DEMO_PASSWORD = "parley-demo"  # noqa: S105 - printed on the console on purpose
@@ -31,9 +31,9 @@ class Command(BaseCommand):
             users.append(user)
         room = ChatRoom.objects.filter(slug="general").first()
         if room is None:
-            room = services.create_room(creator=users[0], name="general", description="Everyone, everything.")
+            room = create_room(creator=users[0], name="general", description="Everyone, everything.")
         for user in users[1:]:
-            services.join_room(user=user, room=room)
+            join_room(user=user, room=room)
         port = os.environ.get("PORT", "8000")
         self.stdout.write(f"Demo users: alice, bob, carol — password: {password}")
         self.stdout.write(f"Demo room: general — http://127.0.0.1:{port}/rooms/general/")

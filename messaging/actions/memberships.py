@@ -1,0 +1,84 @@
+"""Who is in a room: adding and removing members (by managers and the admin), and each
+member's read pointer."""
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Subquery, Value
+from django.db.models.functions import Greatest, Least
+
+from ..errors import BadRequest, NotMember, PermissionDenied
+from ..models import ChatRoom, Membership
+from ..realtime import outlet
+from ..selectors import access_room, write_refusal
+from ..serializers import room_payload, room_read_frame
+
+User = get_user_model()
+
+
+def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
+    """A room owner or admin adds someone by username."""
+    access_room(user=actor, room_id=room.pk, manager=True)
+    user = User.objects.filter(folded_username=username.strip().casefold(), is_active=True).first()
+    if user is None:
+        raise BadRequest(f"There is no user called “{username.strip()}”.")
+    return add_membership(user=user, room=room, role=Membership.Role.MEMBER)
+
+
+def add_membership(*, user, room: ChatRoom, role: str) -> Membership:
+    """Make `user` a member (no-op if they are one); their open sockets join the room."""
+    with transaction.atomic():
+        membership, created = Membership.objects.get_or_create(user=user, room=room, defaults={"role": role})
+        if created:
+            announce_membership(user_id=user.id, room=room, is_member=True)
+    return membership
+
+
+def end_membership(*, membership: Membership) -> None:
+    """Remove a membership as it stands (the admin's delete); the user's open sockets leave."""
+    with transaction.atomic():
+        Membership.objects.filter(pk=membership.pk).delete()
+        announce_membership(user_id=membership.user_id, room=membership.room, is_member=False)
+
+
+def announce_membership(*, user_id: int, room: ChatRoom, is_member: bool) -> None:
+    """After commit, the user's open sockets join or leave the room (`room.joined`/`room.left`)."""
+
+    def fields() -> dict:
+        # Read after commit: a joining socket's stream starts from the room's current seq.
+        current = ChatRoom.objects.filter(pk=room.pk).first() or room
+        return {"room": room_payload(current), "is_member": is_member}
+
+    outlet.signal_user_on_commit(user_id, outlet.MEMBERSHIP_EVENT, fields)
+
+
+def remove_member(*, actor, room: ChatRoom, user) -> None:
+    """A room owner or admin removes a member; owners are not removed this way."""
+    access_room(user=actor, room_id=room.pk, manager=True)
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user, room=room).first()
+        if membership is None:
+            raise NotMember(f"{user.username} is not a member of this room.")
+        if membership.role == Membership.Role.OWNER:
+            raise PermissionDenied("The room's owner cannot be removed.")
+        membership.delete()
+        announce_membership(user_id=user.id, room=room, is_member=False)
+
+
+def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> int:
+    """Move the member's read pointer forward to `seq` (never back, never past the room's end).
+
+    Returns the pointer now stored; raises NotMember/NotFound when the user is not a member.
+    With `announce`, the user's open tabs hear of it (the socket answers its own tab itself).
+    """
+    room_end = Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1])
+    updated = Membership.objects.filter(user=user, room_id=room_id).update(
+        last_read_seq=Greatest(F("last_read_seq"), Least(Value(seq), room_end))
+    )
+    if not updated:
+        raise write_refusal(user=user, room_id=room_id)
+    stored = (
+        Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
+    )
+    if announce:
+        outlet.send_to_user_on_commit(user.id, room_read_frame(room_id, stored))
+    return stored
