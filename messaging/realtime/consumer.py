@@ -1,4 +1,4 @@
-"""The chat socket: parse a frame, call one service or selector, send the result."""
+"""The chat socket: parse a frame, call one action or selector, send the result."""
 
 import asyncio
 import functools
