@@ -321,7 +321,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         last_seq = messages[-1].seq if has_more else max(room_last_seq, messages[-1].seq if messages else 0)
         stream = await self.join_stream(room_id, last_seq)
         for message in messages:
-            self.push(message_new_frame(stored_message_payload(message)))
+            # What reached this socket live while the sync was on its way is not sent twice.
+            if not stream.sent_here(message.seq):
+                self.push(message_new_frame(stored_message_payload(message)))
         for held in stream.advance(last_seq):
             self.push(held)
         self.push(sync_done_frame(room_id, last_seq, has_more=has_more))

@@ -19,7 +19,13 @@ class RoomStream:
     def __init__(self, delivered: int):
         # Every message up to this seq has been sent to the client (or predates the socket).
         self.delivered = delivered
+        # Messages after this one and up to `delivered` went out on this socket.
+        self.start = delivered
         self.held: dict[int, str] = {}
+
+    def sent_here(self, seq: int) -> bool:
+        """Whether this socket already sent the client this message (so a sync need not)."""
+        return self.start < seq <= self.delivered
 
     @property
     def has_gap(self) -> bool:
