@@ -1,7 +1,8 @@
 """The one way out to the clients: group names, and sending to a user's or a room's sockets.
 
 Every frame a client gets from anything but its own socket's answers leaves through here, as
-Zulip's events leave through `send_event_on_commit`; actions call it, nothing else does. A
+Zulip's events leave through `send_event_on_commit`; actions call it (and the chat socket, to
+tell the user's other tabs what it just answered, such as a `room.read`). A
 room's messages go to this process's sockets through its hub directly and to the other
 processes through the channel layer; a user's frames go to the user's group, which each of
 their sockets is in. Sending never raises: what is lost here the clients recover (sync, the
