@@ -58,10 +58,6 @@ WRITE_RECHECK_SECONDS = 10.0
 ROOM_REFUSALS = (NotMember.code, NotFound.code)
 
 
-class SessionEnded(Exception):
-    """The socket's session is no longer valid: it is closed with 4401."""
-
-
 class ChatConsumer(AsyncWebsocketConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -238,8 +234,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if handler is None:
                 raise UnknownType(f"Unknown frame type “{frame['type'][:64]}”.")
             await handler(self, frame)
-        except SessionEnded:
-            await self.end_session()
         except ParleyError as error:
             if error.code == Unauthenticated.code:
                 await self.end_session()
@@ -278,7 +272,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         def checked_write():
             if recheck and standing.invalid_identities([identity]):
-                raise SessionEnded()
+                raise Unauthenticated()
             return write()
 
         result = await database_sync_to_async(checked_write)()

@@ -128,13 +128,16 @@ class RoomHub:
         identities = {consumer.identity for consumer in sockets}
         pairs = {(consumer.user.id, room_id) for consumer in sockets for room_id in consumer.streams}
         invalid, lost = await database_sync_to_async(_audit_reads)(identities, pairs)
+        lost_by_user: dict[int, set[int]] = {}
+        for user_id, room_id in lost:
+            lost_by_user.setdefault(user_id, set()).add(room_id)
         for consumer in sockets:
             try:
                 if consumer.identity in invalid:
                     await consumer.end_session()
                     continue
-                for user_id, room_id in lost:
-                    if user_id == consumer.user.id and room_id in consumer.streams:
+                for room_id in lost_by_user.get(consumer.user.id, ()):
+                    if room_id in consumer.streams:
                         await consumer.drop_room(room_id)
             except Exception:
                 logger.exception("Auditing a socket of user %s failed", consumer.user.id)
