@@ -1,5 +1,7 @@
 """Reconnect without loss: `sync` returns exactly what a client missed, in order."""
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
@@ -7,6 +9,7 @@ from messaging import selectors
 from messaging.actions.messages import post_message
 from messaging.actions.rooms import create_room
 from messaging.models import ChatMessage
+from messaging.realtime import outlet
 from messaging.realtime.ordering import RoomStream
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -159,15 +162,45 @@ async def test_sync_across_a_hole_reaches_the_end_of_the_room(connect, room, ali
     assert first[2] == {"type": "sync.done", "room": room.id, "last_seq": 5, "has_more": False}
 
 
-async def test_a_sync_never_repeats_what_the_socket_already_sent_live(connect, room, alice, bob):
-    """A client syncs as it connects; messages that reach its socket live before the sync is
-    answered are not sent a second time in the answer (the race behind a flaky cluster test)."""
+async def test_a_sync_sends_again_what_the_socket_sent_before_the_request(connect, room, alice, bob):
+    """A client that lost frames on its side (a page that dropped them) asks again: the answer
+    is every message after `after_seq`, whatever the socket sent before."""
     a, b = await connect(alice), await connect(bob)
     for i in range(1, 4):
         await a.post(room.id, f"m{i}", f"c{i}")
     assert [m["seq"] for m in await b.receive_messages(3)] == [1, 2, 3]
 
-    await b.send({"type": "sync", "room": room.id, "after_seq": 0})  # sent before those arrived
+    await b.send({"type": "sync", "room": room.id, "after_seq": 1})
 
+    assert [m["seq"] for m in await b.receive_messages(2)] == [2, 3]
     assert await b.receive() == {"type": "sync.done", "room": room.id, "last_seq": 3, "has_more": False}
+    await b.assert_nothing_more()
+
+
+async def test_a_message_sent_live_while_a_sync_is_answered_reaches_the_socket_once(
+    connect, room, alice, bob, monkeypatch
+):
+    """The race behind a once-flaky cluster test: a message goes out live while the sync's
+    query runs, and the query finds it too. It reaches the client once, before `sync.done`."""
+    a, b = await connect(alice), await connect(bob)
+    await a.post(room.id, "m1", "c1")
+    assert [m["seq"] for m in await b.receive_messages(1)] == [1]
+    loop, query = asyncio.get_running_loop(), selectors.messages_after
+
+    def messages_after_a_live_one(**kwargs):
+        if kwargs["user"] == bob:
+            # Alice's message is stored and handed to the sockets (as `send_message_async` does)
+            # while bob's sync is on its way: the hub puts it on bob's socket there and then.
+            posted = post_message(author=alice, room_id=room.id, body="live", client_id="c-live")
+            handed = outlet.send_to_room(room.id, posted.message.seq, posted.frame)
+            asyncio.run_coroutine_threadsafe(handed, loop).result(timeout=3)
+        return query(**kwargs)
+
+    monkeypatch.setattr(selectors, "messages_after", messages_after_a_live_one)
+    await b.send({"type": "sync", "room": room.id, "after_seq": 1})
+
+    frames = [await b.receive(), await b.receive()]
+    assert [f["type"] for f in frames] == ["message.new", "sync.done"]
+    assert frames[0]["message"]["body"] == "live"
+    assert frames[1] == {"type": "sync.done", "room": room.id, "last_seq": 2, "has_more": False}
     await b.assert_nothing_more()

@@ -302,6 +302,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         after_seq = require_id(frame, "after_seq", minimum=0)
         batch = settings.PARLEY["SYNC_BATCH_SIZE"]
+        # What goes out live from here on reaches the client before this answer does; what went
+        # out before the request came may be what the client is asking for again.
+        sent_before = self.streams.delivered(room_id)
         found = await database_sync_to_async(selectors.messages_after)(
             user=self.user, room_id=room_id, after_seq=after_seq, limit=batch + 1
         )
@@ -314,9 +317,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # hole (a seq the database lacks) below the room's end counts as delivered.
         last_seq = messages[-1].seq if has_more else max(room_last_seq, messages[-1].seq if messages else 0)
         stream = await self.join_stream(room_id, last_seq)
+        # Sent live while this sync was answered: the client has those before the answer.
+        live = range(sent_before + 1, stream.delivered + 1) if sent_before is not None else range(0)
         for message in messages:
-            # What reached this socket live while the sync was on its way is not sent twice.
-            if not stream.sent_here(message.seq):
+            if message.seq not in live:
                 self.push(message_new_frame(stored_message_payload(message)))
         for held in stream.advance(last_seq):
             self.push(held)

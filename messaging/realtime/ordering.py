@@ -19,13 +19,7 @@ class RoomStream:
     def __init__(self, delivered: int):
         # Every message up to this seq has been sent to the client (or predates the socket).
         self.delivered = delivered
-        # Messages after this one and up to `delivered` went out on this socket.
-        self.start = delivered
         self.held: dict[int, str] = {}
-
-    def sent_here(self, seq: int) -> bool:
-        """Whether this socket already sent the client this message (so a sync need not)."""
-        return self.start < seq <= self.delivered
 
     @property
     def has_gap(self) -> bool:
@@ -107,6 +101,11 @@ class RoomStreams:
 
     def __len__(self) -> int:
         return len(self.streams)
+
+    def delivered(self, room_id: int) -> int | None:
+        """How far the room's messages have gone out on this socket (None: not followed)."""
+        stream = self.streams.get(room_id)
+        return stream.delivered if stream is not None else None
 
     def add(self, room_id: int, delivered: int) -> tuple[RoomStream, bool]:
         """The room's stream, and whether it is new (delivered so far: `delivered`)."""
