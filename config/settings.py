@@ -192,6 +192,15 @@ PARLEY = {
     "RATE_ABUSE_CLOSE_AFTER": env.int("PARLEY_RATE_ABUSE_CLOSE_AFTER", default=50),
     # Open sockets one user may hold on one server process (one per tab); more close with 4409.
     "MAX_SOCKETS_PER_USER": env.int("PARLEY_MAX_SOCKETS_PER_USER", default=20),
+    # Minutes after sending that authors may edit / delete their own messages (0: no limit);
+    # a room's managers may set their own. Managers delete any message in their room at any time.
+    "EDIT_WINDOW_MINUTES": env.int("PARLEY_EDIT_WINDOW_MINUTES", default=0),
+    "DELETE_WINDOW_MINUTES": env.int("PARLEY_DELETE_WINDOW_MINUTES", default=0),
+    # Who may see a message's earlier versions: "members" or "managers" (a room may choose).
+    "HISTORY_VISIBLE_TO": env.str("PARLEY_HISTORY_VISIBLE_TO", default="members"),
+    # Distinct emoji on one message, and reactions one member may put on one message.
+    "MAX_REACTIONS_PER_MESSAGE": env.int("PARLEY_MAX_REACTIONS_PER_MESSAGE", default=20),
+    "MAX_REACTIONS_PER_USER": env.int("PARLEY_MAX_REACTIONS_PER_USER", default=10),
 }
 
 # --- Logging: one line per record on stdout (JSON in production) ----------------------------

@@ -17,7 +17,7 @@ class ChatRoomAdmin(admin.ModelAdmin):
     list_filter = ("is_private", "archived_at")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("last_seq", "created_at")
+    readonly_fields = ("last_seq", "last_change", "created_at")
     # Chosen by name, not by raw id; a new room is the admin's own unless they pick someone else.
     autocomplete_fields = ("created_by",)
     inlines = [MembershipInline]

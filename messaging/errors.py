@@ -59,3 +59,24 @@ class RateLimited(ParleyError):
 class PermissionDenied(ParleyError):
     code = "forbidden"
     default_detail = "You may not do that in this room."
+
+
+class NoSuchMessage(ParleyError):
+    # Not `not_found`: that one means the room, and a client drops a room it is told of so.
+    code = "no_such_message"
+    default_detail = "No such message in this room."
+
+
+class MessageDeleted(ParleyError):
+    code = "message_deleted"
+    default_detail = "This message was deleted."
+
+
+class TooLate(ParleyError):
+    code = "too_late"
+    default_detail = "It is too late to change this message."
+
+
+class ReactionLimit(ParleyError):
+    code = "reaction_limit"
+    default_detail = "This message has as many reactions as it can take."

@@ -18,6 +18,36 @@ class ChatRoom(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     # The seq of the newest message; bumped under the row lock that orders the room's messages.
     last_seq = models.PositiveBigIntegerField(default=0)
+    # The position of the room's newest change (a message, an edit, a delete, a reaction, a pin):
+    # bumped under the same lock, so changes are gap-free and ordered as messages are.
+    last_change = models.PositiveBigIntegerField(default=0)
+
+    # Policy, set by the room's managers. None: the site's default (settings.PARLEY).
+    edit_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Minutes after sending that authors may edit. Empty: the site's default; 0: no limit.",
+    )
+    delete_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Minutes after sending that authors may delete. Empty: the site's default; 0: no limit.",
+    )
+
+    class Audience(models.TextChoices):
+        MEMBERS = "members", "Every member"
+        MANAGERS = "managers", "Only the room's owner and admins"
+
+    history_visible_to = models.CharField(
+        max_length=10,
+        choices=Audience.choices,
+        blank=True,
+        default="",
+        help_text="Who may see a message's earlier versions. Empty: the site's default.",
+    )
+    pins_by = models.CharField(
+        max_length=10, choices=Audience.choices, default=Audience.MEMBERS, help_text="Who may pin messages."
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="chat_rooms"
     )
@@ -71,6 +101,20 @@ class ChatMessage(models.Model):
     # Chosen by the sender so a resend after a reconnect stores nothing new.
     client_id = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
+    # The position of this message's latest change in the room's change order (its creation, or
+    # the edit, delete, reaction or pin after it): sync by change reads by it.
+    change = models.PositiveBigIntegerField()
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # A deleted message keeps its place (seq) as a tombstone; its body and versions are erased.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    pinned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The members the current body mentions.
     mentioned_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
     )
@@ -80,12 +124,66 @@ class ChatMessage(models.Model):
         constraints = [
             # The unique index on (room, seq) is also what history and sync read by.
             models.UniqueConstraint(fields=["room", "seq"], name="chatmessage_unique_room_seq"),
+            # A position belongs to one message's latest change; sync by change reads this index.
+            models.UniqueConstraint(fields=["room", "change"], name="chatmessage_unique_room_change"),
             models.UniqueConstraint(
                 fields=["author", "client_id"], name="chatmessage_unique_author_client_id"
             ),
             models.CheckConstraint(condition=Q(seq__gte=1), name="chatmessage_seq_positive"),
-            models.CheckConstraint(condition=~Q(body=""), name="chatmessage_body_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(body="") | Q(deleted_at__isnull=False), name="chatmessage_body_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=Q(body="") | Q(deleted_at__isnull=True), name="chatmessage_deleted_has_no_body"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["room", "pinned_at"], name="chatmessage_pinned", condition=Q(pinned_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.seq} in {self.room_id} by {self.author_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class MessageRevision(models.Model):
+    """An earlier version of an edited message's body: what it said, from when until when."""
+
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    written_at = models.DateTimeField()
+    replaced_at = models.DateTimeField(default=timezone.now)
+    # The client_id of the edit that replaced this version: a resent edit changes nothing.
+    edit_client_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["message", "replaced_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "edit_client_id"], name="revision_unique_edit_client_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"version of message {self.message_id} until {self.replaced_at:%Y-%m-%d %H:%M}"
+
+
+class Reaction(models.Model):
+    message = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reactions")
+    emoji = models.CharField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["message", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user", "emoji"], name="reaction_unique_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user_id} on message {self.message_id}"

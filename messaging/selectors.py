@@ -1,17 +1,29 @@
 """Reads of rooms and messages, with the joins each needs, for views and the consumer."""
 
-from django.contrib.auth import get_user_model
-from django.db.models import F, QuerySet
+from typing import NamedTuple
 
-from .errors import BadRequest, NotFound, NotMember, ParleyError, PermissionDenied, Unauthenticated
-from .models import ChatMessage, ChatRoom, Membership
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import F, Prefetch, QuerySet
+
+from .errors import (
+    BadRequest,
+    NoSuchMessage,
+    NotFound,
+    NotMember,
+    ParleyError,
+    PermissionDenied,
+    Unauthenticated,
+)
+from .models import ChatMessage, ChatRoom, Membership, Reaction
 
 User = get_user_model()
 
 
-def member_room_seqs(user) -> dict[int, int]:
-    """The user's rooms, each with the seq of its newest message."""
-    return dict(Membership.objects.filter(user=user).values_list("room_id", "room__last_seq"))
+def member_room_positions(user) -> dict[int, tuple[int, int]]:
+    """The user's rooms, each with the seq of its newest message and its newest change."""
+    rows = Membership.objects.filter(user=user).values_list("room_id", "room__last_seq", "room__last_change")
+    return {room_id: (last_seq, last_change) for room_id, last_seq, last_change in rows}
 
 
 def rooms_for(user) -> QuerySet[ChatRoom]:
@@ -73,37 +85,107 @@ def write_refusal(*, user, room_id: int) -> Exception:
     return NotMember()  # it changed in between; as good as any
 
 
-def _messages_with_people() -> QuerySet[ChatMessage]:
-    return ChatMessage.objects.select_related("author").prefetch_related("mentioned_users")
+def messages_with_state() -> QuerySet[ChatMessage]:
+    """Messages with what their payload shows: author, mentions, reactions and who pinned."""
+    reactions = Reaction.objects.select_related("user").order_by("created_at", "id")
+    return ChatMessage.objects.select_related("author", "pinned_by").prefetch_related(
+        "mentioned_users", Prefetch("reactions", queryset=reactions)
+    )
+
+
+def message_with_state(*, room_id: int, seq: int) -> ChatMessage:
+    return messages_with_state().get(room_id=room_id, seq=seq)
 
 
 def room_history(room: ChatRoom, *, before_seq: int | None = None, limit: int = 50) -> list[ChatMessage]:
     """The `limit` messages before `before_seq` (the newest when None), oldest first."""
-    messages = _messages_with_people().filter(room=room)
+    messages = messages_with_state().filter(room=room)
     if before_seq is not None:
         messages = messages.filter(seq__lt=before_seq)
     return list(reversed(messages.order_by("-seq")[:limit]))
 
 
-def messages_after(
-    *, user, room_id: int, after_seq: int, limit: int, up_to_seq: int | None = None
-) -> tuple[int, list[ChatMessage]] | None:
-    """The room's last seq and its messages after `after_seq`, in order, for a member.
+class RoomEnd(NamedTuple):
+    """Where a room stands: its newest message and its newest change."""
 
-    None when the user is not a member: membership is read from the database on every call,
-    so a member removed a moment ago reads nothing more.
-    """
-    room_last_seq = (
-        Membership.objects.filter(room_id=room_id, user=user).values_list("room__last_seq", flat=True).first()
+    last_seq: int
+    last_change: int
+
+
+def _room_end(*, user, room_id: int) -> RoomEnd | None:
+    # Membership is read from the database on every call, so a member removed a moment ago
+    # reads nothing more.
+    row = (
+        Membership.objects.filter(room_id=room_id, user=user)
+        .values_list("room__last_seq", "room__last_change")
+        .first()
     )
-    if room_last_seq is None:
+    return RoomEnd(*row) if row is not None else None
+
+
+def messages_after(
+    *, user, room_id: int, after_seq: int, limit: int
+) -> tuple[RoomEnd, list[ChatMessage]] | None:
+    """Where the room stands and its messages after `after_seq`, by seq, as they now are,
+    for a member; None when the user is not one."""
+    end = _room_end(user=user, room_id=room_id)
+    if end is None:
         return None
-    if after_seq >= room_last_seq:
-        return room_last_seq, []
-    messages = _messages_with_people().filter(room_id=room_id, seq__gt=after_seq)
-    if up_to_seq is not None:
-        messages = messages.filter(seq__lte=up_to_seq)
-    return room_last_seq, list(messages.order_by("seq")[:limit])
+    if after_seq >= end.last_seq:
+        return end, []
+    messages = messages_with_state().filter(room_id=room_id, seq__gt=after_seq)
+    return end, list(messages.order_by("seq")[:limit])
+
+
+def changes_after(
+    *, user, room_id: int, after_change: int, limit: int, up_to_change: int | None = None
+) -> tuple[RoomEnd, list[ChatMessage]] | None:
+    """Where the room stands and the messages changed after position `after_change` (new,
+    edited, deleted, reacted to, pinned), each once as it now is, in the order of their latest
+    change; None when the user is not a member."""
+    end = _room_end(user=user, room_id=room_id)
+    if end is None:
+        return None
+    if after_change >= end.last_change:
+        return end, []
+    messages = messages_with_state().filter(room_id=room_id, change__gt=after_change)
+    if up_to_change is not None:
+        messages = messages.filter(change__lte=up_to_change)
+    return end, list(messages.order_by("change")[:limit])
+
+
+def pinned_messages(room: ChatRoom) -> list[ChatMessage]:
+    """The room's pinned messages, the most recently pinned first."""
+    return list(
+        messages_with_state().filter(room=room, pinned_at__isnull=False).order_by("-pinned_at", "-seq")
+    )
+
+
+def can_see_versions(room: ChatRoom, membership: Membership | None) -> bool:
+    """Whether this reader may see earlier versions of the room's messages (the room's policy,
+    or the site's when the room has none)."""
+    audience = room.history_visible_to or settings.PARLEY["HISTORY_VISIBLE_TO"]
+    if audience == ChatRoom.Audience.MANAGERS:
+        return membership is not None and membership.can_manage
+    return True
+
+
+def message_versions(*, room: ChatRoom, membership: Membership | None, seq: int) -> list[dict]:
+    """Every version of a message's body, oldest first, the current one last (`replaced_at`
+    None). The caller has passed `access_room`; this applies the room's history policy."""
+    if not can_see_versions(room, membership):
+        raise PermissionDenied("In this room only the owner and admins see earlier versions.")
+    message = ChatMessage.objects.filter(room=room, seq=seq).first()
+    if message is None or message.is_deleted:
+        raise NoSuchMessage()
+    versions = [
+        {"body": r.body, "written_at": r.written_at, "replaced_at": r.replaced_at}
+        for r in message.revisions.order_by("replaced_at", "id")
+    ]
+    versions.append(
+        {"body": message.body, "written_at": message.edited_at or message.created_at, "replaced_at": None}
+    )
+    return versions
 
 
 def room_members(room: ChatRoom) -> QuerySet[Membership]:

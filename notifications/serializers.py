@@ -2,7 +2,13 @@
 
 from typing import Any
 
-from messaging.serializers import NOTIFICATION_NEW, NOTIFICATION_READ, dumps, message_payload
+from messaging.serializers import (
+    NOTIFICATION_NEW,
+    NOTIFICATION_READ,
+    NOTIFICATION_REMOVED,
+    dumps,
+    message_payload,
+)
 
 from .models import Notification
 
@@ -27,3 +33,8 @@ def notification_new_frame(notification: Notification, mentions: list[str]) -> s
 
 def notification_read_frame(ids: list[int], unread: int) -> str:
     return dumps({"type": NOTIFICATION_READ, "ids": ids, "unread": unread})
+
+
+def notification_removed_frame(ids: list[int], unread: int) -> str:
+    """Notifications that are gone (their message was deleted), and the unread count now."""
+    return dumps({"type": NOTIFICATION_REMOVED, "ids": sorted(ids), "unread": unread})

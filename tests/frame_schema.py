@@ -20,8 +20,13 @@ MESSAGE = {
     "created_at": ISO_TIME,
     "client_id": str,
     "mentions": [str],
+    "change": int,
+    "edited_at": (ISO_TIME, type(None)),
+    "deleted": bool,
+    "reactions": [{"emoji": str, "count": int, "users": [str]}],
+    "pinned": ({"by": str, "at": ISO_TIME}, type(None)),
 }
-ROOM = {"id": int, "name": str, "slug": str, "is_private": bool, "last_seq": int}
+ROOM = {"id": int, "name": str, "slug": str, "is_private": bool, "last_seq": int, "last_change": int}
 NOTIFICATION = {
     "id": int,
     "kind": str,
@@ -35,9 +40,12 @@ NOTIFICATION = {
 SERVER_FRAMES = {
     "hello": {"user": int, "rooms": [int]},
     "message.new": {"message": MESSAGE},
-    "sync.done": {"room": int, "last_seq": int, "has_more": bool},
+    "message.updated": {"message": MESSAGE},
+    # While `has_more`, only the order the sync followed has a position.
+    "sync.done": {"room": int, "last_seq": (int, type(None)), "last_change": (int, type(None)), "has_more": bool},
     "notification.new": {"notification": NOTIFICATION},
     "notification.read": {"ids": [int], "unread": int},
+    "notification.removed": {"ids": [int], "unread": int},
     "room.joined": {"room": ROOM},
     # A socket that finds itself out of a room (a refused frame, the audit) knows only its id.
     "room.left": {"room": (ROOM, {"id": int})},
@@ -49,13 +57,19 @@ SERVER_FRAMES = {
         "client_id?": str,
         "retry_after?": (int, float),
         "room?": int,
+        "seq?": int,
         "frame?": str,
     },
 }
 
 CLIENT_FRAMES = {
     "message.send": {"room": int, "body": str, "client_id": str},
-    "sync": {"room": int, "after_seq": int},
+    "message.edit": {"room": int, "seq": int, "body": str, "client_id": str},
+    "message.delete": {"room": int, "seq": int},
+    "reaction.add": {"room": int, "seq": int, "emoji": str},
+    "reaction.remove": {"room": int, "seq": int, "emoji": str},
+    "message.pin": {"room": int, "seq": int, "pinned": bool},
+    "sync": {"room": int, "after_seq?": int, "after_change?": int},
     "room.read": {"room": int, "seq": int},
     "ping": {},
 }
@@ -68,6 +82,10 @@ ERROR_CODES = {
     "too_large",
     "rate_limited",
     "forbidden",
+    "no_such_message",
+    "message_deleted",
+    "too_late",
+    "reaction_limit",
     "unauthenticated",
     "server_error",
 }

@@ -11,7 +11,8 @@ from messaging.actions.messages import post_message
 from messaging.actions.rooms import create_room, join_room
 from messaging.realtime import hub as fanout
 from messaging.realtime.hub import room_hub
-from messaging.realtime.outlet import room_group_name
+from messaging.realtime.outlet import room_event, room_group_name
+from messaging.selectors import message_with_state
 from messaging.realtime.ratelimit import user_buckets
 from messaging.serializers import message_new_frame, stored_message_payload
 
@@ -20,20 +21,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def publish_from_another_process(message) -> None:
     frame = message_new_frame(stored_message_payload(message))
-    await get_channel_layer().group_send(
-        room_group_name(message.room_id),
-        {"type": "room.message", "room": message.room_id, "seq": message.seq, "text": frame, "origin": "x"},
-    )
+    event = room_event(message.room_id, message.change, message.seq, frame, origin="x")
+    await get_channel_layer().group_send(room_group_name(message.room_id), event)
 
 
 def stored(room, author, body, client_id):
     posted = post_message(author=author, room_id=room.id, body=body, client_id=client_id)
-    return (
-        type(posted.message)
-        .objects.select_related("author")
-        .prefetch_related("mentioned_users")
-        .get(pk=posted.message.pk)
-    )
+    return message_with_state(room_id=room.id, seq=posted.message.seq)
 
 
 async def test_a_failed_subscription_is_retried_within_seconds(connect, room, alice, bob, monkeypatch):

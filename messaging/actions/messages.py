@@ -19,8 +19,8 @@ from ..errors import BadRequest, TooLarge
 from ..mentions import parse_mentions
 from ..models import ChatMessage, ChatRoom, Membership
 from ..realtime import outlet
-from ..selectors import write_refusal
-from ..serializers import message_new_frame, message_payload
+from ..selectors import messages_with_state, write_refusal
+from ..serializers import message_new_frame, message_payload, stored_message_payload
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -46,7 +46,10 @@ class PostedMessage:
 
     @functools.cached_property
     def frame(self) -> str:
-        """Its `message.new` frame, serialised once for every recipient."""
+        """Its `message.new` frame, serialised once for every recipient (for a resend: the
+        message as it now is, edits and reactions included)."""
+        if not self.created:
+            return message_new_frame(stored_message_payload(self.message))
         return message_new_frame(message_payload(self.message, self.mentions))
 
 
@@ -81,7 +84,7 @@ def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     """
     posted = post_message(author=author, room_id=room_id, body=body, client_id=client_id)
     if posted.created:
-        outlet.send_to_room_sync(room_id, posted.message.seq, posted.frame)
+        outlet.send_to_room_sync(room_id, posted.message.change, posted.message.seq, posted.frame)
     if posted.mentioned_user_ids:
         try:
             hand_off([posted.message.id])
@@ -100,7 +103,7 @@ async def send_message_async(
     store = functools.partial(post_message, author=author, room_id=room_id, body=body, client_id=client_id)
     posted = await (hop or database_hop)(store)
     if posted.created:
-        await outlet.send_to_room(room_id, posted.message.seq, posted.frame)
+        await outlet.send_to_room(room_id, posted.message.change, posted.message.seq, posted.frame)
     if posted.mentioned_user_ids:
         notifier().wake([posted.message.id])
     return posted
@@ -121,9 +124,9 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     client_id = clean_client_id(client_id)
     try:
         with transaction.atomic():
-            seq = _take_next_seq(author=author, room_id=room_id)
+            seq, change = _take_next_seq(author=author, room_id=room_id)
             message = ChatMessage.objects.create(
-                room_id=room_id, author=author, seq=seq, body=body, client_id=client_id
+                room_id=room_id, author=author, seq=seq, change=change, body=body, client_id=client_id
             )
             # Writing in a room is having read it: one's own message is never unread.
             Membership.objects.filter(room_id=room_id, user=author).update(last_read_seq=seq)
@@ -146,8 +149,9 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
     )
 
 
-def _take_next_seq(*, author, room_id: int) -> int:
-    """Bump and return the room's last_seq, if the author may post there: one round trip.
+def _take_next_seq(*, author, room_id: int) -> tuple[int, int]:
+    """Bump and return the room's last_seq and last_change (a new message is a change of the
+    room too), if the author may post there: one round trip.
 
     The UPDATE takes the room's row lock until commit (PostgreSQL) or runs under SQLite's
     write lock (IMMEDIATE transactions), so senders to one room are serialised here.
@@ -158,17 +162,17 @@ def _take_next_seq(*, author, room_id: int) -> int:
     with connection.cursor() as cursor:
         # A deactivated account posts nothing, even through a socket opened before.
         cursor.execute(
-            f"UPDATE {room_table} SET last_seq = last_seq + 1 "  # noqa: S608 - table names only
+            f"UPDATE {room_table} SET last_seq = last_seq + 1, last_change = last_change + 1 "  # noqa: S608
             f"WHERE id = %s AND archived_at IS NULL AND EXISTS ("
             f"SELECT 1 FROM {membership_table} WHERE room_id = %s AND user_id = %s) "
             f"AND EXISTS (SELECT 1 FROM {user_table} WHERE id = %s AND is_active) "
-            f"RETURNING last_seq",
+            f"RETURNING last_seq, last_change",
             [room_id, room_id, author.pk, author.pk],
         )
         row = cursor.fetchone()
     if row is None:
         raise write_refusal(user=author, room_id=room_id)
-    return row[0]
+    return row[0], row[1]
 
 
 def _link_mentions(message: ChatMessage) -> list:
@@ -199,12 +203,7 @@ def _link_mentions(message: ChatMessage) -> list:
 
 
 def _message_by_client_id(*, author, client_id: str) -> ChatMessage | None:
-    return (
-        ChatMessage.objects.select_related("author")
-        .prefetch_related("mentioned_users")
-        .filter(author=author, client_id=client_id)
-        .first()
-    )
+    return messages_with_state().filter(author=author, client_id=client_id).first()
 
 
 # --- Rooms and membership ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.db import DatabaseError
 from notifications.notifier import notifier
 
 from .. import selectors
+from ..actions import changes
 from ..actions.memberships import mark_room_read
 from ..actions.messages import MAX_CLIENT_ID_CHARS, send_message_async
 from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
@@ -22,6 +23,7 @@ from ..serializers import (
     error_frame,
     hello_frame,
     message_new_frame,
+    message_updated_frame,
     pong_frame,
     room_joined_frame,
     room_left_frame,
@@ -66,6 +68,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.streams = RoomStreams(
             push=self.push,
             fetch=self.fetch_stored,
+            render=stored_frame,
             lost=self.drop_room,
             batch=settings.PARLEY["SYNC_BATCH_SIZE"],
         )
@@ -113,10 +116,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # The user's group before the rooms are read: a removal committed after the read
             # reaches this socket as an event, one committed before is in the read.
             await self.join_groups()
-            room_seqs = await database_sync_to_async(selectors.member_room_seqs)(user)
+            positions = await database_sync_to_async(selectors.member_room_positions)(user)
             self.standing_checked_at = time.monotonic()
-            for room_id, last_seq in room_seqs.items():
-                self.streams.add(room_id, last_seq)
+            for room_id, (last_seq, last_change) in positions.items():
+                self.streams.add(room_id, last_change, last_seq)
             self.push(hello_frame(user.id, list(self.streams)))
             for room_id in self.streams:
                 await self.hub.add(room_id, self)
@@ -260,6 +263,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             if error.code in ROOM_REFUSALS and room_id in self.streams:
                 # The database says this socket has no business with the room (a lost event).
                 await self.drop_room(room_id)
+        if is_id(frame.get("seq")):
+            extra["seq"] = frame["seq"]
         client_id = frame.get("client_id")
         if isinstance(client_id, str) and len(client_id) <= MAX_CLIENT_ID_CHARS:
             extra["client_id"] = client_id
@@ -293,38 +298,116 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         # The sender's own copy never depends on the channel layer (the hub handed it over
         # if this socket knew the room; a room it did not know is added here); it waits its
-        # turn in the room's seq order and goes out once.
-        seq = posted.message.seq
-        await self.join_stream(room_id, seq - 1)
-        self.forward(room_id, seq, posted.frame)
+        # turn in the room's change order and goes out once.
+        message = posted.message
+        await self.join_stream(room_id, message.change - 1, message.seq - 1)
+        self.forward(room_id, message.change, message.seq, posted.frame)
+
+    async def on_message_edit(self, frame: dict) -> None:
+        store = functools.partial(
+            changes.store_edit,
+            user=self.user,
+            room_id=require_id(frame, "room"),
+            seq=require_id(frame, "seq"),
+            body=require_str(frame, "body"),
+            client_id=require_str(frame, "client_id"),
+        )
+        await self.change(store)
+
+    async def on_message_delete(self, frame: dict) -> None:
+        store = functools.partial(
+            changes.store_delete,
+            user=self.user,
+            room_id=require_id(frame, "room"),
+            seq=require_id(frame, "seq"),
+        )
+        await self.change(store)
+
+    async def on_reaction_add(self, frame: dict, add: bool = True) -> None:
+        store = functools.partial(
+            changes.store_reaction,
+            user=self.user,
+            room_id=require_id(frame, "room"),
+            seq=require_id(frame, "seq"),
+            emoji_text=require_str(frame, "emoji"),
+            add=add,
+        )
+        await self.change(store)
+
+    async def on_reaction_remove(self, frame: dict) -> None:
+        await self.on_reaction_add(frame, add=False)
+
+    async def on_message_pin(self, frame: dict) -> None:
+        pinned = frame.get("pinned", True)
+        if not isinstance(pinned, bool):
+            raise BadRequest("“pinned” must be true or false.")
+        store = functools.partial(
+            changes.store_pin,
+            user=self.user,
+            room_id=require_id(frame, "room"),
+            seq=require_id(frame, "seq"),
+            pinned=pinned,
+        )
+        await self.change(store)
+
+    async def change(self, store) -> None:
+        """One change of a message: stored, then out to every member in the room's order; a
+        change that changed nothing is answered with the message as it is, to this socket."""
+        changed = await changes.apply_change_async(store, hop=self.write_hop)
+        message = changed.message
+        if not changed.changed:
+            self.push(changed.frame)
+            return
+        # As for a new message: this socket's copy never depends on the layer.
+        await self.join_stream(message.room_id, message.change - 1, message.seq)
+        self.forward(message.room_id, message.change, message.seq, changed.frame)
 
     async def on_sync(self, frame: dict) -> None:
+        """Catch up on a room: by change position (`after_change`: every message changed since,
+        as it now is) or, as clients before changes did, by seq (`after_seq`: every message
+        after it, as it now is)."""
         room_id = require_id(frame, "room")
-        after_seq = require_id(frame, "after_seq", minimum=0)
+        by_change = "after_change" in frame
+        if by_change and "after_seq" in frame:
+            raise BadRequest("Give “after_change” or “after_seq”, not both.")
+        after = require_id(frame, "after_change" if by_change else "after_seq", minimum=0)
         batch = settings.PARLEY["SYNC_BATCH_SIZE"]
         # What goes out live from here on reaches the client before this answer does; what went
         # out before the request came may be what the client is asking for again.
-        sent_before = self.streams.delivered(room_id)
-        found = await database_sync_to_async(selectors.messages_after)(
-            user=self.user, room_id=room_id, after_seq=after_seq, limit=batch + 1
-        )
+        before = self.streams.positions(room_id)
+        read = selectors.changes_after if by_change else selectors.messages_after
+        kwargs = {"after_change": after} if by_change else {"after_seq": after}
+        found = await database_sync_to_async(read)(user=self.user, room_id=room_id, limit=batch + 1, **kwargs)
         if found is None:
             raise await database_sync_to_async(selectors.write_refusal)(user=self.user, room_id=room_id)
-        room_last_seq, messages = found
+        end, messages = found
         has_more = len(messages) > batch
         messages = messages[:batch]
-        # Where the client now stands; a claim beyond the room's end is not believed, and a
-        # hole (a seq the database lacks) below the room's end counts as delivered.
-        last_seq = messages[-1].seq if has_more else max(room_last_seq, messages[-1].seq if messages else 0)
-        stream = await self.join_stream(room_id, last_seq)
-        # Sent live while this sync was answered: the client has those before the answer.
-        live = range(sent_before + 1, stream.delivered + 1) if sent_before is not None else range(0)
+        # A stream this socket did not have starts at the room's end, as at connect.
+        stream = await self.join_stream(room_id, end.last_change, end.last_seq)
+        # Sent live while this sync was answered (by change: those positions; by seq: those new
+        # messages): the client has them before the answer.
+        if before is None:
+            live = range(0)
+        elif by_change:
+            live = range(before[0] + 1, stream.delivered + 1)
+        else:
+            live = range(before[1] + 1, stream.seq + 1)
+        render = message_updated_frame if by_change else message_new_frame
         for message in messages:
-            if message.seq not in live:
-                self.push(message_new_frame(stored_message_payload(message)))
-        for held in stream.advance(last_seq):
-            self.push(held)
-        self.push(sync_done_frame(room_id, last_seq, has_more=has_more))
+            if (message.change if by_change else message.seq) not in live:
+                self.push(render(stored_message_payload(message)))
+        if has_more:
+            # Where the client now stands in the order it follows; the other one is not known.
+            last_seq = None if by_change else messages[-1].seq
+            last_change = messages[-1].change if by_change else None
+        else:
+            # The room's end: a claim beyond it is not believed, and a hole or a superseded
+            # position below it counts as delivered.
+            last_seq, last_change = end.last_seq, end.last_change
+            for held in stream.advance(last_change, last_seq):
+                self.push(held)
+        self.push(sync_done_frame(room_id, last_seq, last_change, has_more=has_more))
 
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
@@ -353,6 +436,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     handlers = {
         "message.send": on_message_send,
+        "message.edit": on_message_edit,
+        "message.delete": on_message_delete,
+        "reaction.add": on_reaction_add,
+        "reaction.remove": on_reaction_remove,
+        "message.pin": on_message_pin,
         "sync": on_sync,
         "room.read": on_room_read,
         "ping": on_ping,
@@ -360,9 +448,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- ordering -----------------------------------------------------------------------------
 
-    async def join_stream(self, room_id: int, delivered: int) -> RoomStream:
+    async def join_stream(self, room_id: int, delivered: int, seq: int) -> RoomStream:
         """The room's stream; a room this socket did not know (a missed join event) is added."""
-        stream, new = self.streams.add(room_id, delivered)
+        stream, new = self.streams.add(room_id, delivered, seq)
         if new:
             await self.hub.add(room_id, self)
         return stream
@@ -373,19 +461,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.hub.remove(room_id, self)
         self.push(room_left_frame(room or {"id": room_id}))
 
-    def forward(self, room_id: int, seq: int, frame: str, size: int | None = None) -> None:
-        """A room's message frame from the hub (or this socket's own send), in seq order."""
+    def forward(self, room_id: int, change: int, seq: int, frame: str, size: int | None = None) -> None:
+        """A room's change frame from the hub (or this socket's own write), in change order."""
         if not self.closing:
-            self.streams.forward(room_id, seq, frame, size)
+            self.streams.forward(room_id, change, seq, frame, size)
 
-    async def fetch_stored(self, room_id: int, after_seq: int, up_to_seq: int, limit: int):
-        """What a gap fill needs: the stored messages in (after_seq, up_to_seq], as frames."""
-        found = await database_sync_to_async(selectors.messages_after)(
-            user=self.user, room_id=room_id, after_seq=after_seq, limit=limit, up_to_seq=up_to_seq
+    async def fetch_stored(self, room_id: int, after_change: int, up_to_change: int, limit: int):
+        """What a gap fill needs: the messages whose latest change lies in (after_change,
+        up_to_change], as (change, seq, payload)."""
+        found = await database_sync_to_async(selectors.changes_after)(
+            user=self.user, room_id=room_id, after_change=after_change, limit=limit, up_to_change=up_to_change
         )
         if found is None:
             return None
-        return [(m.seq, message_new_frame(stored_message_payload(m))) for m in found[1]]
+        return [(m.change, m.seq, stored_message_payload(m)) for m in found[1]]
 
     # --- channel layer → client ---------------------------------------------------------------
 
@@ -412,10 +501,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def membership_changed(self, event: dict) -> None:
         room = event["room"]
         if event["is_member"]:
-            await self.join_stream(room["id"], room["last_seq"])
+            await self.join_stream(room["id"], room["last_change"], room["last_seq"])
             self.push(room_joined_frame(room))
         elif room["id"] in self.streams:
             await self.drop_room(room["id"], room)
+
+
+def stored_frame(payload: dict, is_new: bool) -> str:
+    """A stored message's frame for a gap fill: new to the client, or an update of one it has."""
+    return message_new_frame(payload) if is_new else message_updated_frame(payload)
 
 
 def parse_frame(text_data: str | None) -> dict:

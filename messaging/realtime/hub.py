@@ -106,16 +106,16 @@ class RoomHub:
                 else:
                     self.unsubscribed.discard(room_id)
 
-    def deliver(self, room_id: int, seq: int, frame: str, *, skip=None) -> None:
-        """Hand a message frame to every socket of this process in the room (but `skip`)."""
+    def deliver(self, room_id: int, change: int, seq: int, frame: str, *, skip=None) -> None:
+        """Hand a change's frame to every socket of this process in the room (but `skip`)."""
         size = len(frame.encode())
         for consumer in list(self.members.get(room_id, ())):
             if consumer is not skip:
                 try:
-                    consumer.forward(room_id, seq, frame, size=size)
+                    consumer.forward(room_id, change, seq, frame, size=size)
                 except Exception:
                     # One broken socket must not cost the others their message.
-                    logger.exception("Handing message %s of room %s to a socket failed", seq, room_id)
+                    logger.exception("Handing change %s of room %s to a socket failed", change, room_id)
 
     @property
     def has_other_processes(self) -> bool:
@@ -163,7 +163,7 @@ class RoomHub:
                 await self._rejoin()
                 continue
             if event.get("origin") != self.channel:
-                self.deliver(event["room"], event["seq"], event["text"])
+                self.deliver(event["room"], event["change"], event["seq"], event["text"])
 
     async def _renew(self) -> None:
         while True:

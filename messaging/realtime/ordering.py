@@ -1,10 +1,12 @@
-"""Per socket and room: forward message frames in seq order, each once.
+"""Per socket and room: forward a room's changes in their order, each once.
 
-Two senders' messages commit in seq order but their broadcasts race, and a broadcast can be
-dropped by the channel layer. A socket therefore holds a frame that arrives ahead of a gap
-until the missing one comes, or fetches what is missing from the database when it does not.
-What the database does not have below the room's end is a hole (a message removed by hand):
-it counts as delivered, so a hole never freezes a room.
+Every change of a room (a new message, an edit, a delete, a reaction, a pin) has a gap-free
+position, `change`. Two senders' changes commit in order but their broadcasts race, and a
+broadcast can be dropped by the channel layer. A socket therefore holds a frame that arrives
+ahead of a gap until the missing one comes, or fetches what is missing from the database when
+it does not. The database keeps each message at its latest change only, so a position it lacks
+below the room's end was superseded (or its message removed by hand): it counts as delivered,
+and a hole never freezes a room.
 """
 
 import asyncio
@@ -16,10 +18,13 @@ logger = logging.getLogger(__name__)
 
 
 class RoomStream:
-    def __init__(self, delivered: int):
-        # Every message up to this seq has been sent to the client (or predates the socket).
+    def __init__(self, delivered: int, seq: int = 0):
+        # Every change up to this position has been sent to the client (or predates the socket).
         self.delivered = delivered
-        self.held: dict[int, str] = {}
+        # The newest message (seq) the client has had from this socket or had before it opened:
+        # a stored message beyond it goes out as new, one within it as updated.
+        self.seq = seq
+        self.held: dict[int, tuple[int, str]] = {}
 
     @property
     def has_gap(self) -> bool:
@@ -27,54 +32,67 @@ class RoomStream:
 
     @property
     def missing_up_to(self) -> int:
-        """The highest held seq: everything before it must be fetched to close the gap."""
+        """The highest held position: everything before it must be fetched to close the gap."""
         return max(self.held, default=self.delivered)
 
-    def offer(self, seq: int, frame: str) -> list[str]:
+    def offer(self, change: int, seq: int, frame: str) -> list[str]:
         """The frames to send now, in order: none when held or already sent."""
-        if seq <= self.delivered or seq in self.held:
+        if change <= self.delivered or change in self.held:
             return []
-        if seq > self.delivered + 1:
-            self.held[seq] = frame
+        if change > self.delivered + 1:
+            self.held[change] = (seq, frame)
             return []
-        self.delivered = seq
+        self._sent(change, seq)
         return [frame, *self._release()]
 
-    def advance(self, seq: int) -> list[str]:
-        """Messages up to `seq` went to the client another way (a sync): skip them here."""
-        if seq > self.delivered:
-            self.delivered = seq
-            for held_seq in [s for s in self.held if s <= seq]:
-                del self.held[held_seq]
+    def advance(self, change: int, seq: int = 0) -> list[str]:
+        """Changes up to `change` (and messages up to `seq`) went to the client another way
+        (a sync): skip them here."""
+        self.seq = max(self.seq, seq)
+        if change > self.delivered:
+            self.delivered = change
+            for held_change in [c for c in self.held if c <= change]:
+                del self.held[held_change]
         return self._release()
 
-    def fill(self, found: list[tuple[int, str]], *, up_to: int) -> list[str]:
-        """The frames to send now, given every stored message in (delivered, up_to], in order.
+    def fill(self, found: list[tuple[int, int, dict]], *, up_to: int, render: "Render") -> list[str]:
+        """The frames to send now, given every stored message whose latest change lies in
+        (delivered, up_to], in order, as (change, seq, payload).
 
-        `found` is what the database has in that range; a seq it lacks is a hole and is
-        passed over, so the frames held behind it go out.
+        A position the database lacks was superseded or is a hole and is passed over, so the
+        frames held behind it go out.
         """
         frames: list[str] = []
-        for seq, frame in found:
-            frames += self.advance(seq - 1)
-            frames += self.offer(seq, frame)
+        for change, seq, payload in found:
+            frames += self.advance(change - 1)
+            frames += self.offer(change, seq, render(payload, seq > self.seq))
         frames += self.advance(up_to)
         return frames
 
+    def _sent(self, change: int, seq: int) -> None:
+        self.delivered = change
+        self.seq = max(self.seq, seq)
+
     def _release(self) -> list[str]:
         frames = []
-        while (frame := self.held.pop(self.delivered + 1, None)) is not None:
+        while (held := self.held.pop(self.delivered + 1, None)) is not None:
+            seq, frame = held
+            self._sent(self.delivered + 1, seq)
             frames.append(frame)
-            self.delivered += 1
         return frames
+
+
+# `render(payload, is_new)`: a stored message's frame, `message.new` or `message.updated`.
+Render = Callable[[dict, bool], str]
 
 
 # How long a frame waits for a missing predecessor before the socket fetches it itself.
 GAP_WAIT_SECONDS = 0.5
 
-# (room_id, after_seq, up_to_seq, limit) → the stored messages in that range as (seq, frame),
-# in order, or None when the socket's user is no longer a member of the room.
-Fetch = Callable[[int, int, int, int], Awaitable[list[tuple[int, str]] | None]]
+# (room_id, after_change, up_to_change, limit) → the stored messages whose latest change lies in
+# that range, as (change, seq, payload) in order, or None when the socket's user is no longer a
+# member of the room.
+Fetch = Callable[[int, int, int, int], Awaitable[list[tuple[int, int, dict]] | None]]
 
 
 class RoomStreams:
@@ -85,9 +103,12 @@ class RoomStreams:
     the socket's.
     """
 
-    def __init__(self, *, push: Callable[[str, int | None], None], fetch: Fetch, lost, batch: int):
+    def __init__(
+        self, *, push: Callable[[str, int | None], None], fetch: Fetch, render: Render, lost, batch: int
+    ):
         self.push = push
         self.fetch = fetch
+        self.render = render
         self.lost = lost
         self.batch = batch
         self.streams: dict[int, RoomStream] = {}
@@ -102,17 +123,19 @@ class RoomStreams:
     def __len__(self) -> int:
         return len(self.streams)
 
-    def delivered(self, room_id: int) -> int | None:
-        """How far the room's messages have gone out on this socket (None: not followed)."""
+    def positions(self, room_id: int) -> tuple[int, int] | None:
+        """How far the room's changes and messages have gone out on this socket (None: the
+        socket does not follow the room)."""
         stream = self.streams.get(room_id)
-        return stream.delivered if stream is not None else None
+        return (stream.delivered, stream.seq) if stream is not None else None
 
-    def add(self, room_id: int, delivered: int) -> tuple[RoomStream, bool]:
-        """The room's stream, and whether it is new (delivered so far: `delivered`)."""
+    def add(self, room_id: int, delivered: int, seq: int) -> tuple[RoomStream, bool]:
+        """The room's stream, and whether it is new (delivered so far: changes up to
+        `delivered`, messages up to `seq`)."""
         stream = self.streams.get(room_id)
         if stream is not None:
             return stream, False
-        stream = self.streams[room_id] = RoomStream(delivered)
+        stream = self.streams[room_id] = RoomStream(delivered, seq)
         return stream, True
 
     def drop(self, room_id: int) -> None:
@@ -126,12 +149,12 @@ class RoomStreams:
             task.cancel()
         self.fills.clear()
 
-    def forward(self, room_id: int, seq: int, frame: str, size: int | None = None) -> None:
-        """A room's message frame, from the hub or the sender: queued in seq order, once."""
+    def forward(self, room_id: int, change: int, seq: int, frame: str, size: int | None = None) -> None:
+        """A room's change frame, from the hub or the sender: queued in change order, once."""
         stream = self.streams.get(room_id)
         if stream is None:
             return
-        for text in stream.offer(seq, frame):
+        for text in stream.offer(change, seq, frame):
             self.push(text, size if text is frame else None)
         if stream.has_gap and room_id not in self.fills:
             self.fills[room_id] = asyncio.create_task(self._fill(room_id))
@@ -148,7 +171,7 @@ class RoomStreams:
                     return
                 # A full batch covers the range only up to its last message.
                 covered = found[-1][0] if len(found) == self.batch else up_to
-                for text in stream.fill(found, up_to=covered):
+                for text in stream.fill(found, up_to=covered, render=self.render):
                     self.push(text, None)
         except asyncio.CancelledError:
             raise

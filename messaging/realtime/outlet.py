@@ -72,38 +72,42 @@ def signal_user_on_commit(user_id: int, event_type: str, fields: Callable[[], di
 # --- a room's sockets --------------------------------------------------------------------------
 
 
-async def send_to_room(room_id: int, seq: int, frame: str, *, sender=None) -> None:
-    """A room's `message.new` frame to every member socket, on every process.
+async def send_to_room(room_id: int, change: int, seq: int, frame: str, *, sender=None) -> None:
+    """A room's change (`message.new` or `message.updated` of message `seq`, at position
+    `change`) to every member socket, on every process.
 
     This process's sockets get it from its hub directly (`sender`, already answered, is
     skipped); the channel layer carries it to the other processes' hubs. If the layer is
     unreachable the members fill the gap from the database.
     """
     hub = room_hub()
-    hub.deliver(room_id, seq, frame, skip=sender)
+    hub.deliver(room_id, change, seq, frame, skip=sender)
     if hub.has_other_processes:
         try:
-            event = room_event(room_id, seq, frame, origin=hub.channel)
+            event = room_event(room_id, change, seq, frame, origin=hub.channel)
             await get_channel_layer().group_send(room_group_name(room_id), event)
         except Exception:
-            logger.exception("Could not carry message %s of room %s to the other processes", seq, room_id)
+            logger.exception("Could not carry change %s of room %s to the other processes", change, room_id)
 
 
-def send_to_room_sync(room_id: int, seq: int, frame: str) -> None:
+def send_to_room_sync(room_id: int, change: int, seq: int, frame: str) -> None:
     """From synchronous code: through the layer to every process's hub, this one's included."""
     try:
-        event = room_event(room_id, seq, frame)
+        event = room_event(room_id, change, seq, frame)
         async_to_sync(get_channel_layer().group_send)(room_group_name(room_id), event)
     except Exception:
-        logger.exception("Could not hand message %s of room %s to its sockets", seq, room_id)
+        logger.exception("Could not hand change %s of room %s to its sockets", change, room_id)
 
 
-def send_to_room_on_commit(room_id: int, seq: int, frame: str) -> None:
-    on_commit(lambda: send_to_room_sync(room_id, seq, frame))
-
-
-def room_event(room_id: int, seq: int, frame: str, origin: str | None = None) -> dict:
-    return {"type": ROOM_MESSAGE_EVENT, "room": room_id, "seq": seq, "text": frame, "origin": origin}
+def room_event(room_id: int, change: int, seq: int, frame: str, origin: str | None = None) -> dict:
+    return {
+        "type": ROOM_MESSAGE_EVENT,
+        "room": room_id,
+        "change": change,
+        "seq": seq,
+        "text": frame,
+        "origin": origin,
+    }
 
 
 def on_commit(send: Callable[[], None]) -> None:

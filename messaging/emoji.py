@@ -1,0 +1,51 @@
+"""Which reactions are emoji: Unicode's emoji data, as kept by the maintained `emoji` package.
+
+A reaction is one emoji (a skin tone, a flag, a ZWJ family are one), stored in its fully
+qualified form so that "❤" and "❤️" count as the same reaction.
+"""
+
+import functools
+
+import emoji as emoji_data
+
+FULLY_QUALIFIED = emoji_data.STATUS["fully_qualified"]
+VARIATION_SELECTOR = "\ufe0f"
+# Skin tone modifiers: the picker offers the base emoji; a typed or pasted toned one is accepted.
+SKIN_TONES = {chr(code) for code in range(0x1F3FB, 0x1F400)}
+
+
+def normalize(text: str) -> str | None:
+    """The fully qualified form of `text` if it is exactly one emoji, else None."""
+    if not isinstance(text, str) or not text or len(text) > 16:
+        return None
+    entry = emoji_data.EMOJI_DATA.get(text)
+    if entry is None:
+        return None
+    if entry["status"] == FULLY_QUALIFIED:
+        return text
+    # Minimally qualified or unqualified: the same emoji with its variation selector.
+    for candidate in (text + VARIATION_SELECTOR, text.replace(VARIATION_SELECTOR, "")):
+        found = emoji_data.EMOJI_DATA.get(candidate)
+        if found is not None and found["status"] == FULLY_QUALIFIED:
+            return candidate
+    return text
+
+
+def is_emoji(text: str) -> bool:
+    return normalize(text) is not None
+
+
+def _name(code: str) -> str:
+    return code.strip(":").replace("_", " ")
+
+
+@functools.cache
+def emoji_catalogue() -> list[dict]:
+    """Every fully qualified emoji without a skin tone, with its name and aliases, for the picker."""
+    catalogue = []
+    for text, entry in emoji_data.EMOJI_DATA.items():
+        if entry["status"] != FULLY_QUALIFIED or SKIN_TONES.intersection(text):
+            continue
+        aliases = [_name(alias) for alias in entry.get("alias", ())]
+        catalogue.append({"emoji": text, "name": _name(entry["en"]), "aliases": aliases})
+    return catalogue
