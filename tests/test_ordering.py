@@ -1,5 +1,6 @@
-"""A socket's rooms (messaging/realtime/ordering.py), without a socket: frames go out in seq
-order, once; what the layer loses is fetched; a hole or a lost room never stalls a stream."""
+"""A socket's rooms (messaging/realtime/ordering.py), without a socket: frames go out in change
+order, once; what the layer loses is fetched; a hole or a lost room never stalls a stream.
+Here every change is a new message (change = seq) unless a test says otherwise."""
 
 import asyncio
 
@@ -16,11 +17,17 @@ def no_gap_wait(monkeypatch):
 
 class Socket:
     def __init__(self, stored: dict[int, str] | None, batch: int = 200):
-        self.stored = stored  # seq → frame in the database; None: not a member any more
+        self.stored = stored  # change → frame in the database; None: not a member any more
         self.pushed: list[str] = []
         self.fetches: list[tuple[int, int]] = []
         self.lost: list[int] = []
-        self.rooms = RoomStreams(push=self.push, fetch=self.fetch, lost=self.lose, batch=batch)
+        self.rooms = RoomStreams(
+            push=self.push, fetch=self.fetch, render=self.render, lost=self.lose, batch=batch
+        )
+        self.seq_of = {}  # change → seq, where a change is not a new message
+
+    def render(self, payload, is_new):
+        return payload if is_new else f"updated {payload}"
 
     def push(self, frame, size):
         self.pushed.append(frame)
@@ -29,8 +36,8 @@ class Socket:
         self.fetches.append((after_seq, up_to_seq))
         if self.stored is None:
             return None
-        seqs = sorted(s for s in self.stored if after_seq < s <= up_to_seq)[:limit]
-        return [(s, self.stored[s]) for s in seqs]
+        changes = sorted(c for c in self.stored if after_seq < c <= up_to_seq)[:limit]
+        return [(c, self.seq_of.get(c, c), self.stored[c]) for c in changes]
 
     async def lose(self, room_id):
         self.lost.append(room_id)
@@ -46,9 +53,9 @@ class Socket:
 
 async def test_frames_held_behind_a_lost_one_go_out_after_it_is_fetched():
     socket = Socket({1: "m1", 2: "m2", 3: "m3", 4: "m4"})
-    socket.rooms.add(7, delivered=1)
-    socket.rooms.forward(7, 3, "m3")
-    socket.rooms.forward(7, 4, "m4")
+    socket.rooms.add(7, delivered=1, seq=1)
+    socket.rooms.forward(7, 3, 3, "m3")
+    socket.rooms.forward(7, 4, 4, "m4")
     assert socket.pushed == []
 
     await socket.settle()
@@ -59,8 +66,8 @@ async def test_frames_held_behind_a_lost_one_go_out_after_it_is_fetched():
 
 async def test_a_hole_is_passed_over_with_one_fetch():
     socket = Socket({1: "m1", 3: "m3"})
-    socket.rooms.add(7, delivered=1)
-    socket.rooms.forward(7, 3, "m3")
+    socket.rooms.add(7, delivered=1, seq=1)
+    socket.rooms.forward(7, 3, 3, "m3")
 
     await socket.settle()
 
@@ -70,8 +77,8 @@ async def test_a_hole_is_passed_over_with_one_fetch():
 
 async def test_a_long_gap_is_fetched_in_batches():
     socket = Socket({s: f"m{s}" for s in range(1, 12)}, batch=4)
-    socket.rooms.add(7, delivered=0)
-    socket.rooms.forward(7, 11, "m11")
+    socket.rooms.add(7, delivered=0, seq=0)
+    socket.rooms.forward(7, 11, 11, "m11")
 
     await socket.settle()
 
@@ -81,11 +88,37 @@ async def test_a_long_gap_is_fetched_in_batches():
 
 async def test_a_room_the_database_says_is_lost_is_dropped():
     socket = Socket(None)
-    socket.rooms.add(7, delivered=1)
-    socket.rooms.forward(7, 3, "m3")
+    socket.rooms.add(7, delivered=1, seq=1)
+    socket.rooms.forward(7, 3, 3, "m3")
 
     await socket.settle()
 
     assert socket.lost == [7] and 7 not in socket.rooms
-    socket.rooms.forward(7, 4, "m4")
+    socket.rooms.forward(7, 4, 4, "m4")
     assert socket.pushed == []
+
+
+async def test_a_fill_sends_a_changed_message_as_updated_and_a_new_one_as_new():
+    # Positions 2 and 3 were lost: 2 was a reaction to message 1 (which the client has), 3 a
+    # new message 2. The database holds message 1 at change 2 and message 2 at change 3.
+    socket = Socket({2: "m1 with a reaction", 3: "m2", 4: "m3"})
+    socket.seq_of = {2: 1, 3: 2, 4: 3}
+    socket.rooms.add(7, delivered=1, seq=1)
+    socket.rooms.forward(7, 4, 3, "m3")
+
+    await socket.settle()
+
+    assert socket.pushed == ["updated m1 with a reaction", "m2", "m3"]
+
+
+async def test_a_position_superseded_by_a_later_change_is_passed_over():
+    # Change 2 (an edit of message 1) was lost and then superseded by change 3 (another edit):
+    # the database has message 1 at 3 only. Frame 4 waits behind 2, then everything goes out.
+    socket = Socket({3: "m1 edited twice", 4: "m2"})
+    socket.seq_of = {3: 1, 4: 2}
+    socket.rooms.add(7, delivered=1, seq=1)
+    socket.rooms.forward(7, 4, 2, "m2")
+
+    await socket.settle()
+
+    assert socket.pushed == ["updated m1 edited twice", "m2"]

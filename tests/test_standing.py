@@ -73,7 +73,7 @@ async def test_a_refused_frame_drops_the_room_from_the_socket(connect, room, ali
 
 async def test_removed_as_the_socket_opens_gets_nothing_after(connect, room, alice, carol, monkeypatch):
     """Removed between the socket reading its rooms and joining the user's group."""
-    real_read = selectors.member_room_seqs
+    real_read = selectors.member_room_positions
 
     def read_then_removed(user):
         rooms = real_read(user)
@@ -81,7 +81,7 @@ async def test_removed_as_the_socket_opens_gets_nothing_after(connect, room, ali
             remove_member(actor=alice, room=room, user=carol)
         return rooms
 
-    monkeypatch.setattr(selectors, "member_room_seqs", read_then_removed)
+    monkeypatch.setattr(selectors, "member_room_positions", read_then_removed)
     a = await connect(alice)
     c = await connect(carol)
 

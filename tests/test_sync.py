@@ -33,7 +33,7 @@ async def test_reconnecting_client_gets_exactly_what_it_missed(connect, room, al
 
     assert [m["seq"] for m in missed] == [4, 5, 6, 7, 8]
     assert [m["body"] for m in missed] == [f"while away {i}" for i in range(5)]
-    assert done == {"type": "sync.done", "room": room.id, "last_seq": 8, "has_more": False}
+    assert done == {"type": "sync.done", "room": room.id, "last_seq": 8, "last_change": 8, "has_more": False}
     await b.assert_nothing_more()
 
 
@@ -62,7 +62,13 @@ async def test_sync_of_an_up_to_date_room_sends_only_done(connect, room, alice):
     a = await connect(alice)
     await a.post(room.id, "one", "c1")
     await a.send({"type": "sync", "room": room.id, "after_seq": 1})
-    assert await a.receive() == {"type": "sync.done", "room": room.id, "last_seq": 1, "has_more": False}
+    assert await a.receive() == {
+        "type": "sync.done",
+        "room": room.id,
+        "last_seq": 1,
+        "last_change": 1,
+        "has_more": False,
+    }
 
 
 async def test_sync_of_a_room_one_is_not_in_is_refused(connect, room, alice, dave):
@@ -84,9 +90,9 @@ async def test_dropped_broadcast_is_fetched_by_the_socket_itself(connect, room, 
     a, b = await connect(alice), await connect(bob)
     real_send = outlet.send_to_room
 
-    async def lossy_send(room_id, seq, frame, **kwargs):
+    async def lossy_send(room_id, change, seq, frame, **kwargs):
         if seq != 2:
-            await real_send(room_id, seq, frame, **kwargs)
+            await real_send(room_id, change, seq, frame, **kwargs)
 
     monkeypatch.setattr(outlet, "send_to_room", lossy_send)
     for i in range(1, 4):
@@ -100,24 +106,27 @@ async def test_dropped_broadcast_is_fetched_by_the_socket_itself(connect, room, 
 
 def test_room_stream_orders_and_dedupes():
     stream = RoomStream(delivered=4)
-    assert stream.offer(4, "old") == []
-    assert stream.offer(6, "six") == []
-    assert stream.offer(7, "seven") == []
+    assert stream.offer(4, 4, "old") == []
+    assert stream.offer(6, 6, "six") == []
+    assert stream.offer(7, 7, "seven") == []
     assert stream.has_gap and stream.missing_up_to == 7
-    assert stream.offer(5, "five") == ["five", "six", "seven"]
-    assert stream.offer(6, "six again") == []
+    assert stream.offer(5, 5, "five") == ["five", "six", "seven"]
+    assert stream.offer(6, 6, "six again") == []
     assert not stream.has_gap
-    assert stream.offer(9, "nine") == []
+    assert stream.offer(9, 9, "nine") == []
     assert stream.advance(8) == ["nine"]
     assert stream.delivered == 9
 
 
 def test_room_stream_passes_over_a_hole_the_database_lacks():
     stream = RoomStream(delivered=2)
-    assert stream.offer(4, "four") == []
-    assert stream.offer(5, "five") == []
+    assert stream.offer(4, 4, "four") == []
+    assert stream.offer(5, 5, "five") == []
     # The database has nothing at 3 (removed by hand): 4 and 5 go out.
-    assert stream.fill([(4, "four"), (5, "five")], up_to=5) == ["four", "five"]
+    assert stream.fill([(4, 4, "four"), (5, 5, "five")], up_to=5, render=lambda payload, is_new: payload) == [
+        "four",
+        "five",
+    ]
     assert stream.delivered == 5 and not stream.has_gap
 
 
@@ -132,13 +141,13 @@ async def test_a_hole_in_seq_does_not_freeze_the_room(connect, room, alice, bob,
     )
     await ChatMessage.objects.filter(pk=lost.message.pk).adelete()
     reads = []
-    real_read = selectors.messages_after
+    real_read = selectors.changes_after
 
     def counted_read(**kwargs):
         reads.append(kwargs)
         return real_read(**kwargs)
 
-    monkeypatch.setattr(selectors, "messages_after", counted_read)
+    monkeypatch.setattr(selectors, "changes_after", counted_read)
 
     await a.post(room.id, "three", "c3")
 
@@ -159,7 +168,13 @@ async def test_sync_across_a_hole_reaches_the_end_of_the_room(connect, room, ali
     await reconnected.send({"type": "sync", "room": room.id, "after_seq": 1})
     first = [await reconnected.receive() for _ in range(3)]
     assert [f["message"]["seq"] for f in first[:2]] == [4, 5]
-    assert first[2] == {"type": "sync.done", "room": room.id, "last_seq": 5, "has_more": False}
+    assert first[2] == {
+        "type": "sync.done",
+        "room": room.id,
+        "last_seq": 5,
+        "last_change": 5,
+        "has_more": False,
+    }
 
 
 async def test_a_sync_sends_again_what_the_socket_sent_before_the_request(connect, room, alice, bob):
@@ -173,7 +188,13 @@ async def test_a_sync_sends_again_what_the_socket_sent_before_the_request(connec
     await b.send({"type": "sync", "room": room.id, "after_seq": 1})
 
     assert [m["seq"] for m in await b.receive_messages(2)] == [2, 3]
-    assert await b.receive() == {"type": "sync.done", "room": room.id, "last_seq": 3, "has_more": False}
+    assert await b.receive() == {
+        "type": "sync.done",
+        "room": room.id,
+        "last_seq": 3,
+        "last_change": 3,
+        "has_more": False,
+    }
     await b.assert_nothing_more()
 
 
@@ -192,7 +213,7 @@ async def test_a_message_sent_live_while_a_sync_is_answered_reaches_the_socket_o
             # Alice's message is stored and handed to the sockets (as `send_message_async` does)
             # while bob's sync is on its way: the hub puts it on bob's socket there and then.
             posted = post_message(author=alice, room_id=room.id, body="live", client_id="c-live")
-            handed = outlet.send_to_room(room.id, posted.message.seq, posted.frame)
+            handed = outlet.send_to_room(room.id, posted.message.change, posted.message.seq, posted.frame)
             asyncio.run_coroutine_threadsafe(handed, loop).result(timeout=3)
         return query(**kwargs)
 
@@ -202,5 +223,11 @@ async def test_a_message_sent_live_while_a_sync_is_answered_reaches_the_socket_o
     frames = [await b.receive(), await b.receive()]
     assert [f["type"] for f in frames] == ["message.new", "sync.done"]
     assert frames[0]["message"]["body"] == "live"
-    assert frames[1] == {"type": "sync.done", "room": room.id, "last_seq": 2, "has_more": False}
+    assert frames[1] == {
+        "type": "sync.done",
+        "room": room.id,
+        "last_seq": 2,
+        "last_change": 2,
+        "has_more": False,
+    }
     await b.assert_nothing_more()
