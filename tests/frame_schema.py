@@ -42,7 +42,12 @@ SERVER_FRAMES = {
     "message.new": {"message": MESSAGE},
     "message.updated": {"message": MESSAGE},
     # While `has_more`, only the order the sync followed has a position.
-    "sync.done": {"room": int, "last_seq": (int, type(None)), "last_change": (int, type(None)), "has_more": bool},
+    "sync.done": {
+        "room": int,
+        "last_seq": (int, type(None)),
+        "last_change": (int, type(None)),
+        "has_more": bool,
+    },
     "notification.new": {"notification": NOTIFICATION},
     "notification.read": {"ids": [int], "unread": int},
     "notification.removed": {"ids": [int], "unread": int},

@@ -170,7 +170,14 @@ async def test_a_private_room_joined_while_connected_says_it_is_private(connect,
     await database_sync_to_async(add_member)(actor=alice, room=private, username="dave")
 
     joined = (await d.receive_type("room.joined"))["room"]
-    assert joined == {"id": private.id, "name": "staff", "slug": "staff", "is_private": True, "last_seq": 0, "last_change": 0}
+    assert joined == {
+        "id": private.id,
+        "name": "staff",
+        "slug": "staff",
+        "is_private": True,
+        "last_seq": 0,
+        "last_change": 0,
+    }
 
 
 async def test_leaving_while_connected_stops_delivery(connect, room, alice, carol):
