@@ -1,6 +1,8 @@
-"""Room pages: the list, one room with its history, and membership actions."""
+"""Room pages: the list, one room with its history, its settings, and membership actions; the
+JSON the room's script reads (history, earlier versions, pins, the emoji catalogue)."""
 
 import functools
+import hashlib
 import re
 import uuid
 
@@ -8,18 +10,21 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.cache import patch_cache_control
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import condition, require_GET, require_POST
 
 from . import selectors
 from .actions.memberships import add_member, remove_member
 from .actions.messages import clean_body, send_message
-from .actions.rooms import create_room, join_room, leave_room
-from .errors import BadRequest, NotFound, ParleyError
-from .forms import AddMemberForm, RoomForm
-from .serializers import room_payload, stored_message_payload
+from .actions.rooms import create_room, join_room, leave_room, update_room_policy
+from .emoji import emoji_catalogue
+from .errors import BadRequest, NoSuchMessage, NotFound, ParleyError
+from .forms import AddMemberForm, RoomForm, RoomPolicyForm
+from .serializers import dumps, room_payload, stored_message_payload
 
 # The protocol's bound on ids and positions (docs/protocol.md): what a JavaScript number holds exactly.
 MAX_POSITION = 2**53
@@ -47,6 +52,10 @@ HTTP_STATUS = {
     "forbidden": 403,
     "not_member": 403,
     "not_found": 404,
+    "no_such_message": 404,
+    "too_late": 403,
+    "message_deleted": 409,
+    "reaction_limit": 409,
     "too_large": 413,
     "rate_limited": 429,
     "server_error": 500,
@@ -98,6 +107,18 @@ def room_create(request):
     return render(request, "messaging/room_create.html", {"form": form})
 
 
+def effective_policy(room) -> dict:
+    """The room's rules for changing messages as they apply now: its own, else the site's."""
+    site = settings.PARLEY
+    edit, delete = room.edit_window_minutes, room.delete_window_minutes
+    return {
+        "edit_window_minutes": site["EDIT_WINDOW_MINUTES"] if edit is None else edit,
+        "delete_window_minutes": site["DELETE_WINDOW_MINUTES"] if delete is None else delete,
+        "history_visible_to": room.history_visible_to or site["HISTORY_VISIBLE_TO"],
+        "pins_by": room.pins_by,
+    }
+
+
 @login_required
 @answers_errors()
 def room_detail(request, slug):
@@ -109,6 +130,9 @@ def room_detail(request, slug):
     before_seq = around + page_size // 2 if around is not None else None
     history = selectors.room_history(room, before_seq=before_seq, limit=page_size)
     members = list(selectors.room_members(room))
+    policy = effective_policy(room)
+    can_manage = membership is not None and membership.can_manage
+    can_see_versions = selectors.can_see_versions(room, membership)
     # Rendering never writes: the client says what it has shown (`room.read`), so a page opened at
     # an old message (`?around=`), prefetched or left in a background tab reads nothing.
     return render(
@@ -120,6 +144,12 @@ def room_detail(request, slug):
             "history": history,
             "has_older": bool(history) and history[0].seq > 1,
             "members": members,
+            "pinned_messages": selectors.pinned_messages(room),
+            "can_manage": can_manage,
+            "can_see_versions": can_see_versions,
+            "edit_window_minutes": policy["edit_window_minutes"],
+            "delete_window_minutes": policy["delete_window_minutes"],
+            "pins_by": policy["pins_by"],
             "my_rooms": selectors.rooms_for(request.user),
             "add_member_form": AddMemberForm(),
             # The composer's client_id when it is posted without JavaScript: fresh per render, so a
@@ -130,6 +160,16 @@ def room_detail(request, slug):
                 "member": membership is not None,
                 "first_seq": history[0].seq if history else room.last_seq + 1,
                 "history_url": reverse("room_history", args=[room.slug]),
+                "pins_url": reverse("room_pins", args=[room.slug]),
+                # `{seq}` stands for the message's seq.
+                "versions_url": reverse("message_versions", args=[room.slug, 0]).replace("/0/", "/{seq}/"),
+                "emoji_url": emoji_url(),
+                "settings_url": reverse("room_settings", args=[room.slug]) if can_manage else None,
+                "can_manage": can_manage,
+                "can_see_versions": can_see_versions,
+                "edit_window_minutes": policy["edit_window_minutes"],
+                "delete_window_minutes": policy["delete_window_minutes"],
+                "pins_by": policy["pins_by"],
                 "me": request.user.username,
                 "members": [
                     {"username": m.user.username, "display_name": m.user.shown_name} for m in members
@@ -137,6 +177,19 @@ def room_detail(request, slug):
             },
         },
     )
+
+
+@login_required
+@answers_errors()
+def room_settings(request, slug):
+    """The room's rules for changing messages, for its owner and admins (403 for its members)."""
+    room, _ = selectors.access_room(user=request.user, slug=slug, manager=True)
+    form = RoomPolicyForm.for_room(room, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        update_room_policy(actor=request.user, room=room, **form.cleaned_data)
+        messages.success(request, "Room settings saved.")
+        return redirect("room_settings", slug=room.slug)
+    return render(request, "messaging/room_settings.html", {"room": room, "form": form})
 
 
 @login_required
@@ -148,6 +201,69 @@ def room_history(request, slug):
     before_seq = query_position(request, "before_seq", required=True)
     history = selectors.room_history(room, before_seq=before_seq, limit=settings.PARLEY["HISTORY_PAGE_SIZE"])
     return JsonResponse({"messages": [stored_message_payload(m) for m in history]})
+
+
+@login_required
+@require_GET
+@answers_errors(json=True)
+def message_versions(request, slug, seq):
+    """Every version of one message, oldest first, for the "(edited)" marker's history view."""
+    room, membership = selectors.access_room(user=request.user, slug=slug)
+    if seq > MAX_POSITION:
+        raise NoSuchMessage()
+    versions = selectors.message_versions(room=room, membership=membership, seq=seq)
+    return JsonResponse(
+        {
+            "seq": seq,
+            "versions": [
+                {
+                    "body": version["body"],
+                    "written_at": version["written_at"].isoformat(),
+                    "replaced_at": version["replaced_at"].isoformat() if version["replaced_at"] else None,
+                }
+                for version in versions
+            ],
+        }
+    )
+
+
+@login_required
+@require_GET
+@answers_errors(json=True)
+def room_pins(request, slug):
+    """The room's pinned messages as they now are, the most recently pinned first."""
+    room, _ = selectors.access_room(user=request.user, slug=slug)
+    return JsonResponse({"messages": [stored_message_payload(m) for m in selectors.pinned_messages(room)]})
+
+
+@functools.cache
+def _emoji_body() -> tuple[bytes, str]:
+    """The catalogue serialised once per process, and its version (a hash of it): it changes only
+    when the `emoji` package does."""
+    body = dumps(emoji_catalogue()).encode()
+    return body, hashlib.sha256(body).hexdigest()[:16]
+
+
+def emoji_url() -> str:
+    """The catalogue's address with its version: a browser keeps it until the version changes."""
+    return reverse("emoji") + f"?v={_emoji_body()[1]}"
+
+
+@login_required
+@require_GET
+@gzip_page
+@condition(etag_func=lambda request: _emoji_body()[1])
+def emoji_json(request):
+    """The reaction picker's catalogue: every emoji with its name and aliases."""
+    body, version = _emoji_body()
+    response = HttpResponse(body, content_type="application/json")
+    # Private: it is behind the log-in. Under its versioned address it never changes, so the
+    # browser keeps it for a year; without the version it revalidates by its ETag.
+    if request.GET.get("v") == version:
+        patch_cache_control(response, private=True, max_age=365 * 24 * 3600, immutable=True)
+    else:
+        patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""Rooms: creating one, joining a public one, leaving."""
+"""Rooms: creating one, joining a public one, leaving, and the rules its managers set."""
 
 from django.db import transaction
 from django.utils.text import slugify
@@ -58,3 +58,37 @@ def leave_room(*, user, room: ChatRoom) -> None:
             raise BadRequest("You are the room's only owner; it cannot be left without one.")
         membership.delete()
         announce_membership(user_id=user.id, room=room, is_member=False)
+
+
+# The longest edit or delete window a room may set: a year. Past that "no limit" (0) says it.
+MAX_WINDOW_MINUTES = 365 * 24 * 60
+POLICY_FIELDS = ("edit_window_minutes", "delete_window_minutes", "history_visible_to", "pins_by")
+
+
+def update_room_policy(*, actor, room: ChatRoom, **fields) -> ChatRoom:
+    """A room's owner or admin sets its rules for changing messages: the edit and delete windows
+    (None: the site's default; 0: no limit), who sees earlier versions ("": the site's default)
+    and who pins. Fields not given keep their value.
+
+    Only these columns are written (an UPDATE of them alone), so the room's positions, bumped
+    concurrently under its row lock by new messages and changes, are never overwritten. The
+    changes read the policy inside their own transaction: the next one obeys the new rules.
+    """
+    room, _ = access_room(user=actor, room_id=room.pk, manager=True)
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise BadRequest(f"Not a room setting: {', '.join(sorted(unknown))}.")
+    for name in ("edit_window_minutes", "delete_window_minutes"):
+        if name in fields:
+            minutes = fields[name]
+            whole = isinstance(minutes, int) and not isinstance(minutes, bool)
+            if minutes is not None and not (whole and 0 <= minutes <= MAX_WINDOW_MINUTES):
+                raise BadRequest(f"A time limit is a whole number of minutes from 0 to {MAX_WINDOW_MINUTES}.")
+    if fields.get("history_visible_to", "") not in ("", *ChatRoom.Audience.values):
+        raise BadRequest("Earlier versions are shown to members or to managers.")
+    if "pins_by" in fields and fields["pins_by"] not in ChatRoom.Audience.values:
+        raise BadRequest("Messages are pinned by members or by managers.")
+    if fields:
+        ChatRoom.objects.filter(pk=room.pk).update(**fields)
+    room.refresh_from_db()
+    return room
