@@ -67,6 +67,35 @@ class ChatClient:
             if message["client_id"] == client_id and message["author"]["id"] == self.user.id:
                 return message
 
+    async def change(self, frame: dict, timeout: float = 3) -> dict:
+        """Send a change frame and return its answer: the next `message.updated` of that
+        message, or the next `error`. Frames that arrived before (other people's changes) are
+        dropped first, and other frames on the way are skipped."""
+        await self.drain()
+        await self.send(frame)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            answer = await self.receive(timeout=max(remaining, 0.01))
+            if answer["type"] == "error" or (
+                answer["type"] == "message.updated" and answer["message"]["seq"] == frame.get("seq")
+            ):
+                return answer
+
+    async def drain(self, quiet: float = 0.05) -> list[dict]:
+        """Whatever has arrived, until nothing more comes for `quiet` seconds."""
+        frames = []
+        while not await self.communicator.receive_nothing(timeout=quiet):
+            frames.append(await self.receive())
+        return frames
+
+    async def receive_updates(self, count: int, timeout: float = 5) -> list[dict]:
+        """The next `count` messages of `message.updated` frames (other frames are skipped)."""
+        updates = []
+        while len(updates) < count:
+            updates.append((await self.receive_type("message.updated", timeout=timeout))["message"])
+        return updates
+
     async def close(self) -> None:
         await self.communicator.disconnect()
 
