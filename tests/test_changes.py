@@ -2,6 +2,8 @@
 member live in the room's change order, a member who was away catches up in one sync, and
 every refusal has its code."""
 
+import asyncio
+import random
 from datetime import timedelta
 
 import pytest
@@ -333,7 +335,7 @@ def tables_containing(text: str) -> list[str]:
                 quoted = f"{connection.ops.quote_name(table)}.{connection.ops.quote_name(column.name)}"
                 try:
                     cursor.execute(
-                        f"SELECT 1 FROM {connection.ops.quote_name(table)} "  # noqa: S608 - introspected names
+                        f"SELECT 1 FROM {connection.ops.quote_name(table)} "
                         f"WHERE CAST({quoted} AS TEXT) LIKE %s LIMIT 1",
                         [f"%{text}%"],
                     )
@@ -399,3 +401,93 @@ async def test_a_site_admin_deletes_through_the_same_action_and_members_see_it(
 
     assert changed.changed and changed.message.is_deleted
     assert (await b.receive_updates(1))[0]["deleted"] is True
+
+
+def random_changes(rng: random.Random, room, me: str, authors: dict[int, str], count: int) -> list[dict]:
+    """A seeded mix of edits (of one's own messages), deletes, reactions and pins."""
+    frames = []
+    for i in range(count):
+        seq = rng.choice(sorted(authors))
+        kind = rng.choice(
+            ["edit", "react", "unreact", "pin", "delete"]
+            if authors[seq] == me
+            else ["react", "unreact", "pin"]
+        )
+        if kind == "edit":
+            frames.append(edit(room, seq, f"{me} edit {i}", f"{me}-edit-{i}"))
+        elif kind in ("react", "unreact"):
+            frames.append(
+                react(room, seq, rng.choice(EMOJI), "reaction.add" if kind == "react" else "reaction.remove")
+            )
+        elif kind == "pin":
+            frames.append({"type": "message.pin", "room": room.id, "seq": seq, "pinned": rng.random() < 0.6})
+        elif rng.random() < 0.3:  # deletes are rarer, or nothing would be left to change
+            frames.append({"type": "message.delete", "room": room.id, "seq": seq})
+    return frames
+
+
+EMOJI = ["👍", "❤️", "🎉", "👀", "😂"]
+
+
+class StateTracker:
+    """What a client shows: for each seq, the payload with the highest change."""
+
+    def __init__(self):
+        self.states: dict[int, dict] = {}
+
+    def take(self, frames: list[dict]) -> None:
+        for frame in frames:
+            if frame["type"] in ("message.new", "message.updated"):
+                message = frame["message"]
+                held = self.states.get(message["seq"])
+                if held is None or message["change"] > held["change"]:
+                    self.states[message["seq"]] = message
+
+
+def stored_states(room) -> dict[int, dict]:
+    from messaging.selectors import messages_with_state
+    from messaging.serializers import stored_message_payload
+
+    return {m.seq: stored_message_payload(m) for m in messages_with_state().filter(room=room)}
+
+
+@pytest.mark.parametrize("seed", [7, 2026])
+async def test_concurrent_changes_converge_at_every_client_to_the_database(
+    connect, room, alice, bob, carol, seed
+):
+    clients = {"alice": await connect(alice), "bob": await connect(bob), "carol": await connect(carol)}
+    authors = {}
+    for name, client in clients.items():
+        for j in range(2):
+            message = await client.post(room.id, f"{name} {j}", f"{name}-m{j}")
+            authors[message["seq"]] = name
+    trackers = {name: StateTracker() for name in clients}
+    for name, client in clients.items():
+        trackers[name].take(await client.drain())
+
+    rng = random.Random(seed)
+    plans = {name: random_changes(rng, room, name, authors, 25) for name in clients}
+
+    async def play(name: str) -> None:
+        for frame in plans[name]:
+            await clients[name].send(frame)
+            if rng.random() < 0.3:
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(play(name) for name in clients))
+    for name, client in clients.items():
+        trackers[name].take(await client.drain(quiet=1.0))
+
+    expected = await database_sync_to_async(stored_states)(room)
+    for name, tracker in trackers.items():
+        assert tracker.states == expected, f"{name} differs from the database"
+    # A client that comes later catches up to the same state in one sync from the start.
+    late = await connect(alice)
+    await late.send({"type": "sync", "room": room.id, "after_change": 0})
+    late_tracker = StateTracker()
+    frames = []
+    while (frame := await late.receive())["type"] != "sync.done":
+        frames.append(frame)
+    late_tracker.take(frames)
+    assert late_tracker.states == expected
+    assert frame["last_change"] == await last_change(room)
