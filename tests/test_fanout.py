@@ -12,8 +12,8 @@ from messaging.actions.rooms import create_room, join_room
 from messaging.realtime import hub as fanout
 from messaging.realtime.hub import room_hub
 from messaging.realtime.outlet import room_event, room_group_name
-from messaging.selectors import message_with_state
 from messaging.realtime.ratelimit import user_buckets
+from messaging.selectors import message_with_state
 from messaging.serializers import message_new_frame, stored_message_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
