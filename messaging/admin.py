@@ -1,7 +1,16 @@
-from django.contrib import admin
+"""The Django admin: rooms, memberships and messages, changed through the same actions as the
+pages, so open sockets hear of every change made here."""
 
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from .actions.changes import publish, store_delete
 from .actions.memberships import add_membership, end_membership
-from .models import ChatMessage, ChatRoom, Membership
+from .errors import ParleyError
+from .models import ChatMessage, ChatRoom, Membership, MessageRevision, Reaction
 
 
 class MembershipInline(admin.TabularInline):
@@ -86,24 +95,146 @@ class MembershipAdmin(admin.ModelAdmin):
             end_membership(membership=membership)
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """What a message carries, shown to whoever may see the message; never changed here."""
+
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("messaging.view_chatmessage")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RevisionInline(ReadOnlyInline):
+    model = MessageRevision
+    fields = ("body", "written_at", "replaced_at")
+    readonly_fields = fields
+    verbose_name = "earlier version"
+    verbose_name_plural = "earlier versions (oldest first)"
+
+
+class ReactionInline(ReadOnlyInline):
+    model = Reaction
+    fields = ("emoji", "user", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+
 @admin.register(ChatMessage)
 class ChatMessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "room", "seq", "author", "short_body", "created_at")
+    """Messages are read here, and deleted for everyone: the message becomes a tombstone in its
+    place (its seq stays, so the room's order keeps no hole) through the same action as a room
+    owner's delete, so every member sees it at once. Nothing here hard-deletes a message or
+    rewrites one (an edit is its author's)."""
+
+    list_display = ("id", "room", "seq", "author", "short_body", "state", "created_at")
     list_filter = ("room",)
     search_fields = ("body", "author__username")
-    raw_id_fields = ("room", "author", "mentioned_users")
-    # Read-only until edits and deletes are ordered changes of the room (tombstones): an edit
-    # here would reach nobody, and a deletion would leave a hole in the room's seq.
-    readonly_fields = ("room", "seq", "author", "body", "client_id", "created_at", "mentioned_users")
+    fields = (
+        "room",
+        "seq",
+        "change",
+        "author",
+        "body",
+        "client_id",
+        "created_at",
+        "edited_at",
+        "deleted_at",
+        "deleted_by",
+        "pinned_at",
+        "pinned_by",
+        "mentioned_users",
+    )
+    readonly_fields = fields
     list_select_related = ("room", "author")
+    inlines = [RevisionInline, ReactionInline]
+    actions = ["delete_for_everyone"]
+    delete_confirmation_template = "admin/messaging/chatmessage/delete_for_everyone.html"
+    delete_selected_confirmation_template = "admin/messaging/chatmessage/delete_for_everyone_selected.html"
 
     @admin.display(description="Body")
     def short_body(self, message):
         return message.body[:80]
 
+    @admin.display(description="State")
+    def state(self, message):
+        if message.is_deleted:
+            return "deleted"
+        return ", ".join(
+            word for word, on in (("edited", message.edited_at), ("pinned", message.pinned_at)) if on
+        )
+
     def has_add_permission(self, request):
         # A message added here would skip seq assignment and delivery; post it in the room.
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # A tombstone is already deleted for everyone.
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_deleted)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a hard delete would leave a hole in the room's seq
+        return actions
+
+    @admin.action(permissions=["delete"], description="Delete for everyone (tombstone)")
+    def delete_for_everyone(self, request, queryset):
+        # Django's own flow (a confirmation page, then delete_queryset), with our confirmation.
+        return delete_selected(self, request, queryset)
+
+    def get_deleted_objects(self, objs, request):
+        # Nothing but the messages themselves is deleted by the admin: the action erases the
+        # body, versions, reactions and notifications as part of the tombstone, whoever asks.
+        shown = [f"{message} ({message.room})" for message in objs]
+        return shown, {ChatMessage._meta.verbose_name_plural: len(shown)}, set(), []
+
+    def log_deletions(self, request, queryset):
+        return []  # the message is not deleted: each tombstone is logged as a change once made
+
+    def delete_model(self, request, obj):
+        self._delete_for_everyone(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        self._delete_for_everyone(request, queryset.select_related("room"))
+
+    def _delete_for_everyone(self, request, messages_to_delete) -> None:
+        for message in messages_to_delete:
+            try:
+                changed = store_delete(
+                    user=request.user, room_id=message.room_id, seq=message.seq, as_site_admin=True
+                )
+            except ParleyError as error:
+                self.message_user(
+                    request,
+                    f"Message {message.seq} in {message.room} was not deleted: {error.detail}",
+                    messages.ERROR,
+                )
+                continue
+            if changed.changed:
+                self.log_change(request, message, "Deleted for everyone (tombstone).")
+            # delete_message without the publishing, which waits for the admin's own transaction
+            # (the delete page runs in one): members must never hear of a change not committed.
+            transaction.on_commit(lambda changed=changed: publish(changed), robust=True)
+
+    def response_delete(self, request, obj_display, obj_id):
+        if not ChatMessage.objects.filter(pk=obj_id, deleted_at__isnull=False).exists():
+            # Refused (the error is already shown): back to the message.
+            return HttpResponseRedirect(reverse("admin:messaging_chatmessage_change", args=[obj_id]))
+        response = super().response_delete(request, obj_display, obj_id)
+        # Django goes back to the list only for those who may change messages; nobody may.
+        response["Location"] = reverse("admin:messaging_chatmessage_changelist")
+        return response
