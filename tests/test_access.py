@@ -60,3 +60,31 @@ def test_pages_map_the_rule_to_http_in_one_place(client, private, room, dave):
         "detail": "No such room.",
     }
     assert client.get(f"/rooms/{room.slug}/").status_code == 200
+
+
+def test_the_change_endpoints_answer_with_the_same_rule(client, private, room, alice, bob, dave):
+    from messaging.actions.changes import edit_message
+    from messaging.actions.messages import post_message
+    from messaging.actions.rooms import update_room_policy
+
+    for target in (room, private):
+        post_message(author=alice, room_id=target.id, body="hello", client_id=f"c{target.id}")
+        edit_message(user=alice, room_id=target.id, seq=1, body="hello!", client_id=f"e{target.id}")
+
+    def answers(slug):
+        return (
+            client.get(f"/rooms/{slug}/messages/1/versions/").status_code,
+            client.get(f"/rooms/{slug}/pins/").status_code,
+            client.get(f"/rooms/{slug}/settings/").status_code,
+        )
+
+    client.force_login(dave)  # in neither room
+    assert answers(private.slug) == answers("no-such-room") == (404, 404, 404)
+    assert client.get(f"/rooms/{private.slug}/pins/").json() == client.get("/rooms/no-such-room/pins/").json()
+    assert answers(room.slug) == (200, 200, 403)  # a public room is readable, not manageable
+    client.force_login(bob)  # a plain member
+    assert answers(room.slug) == (200, 200, 403)
+    update_room_policy(actor=alice, room=room, history_visible_to="managers")
+    assert answers(room.slug) == (403, 200, 403)
+    client.force_login(alice)  # the owner
+    assert answers(room.slug) == answers(private.slug) == (200, 200, 200)
