@@ -18,12 +18,14 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_GET, require_POST
 
 from . import selectors
+from .actions.changes import delete_message, edit_message
 from .actions.memberships import add_member, remove_member
 from .actions.messages import clean_body, send_message
 from .actions.rooms import create_room, join_room, leave_room, update_room_policy
 from .emoji import emoji_catalogue
-from .errors import BadRequest, NoSuchMessage, NotFound, ParleyError
+from .errors import BadRequest, MessageDeleted, NoSuchMessage, NotFound, ParleyError, PermissionDenied
 from .forms import AddMemberForm, RoomForm, RoomPolicyForm
+from .models import ChatMessage
 from .serializers import dumps, room_payload, stored_message_payload
 
 # The protocol's bound on ids and positions (docs/protocol.md): what a JavaScript number holds exactly.
@@ -287,6 +289,81 @@ def message_send(request, slug):
         messages.error(request, "Your message was not sent: that page was out of date. Please send it again.")
         return redirect("room", slug=room.slug)
     return redirect(reverse("room", args=[room.slug]) + f"#m{posted.message.seq}")
+
+
+def _changeable_message(request, slug, seq):
+    """The room and one of its messages, for the pages that change it without JavaScript."""
+    room, membership = selectors.access_room(user=request.user, slug=slug)
+    message = ChatMessage.objects.filter(room=room, seq=seq).first() if seq <= MAX_POSITION else None
+    if message is None:
+        raise NoSuchMessage()
+    if message.is_deleted:
+        raise MessageDeleted()
+    return room, membership, message
+
+
+@login_required
+@answers_errors()
+def message_edit(request, slug, seq):
+    """Editing without JavaScript: a form with the message's text (GET), then the same action as
+    the socket's `message.edit` (POST) and back to the message."""
+    room, _, message = _changeable_message(request, slug, seq)
+    if message.author_id != request.user.pk:
+        raise PermissionDenied("You can only edit your own messages.")
+    body, error = message.body, None
+    if request.method == "POST":
+        body = request.POST.get("body", "")
+        try:
+            edit_message(
+                user=request.user,
+                room_id=room.id,
+                seq=seq,
+                body=body,
+                client_id=request.POST.get("client_id", ""),
+            )
+        except NotFound:
+            raise
+        except ParleyError as refused:
+            error = refused.detail
+        else:
+            return redirect(reverse("room", args=[room.slug]) + f"#m{seq}")
+    return render(
+        request,
+        "messaging/message_change.html",
+        # A fresh client_id per form: a double submit is one edit.
+        {
+            "room": room,
+            "message": message,
+            "editing": True,
+            "body": body,
+            "error": error,
+            "client_id": uuid.uuid4(),
+        },
+        status=200 if error is None else 400,
+    )
+
+
+@login_required
+@answers_errors()
+def message_delete(request, slug, seq):
+    """Deleting without JavaScript: a confirmation (GET), then the same action as the socket's
+    `message.delete` (POST) and back to where the message was."""
+    room, membership, message = _changeable_message(request, slug, seq)
+    if message.author_id != request.user.pk and not (membership is not None and membership.can_manage):
+        raise PermissionDenied("Only the room's owner and admins can delete other people's messages.")
+    if request.method == "POST":
+        try:
+            delete_message(user=request.user, room_id=room.id, seq=seq)
+        except NotFound:
+            raise
+        except ParleyError as refused:
+            messages.error(request, f"The message was not deleted: {refused.detail}")
+        else:
+            messages.success(request, "Message deleted.")
+        return redirect(reverse("room", args=[room.slug]) + f"#m{seq}")
+    return render(
+        request, "messaging/message_change.html", {"room": room, "message": message, "editing": False}
+    )
 
 
 def _act(request, slug, action, success: str):

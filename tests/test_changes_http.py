@@ -247,6 +247,7 @@ def test_the_json_endpoints_answer_get_only(client, room, alice, edited, name):
 
 def test_reading_the_room_its_versions_pins_and_settings_writes_nothing(client, room, alice, bob, edited):
     set_pinned(user=bob, room_id=room.id, seq=1, pinned=True)
+    post(room, alice, "alice's own", "m2")
     client.force_login(alice)
     client.get(reverse("room", args=[room.slug]))  # the session is saved by the first request
     urls = [
@@ -257,6 +258,8 @@ def test_reading_the_room_its_versions_pins_and_settings_writes_nothing(client, 
         reverse("room_pins", args=[room.slug]),
         reverse("emoji"),
         reverse("room_settings", args=[room.slug]),
+        reverse("message_edit", args=[room.slug, 2]),
+        reverse("message_delete", args=[room.slug, 2]),
     ]
     before = ChatRoom.objects.values_list("last_seq", "last_change").get(pk=room.pk)
     with CaptureQueriesContext(connection) as queries:
@@ -543,3 +546,106 @@ def test_the_next_change_obeys_the_new_rules(client, room, alice, bob):
         set_pinned(user=bob, room_id=room.id, seq=1, pinned=True)
     delete_message(user=alice, room_id=room.id, seq=1)  # managers delete at any time
     assert ChatMessage.objects.get(room=room, seq=1).is_deleted
+
+
+# --- editing and deleting without JavaScript ------------------------------------------------------
+
+
+def edit_url(room, seq):
+    return reverse("message_edit", args=[room.slug, seq])
+
+
+def delete_url(room, seq):
+    return reverse("message_delete", args=[room.slug, seq])
+
+
+def test_an_author_edits_a_message_with_the_form_and_a_double_submit_is_one_edit(client, room, bob):
+    post(room, bob, "frist", "m1")
+    client.force_login(bob)
+    page = client.get(edit_url(room, 1))
+    html = page.content.decode()
+    assert page.status_code == 200 and ">frist</textarea>" in html and 'name="csrfmiddlewaretoken"' in html
+    form = {"body": "first", "client_id": str(page.context["client_id"])}
+    for _ in range(2):
+        response = client.post(edit_url(room, 1), form)
+        assert (
+            response.status_code == 302 and response["Location"] == reverse("room", args=[room.slug]) + "#m1"
+        )
+    message = ChatMessage.objects.get(room=room, seq=1)
+    assert (message.body, message.revisions.count(), message.change) == ("first", 1, 2)
+
+
+def test_the_edit_form_is_only_for_the_author_of_a_message_still_there(client, room, alice, bob, dave):
+    post(room, bob, "mine", "m1")
+    post(room, bob, "gone", "m2")
+    delete_message(user=bob, room_id=room.id, seq=2)
+    for user in (alice, dave):  # the room's owner, a reader
+        client.force_login(user)
+        assert client.get(edit_url(room, 1)).status_code == 403
+        assert client.post(edit_url(room, 1), {"body": "theirs", "client_id": "x"}).status_code == 403
+    client.force_login(bob)
+    assert client.get(edit_url(room, 2)).status_code == 409  # message_deleted
+    assert client.get(edit_url(room, 3)).status_code == 404
+    assert client.post(delete_url(room, 10**30)).status_code == 404
+    assert ChatMessage.objects.get(room=room, seq=1).body == "mine"
+
+
+def test_a_refused_edit_shows_why_and_keeps_the_text(client, settings, room, bob):
+    settings.PARLEY = {**settings.PARLEY, "EDIT_WINDOW_MINUTES": 5}
+    post(room, bob, "old", "m1")
+    ChatMessage.objects.filter(room=room, seq=1).update(created_at=timezone.now() - timedelta(minutes=6))
+    client.force_login(bob)
+    response = client.post(edit_url(room, 1), {"body": "new <words>", "client_id": "e1"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Messages can be edited for 5 minutes after they are sent." in html
+    assert ">new &lt;words&gt;</textarea>" in html
+    assert ChatMessage.objects.get(room=room, seq=1).body == "old"
+
+
+def test_deleting_with_the_form_asks_first_then_tombstones(client, room, bob):
+    post(room, bob, "regret", "m1")
+    client.force_login(bob)
+    confirm = client.get(delete_url(room, 1))
+    assert confirm.status_code == 200 and "regret" in confirm.content.decode()
+    assert not ChatMessage.objects.get(room=room, seq=1).is_deleted  # asking writes nothing
+    response = client.post(delete_url(room, 1), follow=True)
+    assert response.redirect_chain == [(reverse("room", args=[room.slug]) + "#m1", 302)]
+    assert "Message deleted." in response.content.decode()
+    assert ChatMessage.objects.values_list("seq", "body").get(room=room) == (1, "")
+
+
+def test_the_delete_form_follows_the_rooms_rules(client, settings, room, alice, bob, carol, private, dave):
+    settings.PARLEY = {**settings.PARLEY, "DELETE_WINDOW_MINUTES": 5}
+    post(room, bob, "bob's", "m1")
+    client.force_login(carol)
+    assert client.get(delete_url(room, 1)).status_code == 403
+    assert client.post(delete_url(room, 1)).status_code == 403
+    client.force_login(dave)
+    assert client.post(delete_url(private, 1)).status_code == 404
+    ChatMessage.objects.filter(room=room, seq=1).update(created_at=timezone.now() - timedelta(minutes=6))
+    client.force_login(bob)
+    late = client.post(delete_url(room, 1), follow=True)
+    assert "The message was not deleted: Messages can be deleted for 5 minutes after they are sent." in (
+        late.content.decode()
+    )
+    assert ChatMessage.objects.get(room=room, seq=1).body == "bob's"
+    client.force_login(alice)  # the owner, at any time
+    client.post(delete_url(room, 1))
+    assert ChatMessage.objects.get(room=room, seq=1).is_deleted
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_edit_and_a_delete_by_form_reach_open_sockets(client, connect, room, alice, bob, carol):
+    from channels.db import database_sync_to_async
+
+    await database_sync_to_async(post)(room, bob, "typo", "m1")
+    b, c = await connect(bob), await connect(carol)
+    await database_sync_to_async(client.force_login)(bob)
+    await database_sync_to_async(client.post)(edit_url(room, 1), {"body": "fixed", "client_id": "e1"})
+    await database_sync_to_async(client.post)(delete_url(room, 1))
+    for tab in (b, c):
+        edited = (await tab.receive_type("message.updated"))["message"]
+        assert (edited["body"], edited["change"], edited["edited_at"] is not None) == ("fixed", 2, True)
+        deleted = (await tab.receive_type("message.updated"))["message"]
+        assert (deleted["body"], deleted["change"], deleted["deleted"]) == ("", 3, True)
