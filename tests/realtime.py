@@ -76,8 +76,8 @@ class RealClient:
                     self.socket = socket
                     self.connections += 1
                     delay = 0.1
-                    for room, seq in self.last_seq.items():
-                        await socket.send(json.dumps({"type": "sync", "room": room, "after_seq": seq}))
+                    for frame in self.sync_frames():
+                        await socket.send(json.dumps(frame))
                     for frame in list(self.unacknowledged.values()):
                         await socket.send(json.dumps(frame))
                     self._connected.set()
@@ -91,6 +91,9 @@ class RealClient:
             if not self._closing:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    def sync_frames(self) -> list[dict]:
+        return [{"type": "sync", "room": room, "after_seq": seq} for room, seq in self.last_seq.items()]
 
     def _handle(self, frame: dict) -> None:
         if frame["type"] == "message.new":
@@ -142,3 +145,72 @@ class RealClient:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
+
+
+class ChangeClient(RealClient):
+    """A client of the change order: it keeps, for each message, the state with the highest
+    `change`, follows each room's change position, and syncs by `after_change` after every
+    reconnect and whenever a position is skipped."""
+
+    def __init__(self, name: str, base_url: str, session: str, rooms: list[int]):
+        super().__init__(name, base_url, session, rooms)
+        self.last_change = dict.fromkeys(rooms, 0)
+        self.states: dict[int, dict[int, dict]] = {room: {} for room in rooms}
+        self.syncing: set[int] = set()
+        self.tasks: set[asyncio.Task] = set()
+
+    def sync_frames(self) -> list[dict]:
+        self.syncing = set(self.last_change)
+        return [{"type": "sync", "room": room, "after_change": c} for room, c in self.last_change.items()]
+
+    def _handle(self, frame: dict) -> None:
+        kind = frame["type"]
+        if kind in ("message.new", "message.updated"):
+            message = frame["message"]
+            room = message["room"]
+            held = self.states[room].get(message["seq"])
+            if held is None or message["change"] > held["change"]:
+                self.states[room][message["seq"]] = message
+            if message["change"] == self.last_change[room] + 1:
+                self.last_change[room] = message["change"]
+            elif message["change"] > self.last_change[room] + 1 and room not in self.syncing:
+                self._sync(room)
+            if kind == "message.new":
+                self.unacknowledged.pop(message["client_id"], None)
+        elif kind == "sync.done":
+            room = frame["room"]
+            self.syncing.discard(room)
+            if frame["last_change"] is not None:
+                self.last_change[room] = max(self.last_change[room], frame["last_change"])
+            if frame["has_more"]:
+                self._sync(room)
+        elif kind == "error":
+            self.errors.append(frame)
+            self.unacknowledged.pop(frame.get("client_id"), None)
+
+    async def wait_for_changes(self, room: int, change: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.last_change.get(room, 0) < change:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.name} holds change {self.last_change.get(room, 0)}, expected {change}"
+                )
+            await asyncio.sleep(0.05)
+
+    def _sync(self, room: int) -> None:
+        self.syncing.add(room)
+        task = asyncio.ensure_future(
+            self.send_frame({"type": "sync", "room": room, "after_change": self.last_change[room]})
+        )
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def send_frame(self, frame: dict) -> bool:
+        socket = self.socket
+        if socket is None:
+            return False
+        try:
+            await socket.send(json.dumps(frame))
+        except websockets.WebSocketException:
+            return False
+        return True

@@ -189,3 +189,11 @@ def demo_conversation() -> None:
     say(design, alice, "Love the illustrations.", minutes(today, 8, 55))
     say(design, carol, "Thanks! Feedback welcome until Friday.", minutes(today, 9, 2))
     say(release, alice, "@bob when can we cut 2.4?", minutes(today, 9, 45))
+
+
+def stored_states(room: int) -> dict[str, dict]:
+    """Every message of the room as it now is (the payload the protocol sends), by seq."""
+    from messaging.selectors import messages_with_state
+    from messaging.serializers import stored_message_payload
+
+    return {str(m.seq): stored_message_payload(m) for m in messages_with_state().filter(room_id=room)}

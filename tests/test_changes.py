@@ -491,3 +491,32 @@ async def test_concurrent_changes_converge_at_every_client_to_the_database(
     late_tracker.take(frames)
     assert late_tracker.states == expected
     assert frame["last_change"] == await last_change(room)
+
+
+async def test_the_audit_brings_a_socket_the_last_change_the_layer_lost(
+    connect, room, alice, bob, monkeypatch
+):
+    """Nothing follows the lost change, so no gap shows it; the process's audit (every
+    AUDIT_SECONDS) compares each socket with its rooms' newest change and fetches the rest."""
+    from messaging.realtime import ordering, outlet
+    from messaging.realtime.hub import room_hub
+
+    monkeypatch.setattr(ordering, "GAP_WAIT_SECONDS", 0.01)
+    a, b = await connect(alice), await connect(bob)
+    await a.post(room.id, "one", "m1")
+    await b.receive_messages(1)
+    real_send = outlet.send_to_room
+
+    async def lossy_send(room_id, change, seq, frame, **kwargs):
+        if change != 2:
+            await real_send(room_id, change, seq, frame, **kwargs)
+
+    monkeypatch.setattr(outlet, "send_to_room", lossy_send)
+    await a.change(react(room, 1, "👍"))
+    await b.assert_nothing_more(wait=0.5)
+
+    await room_hub().audit()
+
+    update = (await b.receive_updates(1))[0]
+    assert (update["change"], update["reactions"][0]["emoji"]) == (2, "👍")
+    await b.assert_nothing_more()

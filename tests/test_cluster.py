@@ -7,12 +7,13 @@ behave like the browser: sync after every reconnect, resend unacknowledged messa
 
 import asyncio
 import os
+import random
 from pathlib import Path
 
 import pytest
 
 from .live_server import LiveServer
-from .realtime import RealClient, http_login
+from .realtime import ChangeClient, RealClient, http_login
 from .servers import MissingBinaries, find_binaries, start_postgres, start_redis
 
 pytestmark = [pytest.mark.servers]
@@ -200,4 +201,88 @@ async def test_database_outage_is_a_clear_error_and_nothing_half_saved(cluster):
         if not cluster.postgres.is_running():
             cluster.postgres.start()
         for client in (alice, bob):
+            await client.close()
+
+
+async def connect_following_changes(name: str, server: LiveServer, rooms: list[int]) -> ChangeClient:
+    session = await asyncio.to_thread(http_login, server.url, name, PASSWORD)
+    client = ChangeClient(name, server.url, session, rooms)
+    await client.start()
+    return client
+
+
+async def wait_until_converged(cluster, room: int, clients: list[ChangeClient], timeout: float = 30) -> dict:
+    """The database's state of the room, once every client shows exactly it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        stored = await asyncio.to_thread(cluster.a.call, "tests.server_data:stored_states", room=room)
+        expected = {int(seq): state for seq, state in stored.items()}
+        differing = [c.name for c in clients if c.states[room] != expected]
+        if not differing:
+            return expected
+        if asyncio.get_running_loop().time() > deadline:
+            positions = {c.name: c.last_change[room] for c in clients}
+            newest = max((state["change"] for state in expected.values()), default=0)
+            raise AssertionError(f"{differing} never reached the database's state (at {positions}; {newest})")
+        await asyncio.sleep(0.2)
+
+
+@pytest.mark.parametrize("outage", [False, True], ids=["steady", "redis-outage"])
+async def test_changes_on_both_processes_converge_at_every_client(cluster, outage):
+    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol"])
+    alice = await connect_following_changes("alice", cluster.a, [room])
+    bob = await connect_following_changes("bob", cluster.b, [room])
+    carol = await connect_following_changes("carol", cluster.a, [room])
+    clients = [alice, bob, carol]
+    rng = random.Random(11 if outage else 5)
+    try:
+        for client in clients:
+            for j in range(3):
+                await client.send_message(room, f"{client.name} {j}", f"{client.name}-{room}-{j}")
+        for client in clients:
+            await client.wait_for_changes(room, 9, timeout=20)
+        authors = {seq: state["author"]["username"] for seq, state in alice.states[room].items()}
+
+        async def play(client: ChangeClient) -> None:
+            for i in range(30):
+                seq = rng.choice(sorted(authors))
+                own = authors[seq] == client.name
+                roll = rng.random()
+                if own and roll < 0.3:
+                    frame = {
+                        "type": "message.edit",
+                        "room": room,
+                        "seq": seq,
+                        "body": f"{client.name} {i}",
+                        "client_id": f"{client.name}-{room}-edit-{i}",
+                    }
+                elif own and roll < 0.35:
+                    frame = {"type": "message.delete", "room": room, "seq": seq}
+                elif roll < 0.8:
+                    kind = "reaction.add" if rng.random() < 0.65 else "reaction.remove"
+                    frame = {"type": kind, "room": room, "seq": seq, "emoji": rng.choice(["👍", "🎉", "👀"])}
+                else:
+                    frame = {"type": "message.pin", "room": room, "seq": seq, "pinned": rng.random() < 0.5}
+                await client.send_frame(frame)
+                await asyncio.sleep(0.02)
+
+        async def outage_in_the_middle() -> None:
+            if outage:
+                await asyncio.sleep(0.2)
+                await asyncio.to_thread(cluster.redis.stop)
+                await asyncio.sleep(0.4)
+                await asyncio.to_thread(cluster.redis.start)
+
+        await asyncio.gather(*(play(client) for client in clients), outage_in_the_middle())
+        # One more change after it all lets every socket notice a gap, as a later message would.
+        await alice.send_message(room, "after it all", f"alice-{room}-after")
+        expected = await wait_until_converged(cluster, room, clients)
+        assert sorted(expected) == list(range(1, 11))
+        assert all(
+            error["code"] in {"message_deleted", "server_error"} for c in clients for error in c.errors
+        )
+    finally:
+        if not cluster.redis.is_running():
+            cluster.redis.start()
+        for client in clients:
             await client.close()

@@ -123,11 +123,13 @@ class RoomHub:
         return not isinstance(self.layer, InMemoryChannelLayer)
 
     async def audit(self) -> None:
-        """Cut off the sockets that lost their session or a room since they last heard of it."""
+        """Cut off the sockets that lost their session or a room since they last heard of it,
+        and bring up to date the ones that are behind their rooms' newest change (a broadcast
+        the layer lost that no later change exposed as a gap)."""
         sockets = list(self.sockets)
         identities = {consumer.identity for consumer in sockets}
         pairs = {(consumer.user.id, room_id) for consumer in sockets for room_id in consumer.streams}
-        invalid, lost = await database_sync_to_async(_audit_reads)(identities, pairs)
+        invalid, lost, ends = await database_sync_to_async(_audit_reads)(identities, pairs)
         lost_by_user: dict[int, set[int]] = {}
         for user_id, room_id in lost:
             lost_by_user.setdefault(user_id, set()).add(room_id)
@@ -139,6 +141,9 @@ class RoomHub:
                 for room_id in lost_by_user.get(consumer.user.id, ()):
                     if room_id in consumer.streams:
                         await consumer.drop_room(room_id)
+                for room_id in consumer.streams:
+                    if room_id in ends:
+                        consumer.streams.catch_up(room_id, ends[room_id])
             except Exception:
                 logger.exception("Auditing a socket of user %s failed", consumer.user.id)
 
@@ -175,8 +180,9 @@ class RoomHub:
             await self._subscribe(room_id)
 
 
-def _audit_reads(identities, pairs) -> tuple[set, set]:
-    return standing.invalid_identities(identities), standing.lost_rooms(pairs)
+def _audit_reads(identities, pairs) -> tuple[set, set, dict]:
+    ends = standing.room_ends(room_id for _, room_id in pairs)
+    return standing.invalid_identities(identities), standing.lost_rooms(pairs), ends
 
 
 # One hub per event loop: tests run many loops in one process; a server runs one.

@@ -25,15 +25,18 @@ class RoomStream:
         # a stored message beyond it goes out as new, one within it as updated.
         self.seq = seq
         self.held: dict[int, tuple[int, str]] = {}
+        # A room end read from the database: changes up to it exist, whether or not any frame
+        # for them arrived.
+        self.known_end = delivered
 
     @property
     def has_gap(self) -> bool:
-        return bool(self.held)
+        return bool(self.held) or self.known_end > self.delivered
 
     @property
     def missing_up_to(self) -> int:
-        """The highest held position: everything before it must be fetched to close the gap."""
-        return max(self.held, default=self.delivered)
+        """The highest position known to exist: everything up to it must be fetched."""
+        return max(max(self.held, default=self.delivered), self.known_end)
 
     def offer(self, change: int, seq: int, frame: str) -> list[str]:
         """The frames to send now, in order: none when held or already sent."""
@@ -148,6 +151,15 @@ class RoomStreams:
         for task in self.fills.values():
             task.cancel()
         self.fills.clear()
+
+    def catch_up(self, room_id: int, room_end: int) -> None:
+        """The room's newest change is `room_end`: fetch what this socket has not sent of it."""
+        stream = self.streams.get(room_id)
+        if stream is None or room_end <= stream.delivered:
+            return
+        stream.known_end = max(stream.known_end, room_end)
+        if room_id not in self.fills:
+            self.fills[room_id] = asyncio.create_task(self._fill(room_id))
 
     def forward(self, room_id: int, change: int, seq: int, frame: str, size: int | None = None) -> None:
         """A room's change frame, from the hub or the sender: queued in change order, once."""

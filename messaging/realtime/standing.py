@@ -16,7 +16,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from ..models import Membership
+from ..models import ChatRoom, Membership
 
 DATABASE_SESSION_ENGINES = {
     "django.contrib.sessions.backends.db",
@@ -98,3 +98,11 @@ def lost_rooms(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
         ).values_list("user_id", "room_id")
     )
     return pairs - kept
+
+
+def room_ends(room_ids: Iterable[int]) -> dict[int, int]:
+    """The newest change position of each of these rooms: one query."""
+    room_ids = set(room_ids)
+    if not room_ids:
+        return {}
+    return dict(ChatRoom.objects.filter(pk__in=room_ids).values_list("id", "last_change"))
