@@ -649,3 +649,30 @@ async def test_an_edit_and_a_delete_by_form_reach_open_sockets(client, connect, 
         assert (edited["body"], edited["change"], edited["edited_at"] is not None) == ("fixed", 2, True)
         deleted = (await tab.receive_type("message.updated"))["message"]
         assert (deleted["body"], deleted["change"], deleted["deleted"]) == ("", 3, True)
+
+
+def test_the_settings_and_edit_pages_label_every_field(client, room, alice):
+    from html.parser import HTMLParser
+
+    class Labels(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.ids, self.references, self.fields = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            attributes = dict(attrs)
+            if "id" in attributes:
+                self.ids.append(attributes["id"])
+            for name in ("aria-describedby", "for"):
+                self.references.extend((attributes.get(name) or "").split())
+            if tag in ("input", "select", "textarea") and attributes.get("type") != "hidden":
+                self.fields.append(attributes.get("id"))
+
+    post(room, alice, "mine", "m1")
+    client.force_login(alice)
+    for url, fields in ((settings_url(room), 4), (edit_url(room, 1), 1)):
+        page = Labels()
+        page.feed(client.get(url).content.decode())
+        assert len(page.ids) == len(set(page.ids))
+        assert [ref for ref in page.references if ref not in page.ids] == []
+        assert len(page.fields) == fields and all(field in page.references for field in page.fields)
