@@ -217,18 +217,27 @@ def set_pinned(*, user, room_id: int, seq: int, pinned: bool) -> ChangedMessage:
 
 
 def publish(changed: ChangedMessage) -> ChangedMessage:
-    """After commit, from synchronous code: the new state to every member socket, then the rest."""
+    """From synchronous code: the new state to every member socket, then the rest, once the
+    change is committed (at once outside a transaction; inside one, such as an admin page's,
+    after it commits, so no member hears of a change that is then rolled back)."""
+    message = changed.message
     if changed.changed:
-        message = changed.message
-        outlet.send_to_room_sync(message.room_id, message.change, message.seq, changed.frame)
+        outlet.on_commit(
+            lambda: outlet.send_to_room_sync(message.room_id, message.change, message.seq, changed.frame)
+        )
         for user_id, (ids, unread) in changed.removed_notifications.items():
-            outlet.send_to_user_sync(user_id, notification_removed_frame(ids, unread))
+            outlet.send_to_user_on_commit(user_id, notification_removed_frame(ids, unread))
     if changed.newly_mentioned:
-        try:
-            hand_off([changed.message.id])
-        except Exception:
-            logger.exception("Notifying the mentions of edited message %s failed", changed.message.id)
+        outlet.on_commit(lambda: _hand_off_mentions(message.id))
     return changed
+
+
+def _hand_off_mentions(message_id: int) -> None:
+    try:
+        hand_off([message_id])
+    except Exception:
+        # Pending in the database: a server's notifier takes it up on its next scan.
+        logger.exception("Notifying the mentions of edited message %s failed", message_id)
 
 
 async def apply_change_async(
