@@ -62,3 +62,27 @@ def read_pointer(username: str, room_slug: str) -> int:
     from messaging.models import Membership
 
     return Membership.objects.get(user__username=username, room=_room(room_slug)).last_read_seq
+
+
+def set_room_policy(room_slug: str, **fields) -> None:
+    """The room's policy fields (edit/delete windows, who sees versions, who pins), as its
+    managers would set them on the settings page."""
+    from messaging.models import ChatRoom
+
+    updated = ChatRoom.objects.filter(slug=room_slug).update(**fields)
+    assert updated == 1, f"no room {room_slug}"
+
+
+def message_state(room_slug: str, seq: int) -> dict:
+    """What the database holds for one message: body, deleted, edited, pinned, reactions."""
+    from messaging.models import ChatMessage
+
+    message = ChatMessage.objects.get(room=_room(room_slug), seq=seq)
+    return {
+        "body": message.body,
+        "deleted": message.deleted_at is not None,
+        "edited": message.edited_at is not None,
+        "pinned_by": message.pinned_by.username if message.pinned_by_id else None,
+        "revisions": message.revisions.count(),
+        "reactions": sorted((r.emoji, r.user.username) for r in message.reactions.select_related("user")),
+    }

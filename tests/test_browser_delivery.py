@@ -109,7 +109,7 @@ def test_a_refused_sync_is_retried_after_the_wait_and_the_room_keeps_showing_mes
     expect(shown(bob)).to_have_text(["one", "two"])
     assert len(refusals) == 1
     (refused_at, refused), (retried_at, retried) = syncs[0], syncs[1]
-    assert retried["after_seq"] == refused["after_seq"]
+    assert retried["after_change"] == refused["after_change"]
     assert retried_at - refused_at >= 0.45, "retried before retry_after"
     alice.send("three")
     expect(shown(bob)).to_have_text(["one", "two", "three"])
@@ -140,7 +140,7 @@ def test_a_sync_without_an_answer_is_sent_again_after_ten_seconds(people, parley
     expect(shown(bob)).to_have_text(["one", "two"], timeout=15_000)
     waited = syncs[1][0] - syncs[0][0]
     assert 9.0 <= waited <= 12.0, f"the unanswered sync was sent again after {waited:.1f} s"
-    assert syncs[1][1]["after_seq"] == syncs[0][1]["after_seq"]
+    assert syncs[1][1]["after_change"] == syncs[0][1]["after_change"]
     people.assert_clean_consoles()
 
 
@@ -166,8 +166,9 @@ def test_a_hole_in_seq_hides_no_later_message_and_no_sync_is_repeated(people, pa
     expect(shown(bob)).to_have_text(expected, timeout=8_000)
     assert bob.seqs() == [1, 2, 3, *range(5, 18)]
     bob.page.wait_for_timeout(500)
-    points = [frame["after_seq"] for frame in tap.sent_of("sync")]
-    # From 3 once when the page opened and once for the gap; after that, only forward.
+    points = [frame["after_change"] for frame in tap.sent_of("sync")]
+    # The page syncs by change position; every change here is a new message, so positions are
+    # seqs. From 3 once when the page opened and once for the gap; after that, only forward.
     assert points.count(3) <= 2, points
     assert all(b > a for a, b in itertools.pairwise(points[1:])), points
     assert len(points) <= 2 + (len(later) + 1) // SYNC_BATCH + 1, points

@@ -1,5 +1,5 @@
-// The message box: Enter sends, Shift+Enter is a new line, the box grows with the text, the draft
-// survives a reload. What is sent goes through the outbox (outbox.js), which keeps it until the
+// The message box: Enter sends, Shift+Enter is a new line, ↑ in the empty box edits one's last
+// message, the box grows with the text, the draft survives a reload. What is sent goes through the outbox (outbox.js), which keeps it until the
 // server has it; here it shows as pending, then as delivered or refused.
 
 import { forgetOutbox } from "./outbox.js";
@@ -41,7 +41,7 @@ export function keepAsDraft(me, roomId, body) {
 }
 
 export class Composer {
-  constructor({ form, input, socket, outbox, view, me, myName, picker = null }) {
+  constructor({ form, input, socket, outbox, view, me, myName, picker = null, editLast = null }) {
     this.form = form;
     this.input = input;
     this.socket = socket;
@@ -57,6 +57,12 @@ export class Composer {
 
     input.addEventListener("keydown", (event) => {
       if (this.picker?.handleKey(event)) return;
+      // ↑ in an empty box edits one's last message, as in Slack and Zulip.
+      const plain = !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey;
+      if (event.key === "ArrowUp" && plain && !this.input.value && !this.status && editLast?.()) {
+        event.preventDefault();
+        return;
+      }
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.submit();

@@ -1,12 +1,15 @@
 // Wires the page: one socket, the connection banner, the badge, the sidebar, the outbox of
 // unsent messages, and the room if one is open.
 
+import { MessageActions } from "./actions.js";
 import { Composer, forgetDrafts, keepAsDraft } from "./composer.js";
 import { watchConnection } from "./connection.js";
+import { EmojiPicker } from "./emoji-picker.js";
 import { MentionPicker } from "./mentions.js";
-import { localiseTimes } from "./messages.js";
+import { localiseTimes, setViewer } from "./messages.js";
 import { watchNotifications } from "./notifications.js";
 import { Outbox } from "./outbox.js";
+import { PinnedList } from "./pins.js";
 import { RoomView } from "./room.js";
 import { Drawer, RoomList } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
@@ -22,7 +25,7 @@ watchConnection(socket, {
   status: document.getElementById("connection-state"),
   banner: document.getElementById("connection-banner"),
 });
-watchNotifications(socket, document.getElementById("notification-badge"));
+watchNotifications(socket, document.getElementById("notification-badge"), document.getElementById("notification-list"));
 localiseTimes(document);
 document.querySelector(".logout-form")?.addEventListener("submit", () => forgetDrafts(me));
 
@@ -42,7 +45,29 @@ if (sidebar) {
 
 if (config) {
   const list = document.getElementById("messages");
+  const canManage = list.dataset.canManage === "true";
+  const minutes = (value) => Math.max(0, Number(value) || 0) * 60 * 1000;
+  setViewer({
+    me,
+    canManage,
+    // Only members change messages; where managers keep pins to themselves, only they pin.
+    canPin: Boolean(config.member) && (list.dataset.pinsBy !== "managers" || canManage),
+    editWindowMs: minutes(list.dataset.editWindow),
+    deleteWindowMs: minutes(list.dataset.deleteWindow),
+    names: new Map((config.members || []).map((m) => [m.username, m.display_name || m.username])),
+  });
   const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });
+  const actions = new MessageActions({
+    view: room,
+    socket,
+    list,
+    me,
+    picker: new EmojiPicker({ me, url: list.dataset.emojiUrl || "/emoji.json" }),
+    slug: config.slug,
+    alert: document.getElementById("room-alert"),
+  });
+  const pinsToggle = document.getElementById("pins-toggle");
+  if (pinsToggle) new PinnedList({ view: room, toggle: pinsToggle, panel: document.getElementById("pins-panel") });
   const form = document.getElementById("composer");
   let composer = null;
   if (form) {
@@ -56,6 +81,7 @@ if (config) {
       me,
       myName: body.dataset.displayName,
       picker: new MentionPicker({ input, container: form, members: config.members || [], me }),
+      editLast: () => actions.editLast(input),
     });
   }
   socket.on("room.left", (frame) => {

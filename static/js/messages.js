@@ -82,6 +82,41 @@ export function renderBody(container, body, { mentions = [], me = "" } = {}) {
   container.replaceChildren(...nodes);
 }
 
+// Who reads the page and what they may do: set once by main.js from the room page's data-
+// attributes. The server decides every change; this only keeps buttons it would refuse away.
+const viewer = {
+  me: "",
+  canManage: false,
+  canPin: true,
+  editWindowMs: 0,
+  deleteWindowMs: 0,
+  names: new Map(), // username → display name, for who reacted and who pinned
+};
+
+export function setViewer(options) {
+  Object.assign(viewer, options);
+}
+
+export function shownName(username) {
+  if (username === viewer.me) return "you";
+  return viewer.names.get(username) || username;
+}
+
+/** "Alice", "Alice and Bob", "Alice, Bob and you". */
+export function listNames(usernames) {
+  const names = usernames.map(shownName);
+  if (names.length <= 1) return names.join("");
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+// The state each item shows, so an update touches only what changed (the list is a live region:
+// whatever is replaced is read out again).
+const shownState = new WeakMap();
+
+export function messageState(item) {
+  return shownState.get(item) || null;
+}
+
 export function renderMessage(message, { me, pending = false } = {}) {
   const item = document.createElement("li");
   item.className = "message";
@@ -89,19 +124,29 @@ export function renderMessage(message, { me, pending = false } = {}) {
   return item;
 }
 
-export function fillMessage(item, message, { me, pending = false }) {
+function withinWindow(message, windowMs) {
+  if (!windowMs) return true;
+  const at = new Date(message.created_at).getTime();
+  return Number.isNaN(at) || Date.now() - at < windowMs;
+}
+
+export function fillMessage(item, message, { me = viewer.me, pending = false } = {}) {
   item.replaceChildren();
   const mentions = message.mentions || [];
   const own = message.author.username === me;
   item.classList.toggle("own", own);
   item.classList.toggle("mentions-me", mentions.includes(me));
   item.classList.toggle("pending", pending);
+  item.classList.toggle("deleted", Boolean(message.deleted));
+  item.classList.toggle("pinned", Boolean(message.pinned));
   item.classList.remove("failed");
+  item.tabIndex = -1;
   if (message.id) item.dataset.id = message.id;
   if (message.seq) {
     item.dataset.seq = message.seq;
     item.id = `m${message.seq}`;
   }
+  if (Number.isInteger(message.change)) item.dataset.change = message.change;
   if (message.client_id) item.dataset.clientId = message.client_id;
   item.dataset.author = message.author.username;
   item.dataset.mentions = mentions.join(" ");
@@ -134,9 +179,172 @@ export function fillMessage(item, message, { me, pending = false }) {
 
   const body = document.createElement("div");
   body.className = "body";
-  renderBody(body, message.body, { mentions, me });
+  if (message.deleted) {
+    body.classList.add("tombstone");
+    body.textContent = "Message deleted";
+  } else {
+    renderBody(body, message.body, { mentions, me });
+  }
   item.append(avatar, meta, body);
+  if (!message.deleted) {
+    item.append(renderNotes(message), renderReactions(message, me));
+    if (message.seq && !pending) item.append(renderActions(message, me));
+  }
   if (pending) setDelivery(item, "sending…");
+  shownState.set(item, message);
+}
+
+/** "(edited)", which opens the earlier versions, and who pinned it. */
+function renderNotes(message) {
+  const notes = document.createElement("div");
+  notes.className = "message-notes";
+  if (message.pinned) {
+    const pin = document.createElement("span");
+    pin.className = "pin-mark";
+    pin.append(icon(PIN_ICON), ` Pinned by ${shownName(message.pinned.by)}`);
+    notes.append(pin);
+  }
+  if (message.edited_at) {
+    const edited = document.createElement("button");
+    edited.type = "button";
+    edited.className = "edited-marker";
+    edited.dataset.action = "history";
+    const at = new Date(message.edited_at);
+    edited.title = Number.isNaN(at.getTime()) ? "Edited" : `Edited ${fullFormat.format(at)}`;
+    const hint = document.createElement("span");
+    hint.className = "visually-hidden";
+    hint.textContent = ": show the earlier versions";
+    edited.append("(edited)", hint);
+    notes.append(edited);
+  }
+  notes.hidden = !notes.childElementCount;
+  return notes;
+}
+
+/** One button per emoji: the count, the reader's own pressed, who reacted on hover and focus. */
+function renderReactions(message, me) {
+  const list = document.createElement("ul");
+  list.className = "reactions";
+  list.setAttribute("aria-label", "Reactions");
+  for (const group of message.reactions || []) {
+    const mine = group.users.includes(me);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = mine ? "reaction mine" : "reaction";
+    button.dataset.emoji = group.emoji;
+    button.setAttribute("aria-pressed", String(mine));
+    const who = listNames(group.users);
+    button.dataset.who = `${who} reacted with ${group.emoji}`;
+    button.setAttribute("aria-label", `${group.emoji} ${group.count}: ${who}`);
+    const emoji = document.createElement("span");
+    emoji.className = "reaction-emoji";
+    emoji.textContent = group.emoji;
+    const count = document.createElement("span");
+    count.className = "reaction-count";
+    count.textContent = String(group.count);
+    button.append(emoji, count);
+    const entry = document.createElement("li");
+    entry.append(button);
+    list.append(entry);
+  }
+  list.hidden = !list.childElementCount;
+  return list;
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+const PIN_ICON = "M16 3 21 8l-2 1-3.5 3.5.5 4.5-1.5 1.5-4-4L5 19.5 4.5 19 9 14.5l-4-4L6.5 9l4.5.5L14.5 6z";
+const REACT_ICON =
+  "M12 2a10 10 0 1 0 10 10h-2a8 8 0 1 1-8-8zm-3.5 7a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm7 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zM7.2 14a5 5 0 0 0 9.6 0zM19 1v3h-3v2h3v3h2V6h3V4h-3V1z";
+const EDIT_ICON = "M3 17.25V21h3.75L17.8 9.94l-3.75-3.75zM20.7 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75z";
+const DELETE_ICON = "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z";
+
+function icon(path) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  const shape = document.createElementNS(SVG, "path");
+  shape.setAttribute("fill", "currentColor");
+  shape.setAttribute("d", path);
+  svg.append(shape);
+  return svg;
+}
+
+function actionButton(action, label, path) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "message-action";
+  button.dataset.action = action;
+  button.title = label;
+  const text = document.createElement("span");
+  text.className = "visually-hidden";
+  text.textContent = label;
+  button.append(icon(path), text);
+  return button;
+}
+
+/** What the reader may do with the message: shown on hover, focus or a long press. */
+function renderActions(message, me) {
+  const own = message.author.username === me;
+  const group = document.createElement("div");
+  group.className = "message-actions";
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", "Message actions");
+  group.append(actionButton("react", "Add reaction", REACT_ICON));
+  if (own && withinWindow(message, viewer.editWindowMs)) group.append(actionButton("edit", "Edit", EDIT_ICON));
+  if (viewer.canPin) {
+    group.append(actionButton("pin", message.pinned ? "Unpin" : "Pin", PIN_ICON));
+  }
+  if (viewer.canManage || (own && withinWindow(message, viewer.deleteWindowMs))) {
+    group.append(actionButton("delete", "Delete", DELETE_ICON));
+  }
+  return group;
+}
+
+function sameReactions(a, b) {
+  return JSON.stringify(a || []) === JSON.stringify(b || []);
+}
+
+/**
+ * The message is now like `message` (a higher change than it shows): only the parts that differ
+ * are replaced, so a reaction does not make a screen reader read the whole message again.
+ */
+export function updateMessage(item, message, { me = viewer.me } = {}) {
+  const before = shownState.get(item);
+  if (!before || message.deleted !== Boolean(before.deleted) || item.classList.contains("pending")) {
+    fillMessage(item, message, { me });
+    return;
+  }
+  item.dataset.change = message.change;
+  if (message.deleted) {
+    shownState.set(item, message);
+    return;
+  }
+  const mentions = message.mentions || [];
+  if (message.body !== before.body || mentions.join(" ") !== (before.mentions || []).join(" ")) {
+    item.classList.toggle("mentions-me", mentions.includes(me));
+    item.dataset.mentions = mentions.join(" ");
+    renderBody(item.querySelector(".body"), message.body, { mentions, me });
+  }
+  if (message.edited_at !== before.edited_at || JSON.stringify(message.pinned) !== JSON.stringify(before.pinned)) {
+    item.querySelector(".message-notes")?.replaceWith(renderNotes(message));
+    item.classList.toggle("pinned", Boolean(message.pinned));
+    const pin = item.querySelector('.message-actions [data-action="pin"]');
+    if (pin) {
+      const label = message.pinned ? "Unpin" : "Pin";
+      pin.title = label;
+      pin.querySelector(".visually-hidden").textContent = label;
+    }
+  }
+  if (!sameReactions(message.reactions, before.reactions)) {
+    const focused = document.activeElement?.closest?.(".reaction")?.dataset.emoji;
+    const reactions = renderReactions(message, me);
+    item.querySelector(".reactions")?.replaceWith(reactions);
+    // Toggling by keyboard keeps the focus on the same emoji.
+    if (focused) reactions.querySelector(`.reaction[data-emoji="${CSS.escape(focused)}"]`)?.focus();
+  }
+  shownState.set(item, message);
 }
 
 /**
@@ -149,6 +357,7 @@ export function confirmMessage(item, message, { me }) {
   item.classList.toggle("mentions-me", mentions.includes(me));
   item.dataset.id = message.id;
   item.dataset.seq = message.seq;
+  item.dataset.change = message.change;
   item.id = `m${message.seq}`;
   item.dataset.mentions = mentions.join(" ");
   item.querySelector(".delivery")?.remove();
@@ -158,6 +367,11 @@ export function confirmMessage(item, message, { me }) {
     localiseTime(time);
   }
   if (mentions.length) renderBody(item.querySelector(".body"), message.body, { mentions, me });
+  const shown = shownState.get(item);
+  shownState.set(item, { ...message, reactions: shown?.reactions || [], pinned: null, edited_at: null });
+  if (!item.querySelector(".message-actions")) item.append(renderActions(message, me));
+  // Reacted to or pinned before this tab heard of it (another tab was quicker).
+  updateMessage(item, message, { me });
 }
 
 /** The line under a message that is not delivered yet: "sending…", or why it failed. */
@@ -193,14 +407,41 @@ export function localiseTimes(root) {
   for (const avatar of root.querySelectorAll("[data-avatar-for]")) paintAvatar(avatar);
 }
 
-/** Server-rendered messages get what the client renders: links, mention chips, local times. */
+/** What a server-rendered message shows (partials/message.html), as the payload frames carry. */
+export function payloadOf(item) {
+  const data = item.dataset;
+  const reactions = Array.from(item.querySelectorAll(".reactions > li[data-emoji]"))
+    .map((entry) => ({
+      emoji: entry.dataset.emoji,
+      users: (entry.dataset.users || "").split(" ").filter(Boolean),
+      first: entry.dataset.first || "",
+    }))
+    // The server groups them by emoji; they are shown in the order each was first used.
+    .sort((a, b) => new Date(a.first) - new Date(b.first))
+    .map(({ emoji, users }) => ({ emoji, count: users.length, users }));
+  const deleted = item.classList.contains("deleted");
+  return {
+    id: Number(data.id),
+    seq: Number(data.seq),
+    change: Number(data.change || 0),
+    author: {
+      username: data.author,
+      display_name: item.querySelector(".author")?.textContent || data.author,
+    },
+    body: deleted ? "" : item.querySelector(".body")?.textContent || "",
+    created_at: item.querySelector("time[datetime]")?.getAttribute("datetime") || "",
+    client_id: data.clientId || "",
+    mentions: (data.mentions || "").split(" ").filter(Boolean),
+    edited_at: data.editedAt || null,
+    deleted,
+    reactions,
+    pinned: data.pinnedBy ? { by: data.pinnedBy, at: data.pinnedAt || "" } : null,
+  };
+}
+
+/** Server-rendered messages become what the client renders: links, chips, reactions, actions. */
 export function enhanceMessages(list, me) {
-  for (const item of list.querySelectorAll(".message")) {
-    const body = item.querySelector(".body");
-    if (!body) continue;
-    const mentions = (item.dataset.mentions || "").split(" ").filter(Boolean);
-    renderBody(body, body.textContent, { mentions, me });
-  }
+  for (const item of list.querySelectorAll(".message[data-seq]")) fillMessage(item, payloadOf(item), { me });
 }
 
 function dayKey(date) {
@@ -266,4 +507,20 @@ export function arrange(list) {
     previousAt = at;
   }
   for (const stray of dividers) stray.remove();
+  rove(list);
+}
+
+/**
+ * The list is one stop in the Tab order: the message last moved to (or the newest) is tabbable,
+ * arrow keys move between messages (actions.js), and Tab goes on into that message's actions.
+ */
+export function rove(list, to = null) {
+  const items = Array.from(list.querySelectorAll(".message[data-seq]"));
+  const target = to || items.find((item) => item.tabIndex === 0 && item.dataset.roving) || items[items.length - 1];
+  for (const item of items) {
+    const chosen = item === target;
+    if (item.tabIndex !== (chosen ? 0 : -1)) item.tabIndex = chosen ? 0 : -1;
+    if (chosen && to) item.dataset.roving = "1";
+    else if (!chosen) delete item.dataset.roving;
+  }
 }

@@ -1,10 +1,17 @@
-// The header badge: live count of unread notifications.
+// The header badge: live count of unread notifications; on the notifications page, the list
+// loses the ones whose message was deleted.
 //
 // A notification may arrive before the message it points to (held behind a gap): the badge counts
 // it at once; the room, if open, fetches the message itself (room.js) and never renders it from
 // the notification.
 
-export function watchNotifications(socket, badge) {
+function setBadge(badge, unread) {
+  badge.textContent = String(unread);
+  badge.setAttribute("aria-label", `${unread} unread`);
+  badge.hidden = unread === 0;
+}
+
+export function watchNotifications(socket, badge, list = null) {
   if (!badge) return;
   const counted = new Set();
   socket.on("notification.new", (frame) => {
@@ -20,9 +27,17 @@ export function watchNotifications(socket, badge) {
     badge.hidden = false;
   });
   // Read in another tab (or on the notifications page): the server says how many are left.
-  socket.on("notification.read", (frame) => {
-    badge.textContent = String(frame.unread);
-    badge.setAttribute("aria-label", `${frame.unread} unread`);
-    badge.hidden = frame.unread === 0;
+  socket.on("notification.read", (frame) => setBadge(badge, frame.unread));
+  // Their message was deleted: they are gone, from the count and from the list.
+  socket.on("notification.removed", (frame) => {
+    if (Number.isInteger(frame.unread)) setBadge(badge, frame.unread);
+    if (!list) return;
+    for (const id of frame.ids || []) list.querySelector(`.notification[data-id="${Number(id)}"]`)?.remove();
+    if (!list.querySelector(".notification")) {
+      const empty = document.createElement("li");
+      empty.className = "muted empty-state";
+      empty.textContent = "Nothing yet. When someone @mentions you, it shows up here.";
+      list.replaceChildren(empty);
+    }
   });
 }

@@ -2,7 +2,8 @@
 // written, kept in localStorage so that a reload, a crash or a lost connection loses none.
 //
 // Each room's queue sends one message at a time and the next only once the server has the one
-// before (its `message.new` echo, by me, with that client_id): a message refused for flood control
+// before (its `message.new` echo, by me, with that client_id, or that message as a sync by change
+// brings it: `message.updated`): a message refused for flood control
 // (`rate_limited`) or a failure (`server_error`) is resent after the wait, still ahead of
 // everything written after it, so messages are stored in the order the person wrote them.
 // Resending is always safe: the server stores a client_id once. A message the server refuses for
@@ -72,10 +73,13 @@ export class Outbox extends EventTarget {
       // Storage disabled: nothing was kept.
     }
 
-    socket.on("message.new", (frame) => {
-      const message = frame.message;
-      if (message.client_id && message.author?.username === me) this.acknowledged(message);
-    });
+    // A message stored while its echo was lost comes back from a sync by change as an update.
+    for (const type of ["message.new", "message.updated"]) {
+      socket.on(type, (frame) => {
+        const message = frame.message;
+        if (message.client_id && message.author?.username === me) this.acknowledged(message);
+      });
+    }
     socket.on("error", (frame) => this.refused(frame));
     socket.addEventListener("open", () => {
       for (const roomId of this.rooms.keys()) {

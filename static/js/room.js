@@ -1,14 +1,24 @@
-// The open room: the message list, kept complete and in seq order across reconnects, and the
-// read pointer, moved forward only while the reader can actually see the newest message.
+// The open room: the message list, kept complete and current in the room's change order across
+// reconnects, and the read pointer, moved forward only while the reader can actually see the
+// newest message.
 //
-// Completeness: messages are shown in seq order; one that arrives ahead of a missing one waits in
-// `early` while a `sync` fetches what is missing. `sync.done.last_seq` says how far the server has
-// sent: a seq below it that never came does not exist (a hole), so nothing waits on it. A sync
-// that is refused (`rate_limited`, `server_error`, naming the room and the frame) is retried after
-// the wait it names, one never answered after SYNC_TIMEOUT_MS; a sync that brought nothing new is
-// not sent again from the same point until a newer message is heard of or the periodic check.
+// Every change of the room (a new message, an edit, a delete, a reaction, a pin) has a position
+// in the room's change order, and every frame carries the message's whole current state. The
+// view holds the state as of `lastChange`: a frame with the next position is shown at once, one
+// further ahead waits in `early` while a `sync` with `after_change` fetches what is missing
+// (its answers are waited for too: they are complete only at `sync.done`, whose `last_change`
+// is where the view then stands; a position below it that never came was superseded). For each
+// seq the payload with the highest change wins, so frames that arrive twice or late change
+// nothing. A sync that is refused (`rate_limited`, `server_error`, naming the room and the frame)
+// is retried after the wait it names, one never answered after SYNC_TIMEOUT_MS; a sync that
+// brought nothing new is not sent again from the same point until a newer change is heard of
+// or the periodic check.
+//
+// A page opened at an old message (`?around=`) does not show the room's newest messages: it
+// first fetches them by seq (`after_seq`), then follows the change order from the position the
+// page was rendered at.
 
-import { arrange, confirmMessage, enhanceMessages, renderMessage } from "./messages.js";
+import { arrange, confirmMessage, enhanceMessages, renderMessage, updateMessage } from "./messages.js";
 
 const NEAR_BOTTOM_PX = 80;
 // Several messages arriving together make one room.read, not one each.
@@ -18,6 +28,9 @@ const SYNC_TIMEOUT_MS = 10000;
 // The wait before another try when a refusal names none.
 const RETRY_WITHOUT_HINT_MS = 2000;
 const RETRYABLE = new Set(["rate_limited", "server_error"]);
+// Changes to messages above the loaded window are kept (the newest per seq, this many at most)
+// for when "Load earlier messages" brings those messages.
+const OUTSIDE_LIMIT = 500;
 
 export class RoomView extends EventTarget {
   constructor({ config, socket, list, me, jumpButton = null }) {
@@ -31,14 +44,20 @@ export class RoomView extends EventTarget {
     this.jumpButton = jumpButton;
     this.historyUrl = config.history_url;
     this.firstSeq = config.first_seq;
-    // The highest seq shown with nothing missing below it (down to firstSeq).
-    this.lastSeq = this.firstSeq - 1;
-    this.ids = new Set();
-    for (const item of list.querySelectorAll(".message[data-id]")) {
-      this.ids.add(Number(item.dataset.id));
-      this.lastSeq = Math.max(this.lastSeq, Number(item.dataset.seq));
+    this.items = new Map(); // seq → delivered item
+    let newest = 0;
+    for (const item of list.querySelectorAll(".message[data-seq]")) {
+      this.items.set(Number(item.dataset.seq), item);
+      newest = Math.max(newest, Number(item.dataset.seq));
     }
-    this.lastSeq = Math.max(this.lastSeq, 0);
+    // The room's change position the page was rendered at, and its newest seq then.
+    this.lastChange = Number(list.dataset.lastChange ?? config.last_change ?? 0) || 0;
+    // Whether the page shows the room's newest messages; a page opened at an old one fetches
+    // the rest by seq first.
+    this.tailComplete = newest >= (config.last_seq || 0);
+    // The highest seq shown with nothing missing below it (down to firstSeq): what is read.
+    this.lastSeq = Math.max(newest, this.firstSeq - 1, 0);
+    this.outside = new Map(); // seq → newest payload of a message above the loaded window
     // Rendering the page reads nothing: the reader reads what the view shows at its bottom, and
     // says so with room.read (the server keeps the pointer from going back).
     this.readSeq = 0; // sent, or heard from another tab
@@ -46,13 +65,13 @@ export class RoomView extends EventTarget {
     this.readTimer = null;
     this.unseen = 0; // arrived while scrolled up or away, for the jump button and the title
     this.baseTitle = document.title;
-    this.early = new Map(); // seq → message that arrived ahead of a gap
-    this.syncing = null; // the sync on its way: { afterSeq, timer }
+    this.early = new Map(); // change → message that arrived ahead of a gap (or a sync's answer)
+    this.syncing = null; // the sync on its way: { bySeq, after, timer }
     this.syncRetry = null;
-    // Where a sync last brought nothing new, and the newest seq known to exist then: the same
+    // Where a sync last brought nothing new, and the newest change known to exist then: the same
     // sync is not sent again at once unless something newer is heard of.
     this.stalled = null; // { at, known }
-    this.knownSeq = this.lastSeq; // the newest seq heard of (held messages, notifications)
+    this.knownChange = this.lastChange; // the newest change heard of (held frames, notifications)
 
     enhanceMessages(list, me);
     arrange(list);
@@ -60,7 +79,8 @@ export class RoomView extends EventTarget {
     this.anchored = this.scrollToTarget();
     if (!this.anchored) this.scrollToBottom();
 
-    socket.on("message.new", (frame) => this.receive(frame.message));
+    socket.on("message.new", (frame) => this.receive(frame.message, { isNew: true }));
+    socket.on("message.updated", (frame) => this.receive(frame.message, { isNew: false }));
     socket.on("sync.done", (frame) => this.syncDone(frame));
     socket.on("room.read", (frame) => this.readElsewhere(frame));
     socket.on("error", (frame) => this.refused(frame));
@@ -70,7 +90,7 @@ export class RoomView extends EventTarget {
       this.sync({ periodic: true });
     });
     socket.addEventListener("close", () => this.resetSync());
-    // A broadcast lost with no message after it leaves no gap to notice: check now and then.
+    // A broadcast lost with nothing after it leaves no gap to notice: check now and then.
     socket.on("pong", () => this.sync({ periodic: true }));
 
     list.addEventListener("scroll", () => {
@@ -111,23 +131,34 @@ export class RoomView extends EventTarget {
     return true;
   }
 
+  /** The delivered message shown for `seq`, if any. */
+  itemFor(seq) {
+    return this.items.get(seq) || null;
+  }
+
   /**
-   * Ask for everything after the last message shown. `periodic` (a reconnect, the ping, a retry)
-   * may ask again from where a sync brought nothing; a gap or `has_more` may not.
+   * Ask for every change after the one the view stands at (or, while the page lacks the room's
+   * newest messages, for the messages after the last one shown). `periodic` (a reconnect, the
+   * ping, a retry) may ask again from where a sync brought nothing; a gap or `has_more' may not.
    */
   sync({ periodic = false } = {}) {
     if (this.syncing || !this.isMember) return;
-    const stalled = this.stalled;
-    if (!periodic && stalled && stalled.at === this.lastSeq && stalled.known >= this.knownSeq) return;
+    let frame;
+    if (!this.tailComplete) {
+      frame = { type: "sync", room: this.roomId, after_seq: this.lastSeq };
+    } else {
+      const stalled = this.stalled;
+      if (!periodic && stalled && stalled.at === this.lastChange && stalled.known >= this.knownChange) return;
+      frame = { type: "sync", room: this.roomId, after_change: this.lastChange };
+    }
     clearTimeout(this.syncRetry);
     this.syncRetry = null;
-    const afterSeq = this.lastSeq;
-    if (!this.socket.send({ type: "sync", room: this.roomId, after_seq: afterSeq })) return;
+    if (!this.socket.send(frame)) return;
     const timer = setTimeout(() => {
       this.syncing = null;
       this.sync({ periodic: true });
     }, SYNC_TIMEOUT_MS);
-    this.syncing = { afterSeq, timer };
+    this.syncing = { bySeq: "after_seq" in frame, after: frame.after_seq ?? frame.after_change, timer };
   }
 
   resetSync() {
@@ -139,10 +170,22 @@ export class RoomView extends EventTarget {
 
   syncDone(frame) {
     if (frame.room !== this.roomId) return;
-    const afterSeq = this.syncing ? this.syncing.afterSeq : this.lastSeq;
+    const syncing = this.syncing;
     this.resetSync();
-    if (Number.isInteger(frame.last_seq)) this.deliveredUpTo(frame.last_seq);
-    this.stalled = this.lastSeq > afterSeq ? null : { at: this.lastSeq, known: this.knownSeq };
+    if (syncing?.bySeq) {
+      // The newest messages of a page opened at an old one: a seq below `last_seq` that never
+      // came does not exist (a hole). Then the change order, from where the page was rendered.
+      if (Number.isInteger(frame.last_seq)) this.seqDeliveredUpTo(frame.last_seq);
+      if (!frame.has_more) this.completeTail();
+      this.sync({ periodic: true });
+      return;
+    }
+    const after = syncing ? syncing.after : this.lastChange;
+    if (Number.isInteger(frame.last_change)) this.deliveredUpTo(frame.last_change);
+    if (!frame.has_more && Number.isInteger(frame.last_seq) && this.tailComplete && !this.early.size) {
+      this.lastSeq = Math.max(this.lastSeq, frame.last_seq);
+    }
+    this.stalled = this.lastChange > after ? null : { at: this.lastChange, known: this.knownChange };
     if (frame.has_more || this.early.size) {
       this.sync();
       return;
@@ -173,53 +216,100 @@ export class RoomView extends EventTarget {
    */
   notified(notification) {
     const message = notification?.message;
-    if (!message || message.room !== this.roomId || message.seq <= this.lastSeq) return;
-    this.knownSeq = Math.max(this.knownSeq, message.seq);
+    if (!message || message.room !== this.roomId || this.itemFor(message.seq)) return;
+    if (Number.isInteger(message.change) && message.change <= this.lastChange) return;
+    this.knownChange = Math.max(this.knownChange, message.change || this.lastChange + 1);
     this.sync();
   }
 
-  /** Everything up to `seq` has been sent: what did not come does not exist. */
-  deliveredUpTo(seq) {
-    if (seq <= this.lastSeq) return;
+  /** Every change up to `change` has been sent: what is held up to it is shown. */
+  deliveredUpTo(change) {
     const stick = this.sticks();
     const held = Array.from(this.early.keys())
-      .filter((s) => s <= seq)
+      .filter((c) => c <= change)
       .sort((a, b) => a - b);
     let newest = null;
-    for (const s of held) {
-      const message = this.early.get(s);
-      this.early.delete(s);
-      if (this.ids.has(message.id)) continue;
-      this.show(message);
-      newest = message;
+    let touched = false;
+    for (const c of held) {
+      const message = this.early.get(c);
+      this.early.delete(c);
+      const shown = this.apply(message);
+      if (shown) touched = true;
+      if (shown?.added) newest = message;
     }
-    this.lastSeq = Math.max(this.lastSeq, seq);
-    newest = this.showEarly() || newest;
-    if (newest) this.settle(newest, stick);
+    this.lastChange = Math.max(this.lastChange, change);
+    const later = this.showEarly();
+    if (later.touched) touched = true;
+    newest = later.newest || newest;
+    if (touched) this.settle(newest, stick);
   }
 
-  receive(message) {
+  /** Everything up to `seq` has been sent by a sync by seq. */
+  seqDeliveredUpTo(seq) {
+    if (seq > this.lastSeq) this.lastSeq = seq;
+  }
+
+  completeTail() {
+    this.tailComplete = true;
+    this.lastSeq = Math.max(this.lastSeq, ...this.items.keys());
+  }
+
+  receive(message, { isNew }) {
     if (message.room !== this.roomId) return;
-    if (this.ids.has(message.id)) {
-      // Already shown (a resend answered after a reload): the pending copy goes.
-      this.dropPendingCopy(message);
-      return;
-    }
-    if (message.seq > this.lastSeq + 1) {
-      // A gap: hold this one, fetch what is missing; sync brings them in order.
-      this.early.set(message.seq, message);
-      this.knownSeq = Math.max(this.knownSeq, message.seq);
+    const change = message.change;
+    // Answers of a sync by seq (the newest messages of a page opened at an old one) are
+    // complete as they come; their change positions are followed afterwards.
+    const fillingTail = this.syncing?.bySeq && isNew && message.seq > this.lastSeq;
+    if (Number.isInteger(change) && change > this.lastChange + 1 && !fillingTail) {
+      // Ahead of a gap: hold it, fetch what is missing; it is shown in order once that is here.
+      this.early.set(change, message);
+      this.knownChange = Math.max(this.knownChange, change);
       this.sync();
       return;
     }
-    const stick = this.sticks() || message.author.username === this.me;
-    if (message.seq <= this.lastSeq) {
-      if (!this.insertLate(message)) return;
-    } else {
-      this.show(message);
-      this.showEarly();
+    const stick = this.sticks() || (isNew && message.author.username === this.me);
+    const shown = this.apply(message);
+    let newest = shown?.added ? message : null;
+    let touched = Boolean(shown);
+    if (change === this.lastChange + 1) {
+      this.lastChange = change;
+      const later = this.showEarly();
+      newest = later.newest || newest;
+      touched = touched || later.touched;
     }
-    this.settle(message, stick);
+    if (touched) this.settle(newest, stick);
+  }
+
+  /**
+   * Show `message` as it now is: it replaces what is shown for its seq if its change is newer,
+   * or goes into its place by seq. A message above the loaded window is not shown.
+   * Returns null when nothing changed on screen, else { item, added }.
+   */
+  apply(message) {
+    const item = this.itemFor(message.seq);
+    if (item) {
+      this.dropPendingCopy(message);
+      if (Number(item.dataset.change || 0) >= (message.change ?? 0)) return null;
+      updateMessage(item, message, { me: this.me });
+      this.announce(message, item);
+      return { item, added: false };
+    }
+    if (message.seq < this.firstSeq) {
+      const known = this.outside.get(message.seq);
+      if (!known || known.change < message.change) this.outside.set(message.seq, message);
+      if (this.outside.size > OUTSIDE_LIMIT) this.outside.delete(this.outside.keys().next().value);
+      this.dropPendingCopy(message);
+      this.announce(message, null);
+      return null;
+    }
+    const added = this.insert(message);
+    this.announce(message, added);
+    return { item: added, added: true };
+  }
+
+  /** Tell the rest of the page (actions, the pinned list) what a message is now like. */
+  announce(message, item) {
+    this.dispatchEvent(new CustomEvent("message", { detail: { message, item } }));
   }
 
   /** Whether the view follows new messages down: it is at the bottom, and not held at a target. */
@@ -231,61 +321,52 @@ export class RoomView extends EventTarget {
     arrange(this.list);
     if (stick) this.scrollToBottom();
     if (this.canSeeLatest()) this.caughtUp();
-    else this.noteUnseen(message);
+    else if (message && !message.deleted) this.noteUnseen(message);
   }
 
-  /** Messages that arrived ahead of a gap follow, in order, once it is filled. */
+  /** Changes that arrived ahead of a gap follow, in order, once it is filled. */
   showEarly() {
     let newest = null;
-    while (this.early.has(this.lastSeq + 1)) {
-      const next = this.early.get(this.lastSeq + 1);
-      this.early.delete(this.lastSeq + 1);
-      if (this.ids.has(next.id)) this.lastSeq += 1;
-      else {
-        this.show(next);
-        newest = next;
-      }
+    let touched = false;
+    while (this.early.has(this.lastChange + 1)) {
+      const next = this.early.get(this.lastChange + 1);
+      this.early.delete(this.lastChange + 1);
+      this.lastChange += 1;
+      const shown = this.apply(next);
+      if (shown) touched = true;
+      if (shown?.added) newest = next;
     }
-    return newest;
+    for (const c of this.early.keys()) if (c <= this.lastChange) this.early.delete(c);
+    return { newest, touched };
   }
 
-  /** A message below the last one shown that was taken for missing: into its place, by seq. */
-  insertLate(message) {
-    if (message.seq < this.firstSeq) {
-      this.dropPendingCopy(message);
-      return false;
-    }
-    this.dropPendingCopy(message);
-    const later = Array.from(this.list.querySelectorAll(".message[data-id]")).find(
-      (item) => Number(item.dataset.seq) > message.seq,
-    );
-    const item = renderMessage(message, { me: this.me });
-    this.list.insertBefore(item, later || this.list.querySelector(".message.pending, .message.failed"));
-    this.ids.add(message.id);
-    return true;
-  }
-
-  dropPendingCopy(message) {
-    if (!message.client_id) return;
-    this.list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)?.remove();
-  }
-
-  /** Delivered messages go after the last delivered one: pending and failed ones stay at the end. */
-  show(message) {
+  /** A delivered message not shown yet goes into its place by seq; pending and failed ones stay at the end. */
+  insert(message) {
     const pending = message.client_id
       ? this.list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)
       : null;
     let item = pending;
     if (item) confirmMessage(item, message, { me: this.me });
     else item = renderMessage(message, { me: this.me });
-    const undelivered = Array.from(this.list.querySelectorAll(".message.pending, .message.failed")).find(
-      (other) => other !== item,
-    );
-    if (undelivered) this.list.insertBefore(item, undelivered);
+    const later = Array.from(this.items.keys())
+      .filter((seq) => seq > message.seq)
+      .sort((a, b) => a - b)[0];
+    const before =
+      later !== undefined
+        ? this.items.get(later)
+        : Array.from(this.list.querySelectorAll(".message.pending, .message.failed")).find((other) => other !== item);
+    if (before) this.list.insertBefore(item, before);
     else this.list.append(item);
-    this.ids.add(message.id);
-    this.lastSeq = message.seq;
+    this.items.set(message.seq, item);
+    if (this.tailComplete) this.lastSeq = Math.max(this.lastSeq, message.seq);
+    else while (this.items.has(this.lastSeq + 1)) this.lastSeq += 1;
     document.getElementById("empty-room")?.remove();
+    return item;
+  }
+
+  dropPendingCopy(message) {
+    if (!message.client_id) return;
+    this.list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)?.remove();
   }
 
   showPending(message) {
@@ -361,11 +442,18 @@ export class RoomView extends EventTarget {
     const { messages } = await response.json();
     const height = this.list.scrollHeight;
     const fragment = document.createDocumentFragment();
-    for (const message of messages) {
-      if (this.ids.has(message.id)) continue;
-      this.ids.add(message.id);
-      fragment.append(renderMessage(message, { me: this.me }));
+    for (const fetched of messages) {
+      if (this.items.has(fetched.seq)) continue;
+      // A change heard of while the message was above the window may be newer than the answer.
+      const heard = this.outside.get(fetched.seq);
+      this.outside.delete(fetched.seq);
+      const message = heard && heard.change > fetched.change ? heard : fetched;
+      const item = renderMessage(message, { me: this.me });
+      this.items.set(message.seq, item);
+      fragment.append(item);
+      this.announce(message, item);
     }
+    if (messages.length) this.firstSeq = Math.min(this.firstSeq, messages[0].seq);
     this.list.prepend(fragment);
     arrange(this.list);
     this.list.scrollTop += this.list.scrollHeight - height;

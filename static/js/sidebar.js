@@ -13,6 +13,8 @@ export class RoomList {
     for (const link of this.list.querySelectorAll("a[data-room-id]")) this.track(link);
 
     socket.on("message.new", (frame) => this.messageArrived(frame.message));
+    // A sync by change brings new messages as updates; their seq still counts.
+    socket.on("message.updated", (frame) => this.messageSeen(frame.message));
     socket.on("room.read", (frame) => this.read(frame.room, frame.seq));
     socket.on("room.joined", (frame) => this.joined(frame.room));
     socket.on("room.left", (frame) => this.left(frame.room));
@@ -54,6 +56,13 @@ export class RoomList {
     entry.lastSeq = Math.max(entry.lastSeq, message.seq);
     // Writing in a room means having read it; one's own message is never news.
     if (message.author.username === this.me) entry.readSeq = Math.max(entry.readSeq, message.seq);
+    this.render(message.room);
+  }
+
+  messageSeen(message) {
+    const entry = this.rooms.get(message.room);
+    if (!entry || message.seq <= entry.lastSeq) return;
+    entry.lastSeq = message.seq;
     this.render(message.room);
   }
 
