@@ -198,3 +198,213 @@ def test_a_refused_edit_says_why_and_stays_open_to_try_again(people, parley_serv
     expect(item(alice, seq).locator(".body")).to_have_text("edited too late")
     assert state(parley_server, "edit", seq)["body"] == "edited too late"
     people.assert_clean_consoles()
+
+
+def test_deleting_asks_first_and_leaves_a_tombstone_in_place_for_everyone(people, parley_server):
+    alice, bob, carol = people.open("alice"), people.open("bob"), people.open("carol")
+    for tab in (alice, bob, carol):
+        tab.open_room(parley_server, "delete")  # alice owns the room
+    bob.send("oops, wrong room")
+    bob.send("keep this one")
+    bob.send("and this, for now")
+    first, second, third = (
+        sent_seq(bob, body) for body in ("oops, wrong room", "keep this one", "and this, for now")
+    )
+    expect(carol.message("and this, for now")).to_have_count(1)
+    # Carol may delete neither bob's messages nor anyone's but her own.
+    expect(action(carol, first, "Delete")).to_have_count(0)
+
+    # Asked first; Escape keeps the message.
+    action(bob, first, "Delete").click()
+    dialog = bob.page.get_by_role("alertdialog", name="Delete your message?")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("oops, wrong room")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    bob.page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(item(bob, first).locator(".body")).to_have_text("oops, wrong room")
+    assert state(parley_server, "delete", first)["deleted"] is False
+
+    # By keyboard: Tab to Delete, Enter.
+    action(bob, first, "Delete").click()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    bob.page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Delete")).to_be_focused()
+    bob.page.keyboard.press("Enter")
+    for tab in (alice, bob, carol):
+        expect(item(tab, first)).to_have_class(re.compile(r"\bdeleted\b"))
+        expect(item(tab, first).locator(".body")).to_have_text("Message deleted")
+        assert tab.seqs() == [first, second, third], tab.name  # in its place: no hole
+    expect(item(bob, first)).to_be_focused()
+    expect(item(bob, first).locator(".message-actions")).to_have_count(0)
+
+    # The room's owner deletes somebody else's message.
+    action(alice, second, "Delete").click()
+    dialog = alice.page.get_by_role("alertdialog", name="Delete Bob’s message?")
+    dialog.get_by_role("button", name="Delete").click()
+    for tab in (alice, bob, carol):
+        expect(item(tab, second).locator(".body")).to_have_text("Message deleted")
+        expect(tab.page.locator("#messages .message .body")).to_have_text(
+            ["Message deleted", "Message deleted", "and this, for now"]
+        )
+    for seq in (first, second):
+        assert state(parley_server, "delete", seq) == {
+            "body": "",
+            "deleted": True,
+            "edited": False,
+            "pinned_by": None,
+            "revisions": 0,
+            "reactions": [],
+        }
+    # A reload shows the same tombstones, rendered by the server.
+    carol.page.reload()
+    carol.expect_connected()
+    expect(carol.page.locator("#messages .message.deleted .body")).to_have_text(["Message deleted"] * 2)
+    people.assert_clean_consoles()
+
+
+def test_reacting_by_mouse_and_keyboard_toggles_counts_and_says_who(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    catalogue_requests: list[str] = []
+    bob.page.on("request", lambda r: catalogue_requests.append(r.url) if "/emoji.json" in r.url else None)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "react")
+    alice.send("react to me")
+    seq = sent_seq(alice, "react to me")
+    expect(bob.message("react to me")).to_have_count(1)
+
+    # Bob, by mouse: the picker, a search by name, a click.
+    action(bob, seq, "Add reaction").click()
+    picker = bob.page.get_by_role("dialog", name="Add a reaction")
+    expect(picker).to_be_visible()
+    search = picker.get_by_role("combobox", name="Search emoji")
+    expect(search).to_be_focused()
+    search.fill("thumbs")
+    picker.get_by_role("option", name="thumbs up", exact=True).click()
+    expect(picker).to_be_hidden()
+    for tab in (alice, bob):
+        expect(reaction(tab, seq, "👍")).to_have_text("👍1")
+    expect(reaction(bob, seq, "👍")).to_have_attribute("aria-pressed", "true")
+    expect(reaction(alice, seq, "👍")).to_have_attribute("aria-pressed", "false")
+    expect(reaction(alice, seq, "👍")).to_have_accessible_name("👍 1: Bob")
+    expect(reaction(alice, seq, "👍")).to_have_attribute("data-who", "Bob reacted with 👍")
+
+    # Alice joins in with a click on the reaction itself.
+    reaction(alice, seq, "👍").click()
+    for tab in (alice, bob):
+        expect(reaction(tab, seq, "👍")).to_have_text("👍2")
+    expect(reaction(bob, seq, "👍")).to_have_accessible_name("👍 2: you and Alice")
+    expect(reaction(alice, seq, "👍")).to_have_attribute("aria-pressed", "true")
+
+    # Bob, by keyboard alone: to the message, Tab to its actions, search by alias, Enter.
+    item(bob, seq).focus()
+    expect(item(bob, seq).get_by_role("button", name="Add reaction")).to_be_visible()
+    for _ in range(6):
+        bob.page.keyboard.press("Tab")
+        if bob.page.evaluate("document.activeElement.dataset.action") == "react":
+            break
+    expect(item(bob, seq).get_by_role("button", name="Add reaction")).to_be_focused()
+    bob.page.keyboard.press("Enter")
+    expect(search).to_be_focused()
+    bob.page.keyboard.type("tada")
+    expect(picker.get_by_role("option").first).to_have_attribute("aria-selected", "true")
+    expect(picker.get_by_role("option").first).to_have_text("🎉")
+    bob.page.keyboard.press("Enter")
+    expect(reaction(alice, seq, "🎉")).to_have_text("🎉1")
+    expect(item(bob, seq).get_by_role("button", name="Add reaction")).to_be_focused()
+    # The reactions in the order each was first used.
+    expect(item(alice, seq).locator(".reaction")).to_have_text(["👍2", "🎉1"])
+
+    # Recently used come first next time, without searching; Escape closes, focus comes back.
+    bob.page.keyboard.press("Enter")
+    expect(picker.locator(".emoji-heading")).to_have_text("Recently used")
+    expect(picker.get_by_role("option")).to_have_text(["🎉", "👍"])
+    bob.page.keyboard.press("Escape")
+    expect(picker).to_be_hidden()
+    expect(item(bob, seq).get_by_role("button", name="Add reaction")).to_be_focused()
+
+    # A keyboard toggle of one's own reaction takes it back.
+    reaction(bob, seq, "👍").focus()
+    bob.page.keyboard.press("Enter")
+    for tab in (alice, bob):
+        expect(reaction(tab, seq, "👍")).to_have_text("👍1")
+    expect(reaction(bob, seq, "👍")).to_have_attribute("aria-pressed", "false")
+    expect(reaction(bob, seq, "👍")).to_be_focused()
+    assert state(parley_server, "react", seq)["reactions"] == [["🎉", "bob"], ["👍", "alice"]]
+
+    # Reloaded, the server's page shows the same reactions in the same order.
+    alice.page.reload()
+    alice.expect_connected()
+    expect(item(alice, seq).locator(".reaction")).to_have_text(["👍1", "🎉1"])
+    expect(reaction(alice, seq, "👍")).to_have_attribute("aria-pressed", "true")
+    assert len(catalogue_requests) == 1, catalogue_requests  # fetched once, when first needed
+    people.assert_clean_consoles()
+
+
+def edit(tab: Tab, seq: int, body: str) -> None:
+    """Edit one's own message by its Edit button and wait until the server has it."""
+    action(tab, seq, "Edit").click()
+    editor = item(tab, seq).get_by_label("Edit message")
+    editor.fill(body)
+    editor.press("Enter")
+    expect(item(tab, seq).locator(".body")).to_have_text(body)
+
+
+def test_the_edit_history_shows_each_version_with_the_words_that_changed(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "history")
+    alice.send("the quick fox jumps")
+    seq = sent_seq(alice, "the quick fox jumps")
+    edit(alice, seq, "the quick brown fox jumps")
+    edit(alice, seq, "the slow brown fox jumps high")
+
+    marker = item(bob, seq).get_by_role("button", name=re.compile(r"^\(edited\)"))
+    expect(marker).to_have_accessible_name("(edited) show the earlier versions")
+    marker.click()
+    dialog = bob.page.get_by_role("dialog", name="Edit history")
+    expect(dialog).to_be_visible()
+    versions = dialog.locator(".version")
+    expect(versions).to_have_count(3)
+    expect(versions.locator(".version-head strong")).to_have_text(["Original", "Edit 1", "Current"])
+    expect(versions.nth(0)).to_contain_text("written by Alice")
+    expect(versions.nth(1)).to_contain_text("edited by Alice")
+    expect(versions.nth(0).locator(".version-body")).to_have_text("the quick fox jumps")
+    # What each edit changed, word by word: added words in <ins>, removed ones in <del>.
+    expect(versions.nth(1).locator("ins")).to_have_text(["brown "])
+    expect(versions.nth(1).locator("del")).to_have_count(0)
+    expect(versions.nth(2).locator("del")).to_have_text(["quick"])
+    expect(versions.nth(2).locator("ins")).to_have_text(["slow", " high"])
+    # Said in words too, for screen readers.
+    expect(versions.nth(2).locator(".version-body")).to_have_text(
+        "the [removed: quick][added: slow] brown fox jumps[added:  high]"
+    )
+    bob.page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(marker).to_be_focused()
+    people.assert_clean_consoles()
+
+
+def test_where_only_managers_see_earlier_versions_a_member_is_told_so(people, parley_server):
+    parley_server.call(
+        "tests.browser_data:set_room_policy", room_slug="history-hidden", history_visible_to="managers"
+    )
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "history-hidden")  # alice owns it
+    bob.send("bob's first try")
+    seq = sent_seq(bob, "bob's first try")
+    edit(bob, seq, "bob's second try")
+
+    item(bob, seq).get_by_role("button", name=re.compile(r"^\(edited\)")).click()
+    dialog = bob.page.get_by_role("dialog", name="Edit history")
+    expect(dialog.locator(".versions-status")).to_contain_text("only the owner and admins")
+    expect(dialog.locator(".version")).to_have_count(0)
+    bob.page.keyboard.press("Escape")
+
+    item(alice, seq).get_by_role("button", name=re.compile(r"^\(edited\)")).click()
+    dialog = alice.page.get_by_role("dialog", name="Edit history")
+    expect(dialog.locator(".version-body")).to_have_text(
+        ["bob's first try", "bob's [removed: first][added: second] try"]
+    )
+    people.assert_clean_consoles()

@@ -25,13 +25,14 @@ const CHANGE_FRAMES = {
 const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export class MessageActions {
-  constructor({ view, socket, list, me, picker, slug, alert }) {
+  constructor({ view, socket, list, me, picker, versionsUrl, canSeeVersions = true, alert }) {
     this.view = view;
     this.socket = socket;
     this.list = list;
     this.me = me;
     this.picker = picker;
-    this.slug = slug;
+    this.versionsUrl = versionsUrl; // with "{seq}" for the message's seq
+    this.canSeeVersions = canSeeVersions; // the room's policy when the page was rendered
     this.alertBox = alert;
     this.alertTimer = null;
     this.edits = new Map(); // seq → the edit on its way: { clientId, body, editedBefore, timer }
@@ -434,7 +435,12 @@ export class MessageActions {
     dialog.opener = opener;
     dialog.showModal();
     dialog.querySelector(".dialog-close").focus();
-    const url = `/rooms/${encodeURIComponent(this.slug)}/messages/${message.seq}/versions/`;
+    const hidden = "In this room only the owner and admins can see a message’s earlier versions.";
+    if (!this.canSeeVersions) {
+      status.textContent = hidden;
+      return;
+    }
+    const url = this.versionsUrl.replace("{seq}", String(message.seq));
     let response;
     let answer = {};
     try {
@@ -445,8 +451,7 @@ export class MessageActions {
       return;
     }
     if (response.status === 403) {
-      status.textContent =
-        answer.detail || "In this room only its owner and admins can see a message’s earlier versions.";
+      status.textContent = answer.detail || hidden;
       return;
     }
     if (response.status === 404) {

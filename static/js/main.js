@@ -45,15 +45,15 @@ if (sidebar) {
 
 if (config) {
   const list = document.getElementById("messages");
-  const canManage = list.dataset.canManage === "true";
+  const canManage = Boolean(config.can_manage);
   const minutes = (value) => Math.max(0, Number(value) || 0) * 60 * 1000;
   setViewer({
     me,
     canManage,
     // Only members change messages; where managers keep pins to themselves, only they pin.
-    canPin: Boolean(config.member) && (list.dataset.pinsBy !== "managers" || canManage),
-    editWindowMs: minutes(list.dataset.editWindow),
-    deleteWindowMs: minutes(list.dataset.deleteWindow),
+    canPin: Boolean(config.member) && (config.pins_by !== "managers" || canManage),
+    editWindowMs: minutes(config.edit_window_minutes),
+    deleteWindowMs: minutes(config.delete_window_minutes),
     names: new Map((config.members || []).map((m) => [m.username, m.display_name || m.username])),
   });
   const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });
@@ -62,8 +62,9 @@ if (config) {
     socket,
     list,
     me,
-    picker: new EmojiPicker({ me, url: list.dataset.emojiUrl || "/emoji.json" }),
-    slug: config.slug,
+    picker: new EmojiPicker({ me, url: config.emoji_url || "/emoji.json" }),
+    versionsUrl: config.versions_url || `/rooms/${config.slug}/messages/{seq}/versions/`,
+    canSeeVersions: config.can_see_versions !== false,
     alert: document.getElementById("room-alert"),
   });
   const pinsToggle = document.getElementById("pins-toggle");

@@ -213,7 +213,7 @@ function renderNotes(message) {
     edited.title = Number.isNaN(at.getTime()) ? "Edited" : `Edited ${fullFormat.format(at)}`;
     const hint = document.createElement("span");
     hint.className = "visually-hidden";
-    hint.textContent = ": show the earlier versions";
+    hint.textContent = "show the earlier versions";
     edited.append("(edited)", hint);
     notes.append(edited);
   }
