@@ -2,12 +2,15 @@
 
 Starts a throwaway server (tests/live_server.py) with a small demo conversation
 (tests/server_data.py), then has Chromium (tests/chromium.py) photograph the log-in page, the
-room list, a room with a conversation (one message mentions the reader) and the notifications,
-at desktop (1280×800) and phone (390×844) width, into docs/screenshots/.
+room list, a room with a conversation (one message mentions the reader; one is edited, with
+reactions, one pinned) and the notifications, at desktop (1280×800) and phone (390×844) width,
+into docs/screenshots/; then, at desktop width, a message's actions and the reaction picker, the
+edit history and the pinned list.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -31,10 +34,32 @@ def shoot(page, name: str) -> None:
     print(f"{path.relative_to(BASE_DIR)}  {path.stat().st_size // 1024} KB")
 
 
+def shoot_changes(page) -> None:
+    """Bob's own message with its actions and the reaction picker open; Alice's edited message's
+    history; the pinned list."""
+    own = page.locator("#messages .message.own").last
+    own.hover()
+    own.get_by_role("button", name="Add reaction").click()
+    page.get_by_role("combobox", name="Search emoji").press_sequentially("party")
+    expect(page.get_by_role("option").first).to_be_visible()
+    shoot(page, "room-reactions-desktop")
+    page.keyboard.press("Escape")
+    page.locator("#messages .edited-marker").first.click()
+    expect(page.locator("#versions-dialog .version")).to_have_count(2)
+    shoot(page, "room-history-desktop")
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name=re.compile(r"^Pinned messages")).click()
+    expect(page.locator("#pins-panel")).to_be_visible()
+    page.mouse.move(0, 0)
+    shoot(page, "room-pins-desktop")
+    page.keyboard.press("Escape")
+
+
 def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with running_server() as server, sync_playwright() as playwright:
         server.call("tests.server_data:demo_conversation")
+        server.call("tests.browser_data:demo_changes")
         browser = launch_chromium(playwright)
         for width, viewport, extra in [
             ("desktop", DESKTOP, {}),
@@ -60,6 +85,7 @@ def main() -> None:
             page.mouse.move(0, 0)
             shoot(page, f"room-{width}")
             if width == "desktop":
+                shoot_changes(page)
                 page.emulate_media(color_scheme="dark")
                 page.get_by_label("Message", exact=True).press_sequentially("Looks good @c")
                 shoot(page, "room-dark-desktop")

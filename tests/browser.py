@@ -342,3 +342,22 @@ def _judge(rules: list[Rule], frame: dict):
         if verdict is not None:
             return verdict
     return None
+
+
+# Every control a person can reach, that has no name a screen reader could say.
+UNNAMED_CONTROLS = """() => Array.from(document.querySelectorAll(
+      'a[href], button, input:not([type=hidden]), textarea, select, [role=option], '
+      + '[tabindex]:not([tabindex="-1"])'))
+    .filter(el => {
+      const labelled = (el.getAttribute('aria-label') || '').trim()
+        || (el.getAttribute('aria-labelledby') || '').split(' ')
+             .some(id => document.getElementById(id)?.textContent.trim())
+        || Array.from(el.labels || []).some(l => l.textContent.trim())
+        || (el.textContent || '').trim() || (el.getAttribute('title') || '').trim()
+        || el.querySelector('img[alt]:not([alt=""])');
+      return !labelled;
+    }).map(el => el.outerHTML.slice(0, 120))"""
+
+
+def unnamed_controls(tab: Tab) -> list[str]:
+    return tab.page.evaluate(UNNAMED_CONTROLS)

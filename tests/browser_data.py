@@ -86,3 +86,32 @@ def message_state(room_slug: str, seq: int) -> dict:
         "revisions": message.revisions.count(),
         "reactions": sorted((r.emoji, r.user.username) for r in message.reactions.select_related("user")),
     }
+
+
+def demo_changes() -> None:
+    """scripts/screenshots.py, after tests.server_data:demo_conversation: in #general an edited
+    message, reactions and a pinned message, as people would have made them."""
+    from django.contrib.auth import get_user_model
+
+    from messaging.actions.changes import add_reaction, edit_message, set_pinned
+    from messaging.models import ChatMessage
+
+    users = {u.username: u for u in get_user_model().objects.filter(username__in=["alice", "bob", "carol"])}
+    room = _room("general")
+
+    def seq_of(start: str) -> int:
+        return ChatMessage.objects.get(room=room, body__startswith=start).seq
+
+    standup = seq_of("Stand-up moved")
+    edit_message(
+        user=users["alice"],
+        room_id=room.id,
+        seq=standup,
+        body="Stand-up moved to 10:45 today, same room.",
+        client_id="demo-edit-standup",
+    )
+    for username, emoji in [("bob", "👍"), ("carol", "👍"), ("bob", "🎉")]:
+        add_reaction(user=users[username], room_id=room.id, seq=standup, emoji=emoji)
+    deploy = seq_of("Heads-up: deploy")
+    add_reaction(user=users["carol"], room_id=room.id, seq=deploy, emoji="👀")
+    set_pinned(user=users["alice"], room_id=room.id, seq=deploy, pinned=True)

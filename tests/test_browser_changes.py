@@ -14,7 +14,16 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import DROP, SocketTap, Tab, create_rooms, people_for_test, wait_until
+from tests.browser import (
+    DROP,
+    MOBILE,
+    SocketTap,
+    Tab,
+    create_rooms,
+    people_for_test,
+    unnamed_controls,
+    wait_until,
+)
 from tests.live_server import LiveServer, running_server
 
 pytestmark = [pytest.mark.browser]
@@ -407,4 +416,306 @@ def test_where_only_managers_see_earlier_versions_a_member_is_told_so(people, pa
     expect(dialog.locator(".version-body")).to_have_text(
         ["bob's first try", "bob's [removed: first][added: second] try"]
     )
+    people.assert_clean_consoles()
+
+
+def pins_toggle(tab: Tab):
+    return tab.page.get_by_role("button", name=re.compile(r"^Pinned messages \d+$"))
+
+
+def test_the_pinned_list_counts_lists_and_opens_pinned_messages_live(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "pins")
+    for body in ("agenda: ship it", "lunch?", "the build is green"):
+        alice.send(body)
+    agenda, green = sent_seq(alice, "agenda: ship it"), sent_seq(alice, "the build is green")
+    expect(bob.message("the build is green")).to_have_count(1)
+    expect(pins_toggle(alice)).to_have_accessible_name("Pinned messages 0")
+
+    action(bob, agenda, "Pin").click()
+    expect(item(alice, agenda).locator(".pin-mark")).to_have_text("Pinned by Bob")
+    expect(item(bob, agenda).locator(".pin-mark")).to_have_text("Pinned by you")
+    action(alice, green, "Pin").click()
+    for tab in (alice, bob):
+        expect(pins_toggle(tab)).to_have_accessible_name("Pinned messages 2")
+
+    # The panel: newest pin first; Escape closes it and gives the focus back.
+    toggle = pins_toggle(bob)
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    panel = bob.page.locator("#pins-panel")
+    expect(panel.locator(".pin-body")).to_have_text(["the build is green", "agenda: ship it"])
+    expect(panel.locator(".pin-by")).to_have_text(["Pinned by Alice", "Pinned by you"])
+    expect(panel.get_by_role("link").first).to_be_focused()
+    bob.page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(toggle).to_be_focused()
+
+    # Opening one that is loaded scrolls to it and puts the focus on it.
+    bob.page.locator("#messages").evaluate("list => { list.scrollTop = list.scrollHeight; }")
+    toggle.click()
+    panel.get_by_role("link", name=re.compile("agenda: ship it")).click()
+    expect(item(bob, agenda)).to_be_focused()
+    expect(item(bob, agenda)).to_be_in_viewport()
+    assert bob.page.url.endswith("/rooms/pins/")  # no page load
+
+    # An edit shows in the list; unpinning (or deleting) takes it off, for everyone.
+    edit(alice, green, "the build is green again")
+    alice.page.get_by_role("button", name=re.compile(r"^Pinned messages")).click()
+    expect(alice.page.locator("#pins-panel .pin-body")).to_have_text(
+        ["the build is green again", "agenda: ship it"]
+    )
+    alice.page.keyboard.press("Escape")
+    action(alice, agenda, "Unpin").click()
+    for tab in (alice, bob):
+        expect(pins_toggle(tab)).to_have_accessible_name("Pinned messages 1")
+    expect(item(bob, agenda).locator(".pin-mark")).to_have_count(0)
+    assert state(parley_server, "pins", green)["pinned_by"] == "alice"
+    assert state(parley_server, "pins", agenda)["pinned_by"] is None
+
+    # The server renders the same list.
+    bob.page.reload()
+    bob.expect_connected()
+    expect(pins_toggle(bob)).to_have_accessible_name("Pinned messages 1")
+    expect(bob.page.locator("#pins-panel .pin-body")).to_have_text(["the build is green again"])
+    people.assert_clean_consoles()
+
+
+def test_a_pinned_message_above_the_loaded_page_opens_the_room_around_it(people, parley_server):
+    bodies = [f"far {i:02d}" for i in range(1, 61)]
+    parley_server.call("tests.browser_data:store_messages", author="bob", room_slug="pins-far", bodies=bodies)
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "pins-far")
+    expect(alice.page.locator("#messages .message")).to_have_count(50)  # 11 … 60
+    bob.page.get_by_role("button", name="Load earlier messages").click()
+    expect(bob.page.locator("#messages .message")).to_have_count(60)
+    action(bob, 1, "Pin").click()
+
+    # Alice's page does not show message 1, but its pin reaches her list.
+    expect(pins_toggle(alice)).to_have_accessible_name("Pinned messages 1")
+    expect(item(alice, 1)).to_have_count(0)
+    pins_toggle(alice).click()
+    alice.page.locator("#pins-panel").get_by_role("link", name=re.compile("far 01")).click()
+    expect(alice.page).to_have_url(re.compile(r"/rooms/pins-far/\?around=1#m1$"))
+    alice.expect_connected()
+    expect(item(alice, 1)).to_be_in_viewport()
+    expect(item(alice, 1).locator(".pin-mark")).to_have_text("Pinned by Bob")
+    people.assert_clean_consoles()
+
+
+def test_where_only_managers_pin_members_are_not_offered_pin(people, parley_server):
+    parley_server.call("tests.browser_data:set_room_policy", room_slug="pins-managers", pins_by="managers")
+    carol, bob = people.open("carol"), people.open("bob")
+    for tab in (carol, bob):
+        tab.open_room(parley_server, "pins-managers")  # carol owns it
+    bob.send("pin me, carol")
+    seq = sent_seq(bob, "pin me, carol")
+    expect(action(bob, seq, "Add reaction")).to_be_visible()
+    expect(action(bob, seq, "Pin")).to_have_count(0)
+    action(carol, seq, "Pin").click()
+    expect(pins_toggle(bob)).to_have_accessible_name("Pinned messages 1")
+    people.assert_clean_consoles()
+
+
+def test_an_offline_tab_comes_back_to_the_edit_the_tombstone_and_the_reaction_in_one_sync(
+    people, parley_server
+):
+    alice, bob = people.open("alice"), people.open("bob")
+    tap = SocketTap(bob.page)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "offline")
+    for body in ("one", "two", "three"):
+        alice.send(body)
+    one, two, three = (sent_seq(alice, body) for body in ("one", "two", "three"))
+    expect(bob.message("three")).to_have_count(1)
+
+    # Bob's connection goes, and every try to get it back fails, while alice changes everything.
+    tap.mode = "refuse"
+    tap.close_current()
+    expect(bob.page.locator("#connection-banner")).to_be_visible()
+    edit(alice, one, "one, edited")
+    action(alice, two, "Delete").click()
+    alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(item(alice, two)).to_have_class(re.compile(r"\bdeleted\b"))
+    action(alice, three, "Add reaction").click()
+    alice.page.get_by_role("option", name="thumbs up").click()
+    expect(reaction(alice, three, "👍")).to_have_text("👍1")
+    alice.send("four")
+    four = sent_seq(alice, "four")
+    # Bob's page heard nothing of it.
+    expect(item(bob, one).locator(".body")).to_have_text("one")
+    expect(item(bob, four)).to_have_count(0)
+
+    # (The tap still records what the server sends on the cut connection; count from here.)
+    before, heard = len(tap.sent), len(tap.received)
+    tap.mode = "through"
+    bob.page.get_by_role("button", name="Retry now").click()
+    bob.expect_connected()
+    expect(item(bob, one).locator(".body")).to_have_text("one, edited")
+    expect(item(bob, one).get_by_role("button", name=re.compile(r"^\(edited\)"))).to_be_visible()
+    expect(item(bob, two).locator(".body")).to_have_text("Message deleted")
+    expect(reaction(bob, three, "👍")).to_have_accessible_name("👍 1: Alice")
+    expect(item(bob, four).locator(".body")).to_have_text("four")
+    assert bob.seqs() == [one, two, three, four]
+    # One sync, by change position, from where the page stood; its answer: the four messages
+    # that changed, each once, as they now are.
+    syncs = [f for f in tap.sent[before:] if f.get("type") == "sync"]
+    assert len(syncs) == 1, syncs
+    assert "after_seq" not in syncs[0]
+    answer = tap.received[heard:]
+    done = [f for f in answer if f.get("type") == "sync.done"]
+    assert len(done) == 1 and done[0]["has_more"] is False, done
+    # Four changes: the edit, the delete, the reaction and the new message.
+    assert done[0]["last_change"] == syncs[0]["after_change"] + 4
+    updated = [f["message"]["seq"] for f in answer if f.get("type") == "message.updated"]
+    assert updated == [one, two, three, four]
+    people.assert_clean_consoles(allowed=re.compile(r"WebSocket connection to .* failed"))
+
+
+def test_a_lost_change_is_noticed_by_the_next_one_and_fetched_by_change(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    tap = SocketTap(bob.page)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "lost")
+    alice.send("react here")
+    alice.send("edit here")
+    reacted, edited = sent_seq(alice, "react here"), sent_seq(alice, "edit here")
+    expect(bob.message("edit here")).to_have_count(1)
+    wait_until(bob, lambda: tap.received_of("sync.done"), what="the first sync.done")
+    position = int(item(bob, edited).get_attribute("data-change"))
+
+    lost: list[dict] = []
+
+    def lose_the_first_update(frame: dict):
+        if frame.get("type") == "message.updated" and not lost:
+            lost.append(frame)
+            return DROP
+        return None
+
+    tap.from_server.append(lose_the_first_update)
+    action(alice, reacted, "Add reaction").click()
+    alice.page.get_by_role("option", name="thumbs up").click()
+    expect(reaction(alice, reacted, "👍")).to_have_count(1)
+    wait_until(bob, lambda: lost, what="the lost reaction")
+    expect(reaction(bob, reacted, "👍")).to_have_count(0)
+
+    # The next change jumps one position ahead: the page asks for what it missed.
+    edit(alice, edited, "edited here")
+    expect(reaction(bob, reacted, "👍")).to_have_text("👍1")
+    expect(item(bob, edited).locator(".body")).to_have_text("edited here")
+    assert [f["after_change"] for f in tap.sent_of("sync") if "after_change" in f][-1] == position
+    assert lost[0]["message"]["change"] == position + 1
+    people.assert_clean_consoles()
+
+
+def test_notifications_of_a_deleted_message_leave_the_list_and_the_badge(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    alice.open_room(parley_server, "removed")
+    alice.send("@bob please look")
+    alice.send("@bob and this one stays")
+    gone = sent_seq(alice, "@bob please look")
+    bob.page.goto(f"{parley_server.url}/notifications/")
+    bob.expect_connected()
+    entries = bob.page.locator("#notification-list .notification")
+    expect(entries.filter(has_text="please look")).to_have_count(1)
+    expect(entries.filter(has_text="and this one stays")).to_have_count(1)
+    count, badge = entries.count(), bob.badge()
+    assert badge >= 2
+
+    action(alice, gone, "Delete").click()
+    alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(entries).to_have_count(count - 1)
+    expect(entries.filter(has_text="please look")).to_have_count(0)
+    expect(bob.page.locator("#notification-badge")).to_have_text(str(badge - 1))
+    expect(bob.page.locator("#notification-badge")).to_have_attribute("aria-label", f"{badge - 1} unread")
+    people.assert_clean_consoles()
+
+
+def no_sideways_scroll(tab: Tab) -> bool:
+    return tab.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def inside_the_screen(tab: Tab, locator) -> bool:
+    box = locator.bounding_box()
+    width = tab.page.viewport_size["width"]
+    return box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
+
+
+def test_on_a_phone_a_tap_shows_the_actions_and_everything_fits_390_px(people, parley_server):
+    alice = people.open("alice", viewport=MOBILE, is_mobile=True, has_touch=True)
+    bob = people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "phone")
+    bob.send("a long message from bob, long enough to wrap on a narrow screen at least once or twice")
+    alice.send("mine, on a phone")
+    seq = sent_seq(alice, "mine, on a phone")
+    theirs = sent_seq(
+        alice, "a long message from bob, long enough to wrap on a narrow screen at least once or twice"
+    )
+
+    item(alice, seq).locator(".body").tap()
+    actions = item(alice, seq).locator(".message-actions")
+    expect(actions).to_be_visible()
+    assert inside_the_screen(alice, actions)
+    for name in ("Add reaction", "Edit", "Pin", "Delete"):
+        button = actions.get_by_role("button", name=name, exact=True)
+        expect(button).to_be_visible()
+        box = button.bounding_box()
+        assert box["width"] >= 30 and box["height"] >= 30, (name, box)  # big enough for a finger
+
+    actions.get_by_role("button", name="Add reaction").tap()
+    picker = alice.page.get_by_role("dialog", name="Add a reaction")
+    expect(picker).to_be_visible()
+    assert inside_the_screen(alice, picker)
+    picker.get_by_role("option").first.tap()
+    expect(item(bob, seq).locator(".reaction")).to_have_count(1)
+
+    item(alice, seq).locator(".body").tap()
+    item(alice, seq).get_by_role("button", name="Edit", exact=True).tap()
+    editor = item(alice, seq).get_by_label("Edit message")
+    assert inside_the_screen(alice, editor)
+    editor.fill("mine, edited on a phone")
+    item(alice, seq).get_by_role("button", name="Save").tap()
+    expect(item(bob, seq).locator(".body")).to_have_text("mine, edited on a phone")
+
+    item(alice, theirs).locator(".body").tap()
+    item(alice, theirs).get_by_role("button", name="Pin", exact=True).tap()
+    pins_toggle(alice).tap()
+    panel = alice.page.locator("#pins-panel")
+    expect(panel).to_be_visible()
+    assert inside_the_screen(alice, panel)
+    assert no_sideways_scroll(alice)
+    people.assert_clean_consoles()
+
+
+def test_every_control_of_changed_messages_has_a_name(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "names")
+    alice.send("named things")
+    seq = sent_seq(alice, "named things")
+    edit(alice, seq, "named things, edited")
+    action(bob, seq, "Add reaction").click()
+    bob.page.get_by_role("option", name="thumbs up").click()
+    action(bob, seq, "Pin").click()
+    expect(pins_toggle(alice)).to_have_accessible_name("Pinned messages 1")
+
+    item(alice, seq).hover()
+    action(alice, seq, "Edit").click()  # an open editor too
+    assert unnamed_controls(alice) == []
+    alice.page.keyboard.press("Escape")
+    action(alice, seq, "Add reaction").click()  # the picker, open
+    assert unnamed_controls(alice) == []
+    alice.page.keyboard.press("Escape")
+    action(alice, seq, "Delete").click()  # the confirmation
+    assert unnamed_controls(alice) == []
+    alice.page.keyboard.press("Escape")
+    item(alice, seq).get_by_role("button", name=re.compile(r"^\(edited\)")).click()
+    expect(alice.page.locator("#versions-dialog .version")).to_have_count(2)
+    assert unnamed_controls(alice) == []
+    alice.page.keyboard.press("Escape")
+    pins_toggle(alice).click()
+    assert unnamed_controls(alice) == []
     people.assert_clean_consoles()
