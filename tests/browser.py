@@ -361,3 +361,74 @@ UNNAMED_CONTROLS = """() => Array.from(document.querySelectorAll(
 
 def unnamed_controls(tab: Tab) -> list[str]:
     return tab.page.evaluate(UNNAMED_CONTROLS)
+
+
+# Every visible piece of text against what is actually behind it (backgrounds blended up the
+# tree), WCAG 2.x contrast: 4.5:1, or 3:1 for large text. Also the composer's placeholder.
+CONTRAST_AUDIT = """
+() => {
+  const parse = (value) => {
+    const m = value.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const [r, g, b, a = 1] = m[1].split(/[\\s,/]+/).filter(Boolean).map(Number);
+    return { r, g, b, a };
+  };
+  const over = (top, bottom) => ({
+    r: top.r * top.a + bottom.r * (1 - top.a),
+    g: top.g * top.a + bottom.g * (1 - top.a),
+    b: top.b * top.a + bottom.b * (1 - top.a),
+    a: 1,
+  });
+  const luminance = ({ r, g, b }) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const ratio = (x, y) => {
+    const [a, b] = [luminance(x), luminance(y)].sort((p, q) => q - p);
+    return (a + 0.05) / (b + 0.05);
+  };
+  const background = (element) => {
+    const layers = [];
+    for (let el = element; el; el = el.parentElement) {
+      const colour = parse(getComputedStyle(el).backgroundColor);
+      if (colour && colour.a > 0) layers.push(colour);
+      if (colour && colour.a === 1) break;
+    }
+    let result = parse(getComputedStyle(document.documentElement).backgroundColor);
+    if (!result || result.a < 1) result = matchMedia('(prefers-color-scheme: dark)').matches
+      ? { r: 18, g: 18, b: 18, a: 1 } : { r: 255, g: 255, b: 255, a: 1 };
+    for (const layer of layers.reverse()) result = over(layer, result);
+    return result;
+  };
+  const failures = [];
+  const check = (element, colour, what) => {
+    const style = getComputedStyle(element);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    const bg = background(element);
+    const value = ratio(over(colour, bg), bg);
+    if (value < (large ? 3 : 4.5)) {
+      const text = (element.textContent || '').trim().slice(0, 40);
+      const behind = `rgb(${Math.round(bg.r)}, ${Math.round(bg.g)}, ${Math.round(bg.b)})`;
+      failures.push(
+        `${value.toFixed(2)} ${what}: ${element.tagName}.${element.className} "${text}"`
+        + ` ${style.color} on ${behind}`
+      );
+    }
+  };
+  for (const element of document.body.querySelectorAll('*')) {
+    const hasText = Array.from(element.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!hasText || ['SCRIPT', 'STYLE', 'OPTION'].includes(element.tagName)) continue;
+    if (!element.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const rect = element.getBoundingClientRect();
+    if (rect.width <= 1 || rect.height <= 1) continue;
+    if (element.closest('[aria-hidden=true]:not(.avatar), :disabled')) continue;
+    check(element, parse(getComputedStyle(element).color), 'text');
+  }
+  for (const field of document.querySelectorAll('textarea[placeholder], input[placeholder]')) {
+    if (!field.checkVisibility()) continue;
+    check(field, parse(getComputedStyle(field, '::placeholder').color), 'placeholder');
+  }
+  return failures;
+}
+"""

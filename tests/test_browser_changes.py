@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
+    CONTRAST_AUDIT,
     DROP,
     MOBILE,
     SocketTap,
@@ -42,6 +43,8 @@ ROOMS = {
     "removed": ["alice", "bob"],
     "phone": ["alice", "bob"],
     "names": ["alice", "bob"],
+    "contrast-light": ["alice", "bob"],
+    "contrast-dark": ["alice", "bob"],
 }
 
 
@@ -718,4 +721,72 @@ def test_every_control_of_changed_messages_has_a_name(people, parley_server):
     alice.page.keyboard.press("Escape")
     pins_toggle(alice).click()
     assert unnamed_controls(alice) == []
+    alice.page.keyboard.press("Escape")
+
+    # The list is one Tab stop, the newest message: arrow keys move between messages, Tab goes
+    # on into the actions of the one moved to; Shift+Tab from the composer lands on the newest.
+    alice.send("second")
+    alice.send("third")
+    second, third = sent_seq(alice, "second"), sent_seq(alice, "third")
+    tabbable = alice.page.locator("#messages .message[tabindex='0']")
+    expect(tabbable).to_have_count(1)
+    expect(tabbable).to_have_attribute("data-seq", str(third))
+    item(alice, third).focus()
+    alice.page.keyboard.press("ArrowUp")
+    expect(item(alice, second)).to_be_focused()
+    alice.page.keyboard.press("Home")
+    expect(item(alice, seq)).to_be_focused()
+    alice.page.keyboard.press("ArrowDown")
+    expect(item(alice, second)).to_be_focused()
+    expect(tabbable).to_have_attribute("data-seq", str(second))
+    alice.page.keyboard.press("Tab")
+    expect(item(alice, second).get_by_role("button", name="Add reaction")).to_be_focused()
+    alice.composer.focus()
+    alice.page.keyboard.press("Shift+Tab")
+    expect(item(alice, third)).to_be_focused()
+    people.assert_clean_consoles()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_reactions_tombstones_dialogs_and_the_pinned_list_meet_wcag_contrast(people, parley_server, scheme):
+    alice, bob = people.open("alice"), people.open("bob", color_scheme=scheme)
+    slug = f"contrast-{scheme}"
+    for tab in (alice, bob):
+        tab.open_room(parley_server, slug)
+    alice.send("to be deleted")
+    alice.send("to be edited")
+    alice.send("@bob a mention with reactions")
+    gone, edited, mention = (
+        sent_seq(alice, body) for body in ("to be deleted", "to be edited", "@bob a mention with reactions")
+    )
+    edit(alice, edited, "edited, and pinned")
+    action(alice, gone, "Delete").click()
+    alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    for seq in (edited, mention):
+        action(bob, seq, "Add reaction").click()
+        bob.page.get_by_role("option", name="thumbs up").click()  # bob's own: highlighted
+        action(alice, seq, "Add reaction").click()
+        alice.page.get_by_role("option", name="red heart").click()
+    action(alice, edited, "Pin").click()
+    expect(reaction(bob, mention, "❤️")).to_have_count(1)
+    expect(item(bob, gone).locator(".body")).to_have_text("Message deleted")
+    bob.page.mouse.move(0, 0)
+
+    failures = {"room": bob.page.evaluate(CONTRAST_AUDIT)}
+    action(bob, mention, "Add reaction").click()
+    bob.page.get_by_role("combobox", name="Search emoji").fill("face")
+    failures["picker"] = bob.page.evaluate(CONTRAST_AUDIT)
+    bob.page.keyboard.press("Escape")
+    item(bob, edited).get_by_role("button", name=re.compile(r"^\(edited\)")).click()
+    expect(bob.page.locator("#versions-dialog .version")).to_have_count(2)
+    failures["history"] = bob.page.evaluate(CONTRAST_AUDIT)
+    bob.page.keyboard.press("Escape")
+    pins_toggle(bob).click()
+    failures["pins"] = bob.page.evaluate(CONTRAST_AUDIT)
+    bob.page.keyboard.press("Escape")
+    bob.send("mine, to delete")
+    action(bob, sent_seq(bob, "mine, to delete"), "Delete").click()
+    failures["delete"] = bob.page.evaluate(CONTRAST_AUDIT)
+    bob.page.keyboard.press("Escape")
+    assert {name: found for name, found in failures.items() if found} == {}
     people.assert_clean_consoles()

@@ -50,6 +50,11 @@ export class MessageActions {
     list.addEventListener("focusout", (event) => {
       const item = event.target.closest(".message");
       if (item && !item.contains(event.relatedTarget)) item.classList.remove("show-actions");
+      // Left for elsewhere on the page: coming back by Tab lands on the newest message again.
+      if (event.relatedTarget && !list.contains(event.relatedTarget)) {
+        for (const visited of list.querySelectorAll(".message[data-roving]")) delete visited.dataset.roving;
+        rove(list);
+      }
     });
     // A long press on a touch screen shows the message's actions.
     list.addEventListener("pointerdown", (event) => {
