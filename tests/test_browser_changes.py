@@ -43,6 +43,7 @@ ROOMS = {
     "removed": ["alice", "bob"],
     "phone": ["alice", "bob"],
     "names": ["alice", "bob"],
+    "no-script": ["alice", "bob"],
     "contrast-light": ["alice", "bob"],
     "contrast-dark": ["alice", "bob"],
 }
@@ -789,4 +790,40 @@ def test_reactions_tombstones_dialogs_and_the_pinned_list_meet_wcag_contrast(peo
     failures["delete"] = bob.page.evaluate(CONTRAST_AUDIT)
     bob.page.keyboard.press("Escape")
     assert {name: found for name, found in failures.items() if found} == {}
+    people.assert_clean_consoles()
+
+
+def test_without_javascript_the_page_shows_the_same_state_and_links_to_edit_and_delete(people, parley_server):
+    bob = people.open("bob")
+    bob.open_room(parley_server, "no-script")
+    alice = people.open("alice", java_script_enabled=False)
+    bob.send("bob's, edited and reacted to")
+    edited = sent_seq(bob, "bob's, edited and reacted to")
+    edit(bob, edited, "bob's, edited and reacted to (edited)")
+    action(bob, edited, "Add reaction").click()
+    bob.page.get_by_role("option", name="thumbs up").click()
+    action(bob, edited, "Pin").click()
+    expect(item(bob, edited).locator(".pin-mark")).to_have_count(1)
+
+    page = alice.page
+    page.goto(f"{parley_server.url}/rooms/no-script/")
+    expect(item(alice, edited).locator(".edited-marker")).to_have_text("(edited)")
+    expect(item(alice, edited).locator(".reaction")).to_have_text("👍 1")
+    expect(item(alice, edited).locator(".pin-mark")).to_have_text("Pinned by Bob")
+    # Alice owns the room: she may delete bob's message, not edit it.
+    expect(item(alice, edited).get_by_role("link")).to_have_text(["Delete this message"])
+
+    # Alice writes, edits and deletes with forms; bob's page sees each change live.
+    page.locator("#message-input").fill("alice without a script")
+    page.get_by_role("button", name="Send").click()
+    own = sent_seq(alice, "alice without a script")
+    item(alice, own).get_by_role("link", name="Edit your message").click()
+    page.get_by_role("textbox", name="Message").fill("alice without a script, edited")
+    page.get_by_role("button", name="Save").click()
+    expect(item(bob, own).locator(".body")).to_have_text("alice without a script, edited")
+    expect(item(alice, own).locator(".edited-marker")).to_have_text("(edited)")
+    item(alice, own).get_by_role("link", name="Delete this message").click()
+    page.get_by_role("button", name="Delete for everyone").click()
+    expect(item(alice, own).locator(".body")).to_have_text("Message deleted")
+    expect(item(bob, own).locator(".body")).to_have_text("Message deleted")
     people.assert_clean_consoles()
