@@ -9,26 +9,32 @@ import functools
 import emoji as emoji_data
 
 FULLY_QUALIFIED = emoji_data.STATUS["fully_qualified"]
+COMPONENT = emoji_data.STATUS["component"]
 VARIATION_SELECTOR = "\ufe0f"
 # Skin tone modifiers: the picker offers the base emoji; a typed or pasted toned one is accepted.
 SKIN_TONES = {chr(code) for code in range(0x1F3FB, 0x1F400)}
 
 
+@functools.cache
+def _fully_qualified_forms() -> dict[str, str]:
+    """Each emoji without its variation selectors → its fully qualified form. Unqualified and
+    minimally qualified forms ("1⃣", "❤‍🔥") differ from it only in those selectors."""
+    return {
+        text.replace(VARIATION_SELECTOR, ""): text
+        for text, entry in emoji_data.EMOJI_DATA.items()
+        if entry["status"] == FULLY_QUALIFIED
+    }
+
+
 def normalize(text: str) -> str | None:
-    """The fully qualified form of `text` if it is exactly one emoji, else None."""
+    """The fully qualified form of `text` if it is exactly one emoji, else None (a skin tone or
+    hair component on its own is not one)."""
     if not isinstance(text, str) or not text or len(text) > 16:
         return None
     entry = emoji_data.EMOJI_DATA.get(text)
-    if entry is None:
+    if entry is None or entry["status"] == COMPONENT:
         return None
-    if entry["status"] == FULLY_QUALIFIED:
-        return text
-    # Minimally qualified or unqualified: the same emoji with its variation selector.
-    for candidate in (text + VARIATION_SELECTOR, text.replace(VARIATION_SELECTOR, "")):
-        found = emoji_data.EMOJI_DATA.get(candidate)
-        if found is not None and found["status"] == FULLY_QUALIFIED:
-            return candidate
-    return text
+    return _fully_qualified_forms().get(text.replace(VARIATION_SELECTOR, ""), text)
 
 
 def is_emoji(text: str) -> bool:

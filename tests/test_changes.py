@@ -520,3 +520,53 @@ async def test_the_audit_brings_a_socket_the_last_change_the_layer_lost(
     update = (await b.receive_updates(1))[0]
     assert (update["change"], update["reactions"][0]["emoji"]) == (2, "👍")
     await b.assert_nothing_more()
+
+
+async def test_an_archived_private_room_is_a_missing_room_to_a_stranger(connect, alice, dave):
+    """The change frames answer a private room one is not in as `not_found`, archived or not,
+    exactly as `message.send` does: its existence cannot be probed."""
+    from django.utils import timezone
+
+    from messaging.actions.messages import post_message
+
+    private = await database_sync_to_async(create_room)(creator=alice, name="vault", is_private=True)
+    await database_sync_to_async(post_message)(author=alice, room_id=private.id, body="x", client_id="v1")
+    await ChatRoom.objects.filter(pk=private.id).aupdate(archived_at=timezone.now())
+    d = await connect(dave)
+    for frame in (
+        edit(private, 1, "y", "d1"),
+        {"type": "message.delete", "room": private.id, "seq": 1},
+        {"type": "reaction.add", "room": private.id, "seq": 1, "emoji": "👍"},
+        {"type": "message.pin", "room": private.id, "seq": 1, "pinned": True},
+    ):
+        answer = await d.change(frame)
+        assert (answer["code"], answer["detail"]) == ("not_found", "No such room."), answer
+    a = await connect(alice)
+    answer = await a.change(react(private, 1, "👍"))
+    assert answer["code"] == "bad_request" and "archived" in answer["detail"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("❤", "❤️"),
+        ("1⃣", "1️⃣"),
+        ("❤‍🔥", "❤️‍🔥"),
+        ("🏳‍🌈", "🏳️‍🌈"),
+        ("👁‍🗨", "👁️‍🗨️"),
+        ("👍🏽", "👍🏽"),
+        ("🇫🇷", "🇫🇷"),
+    ],
+)
+def test_every_form_of_an_emoji_is_stored_as_its_fully_qualified_one(sent, stored):
+    from messaging import emoji
+
+    assert emoji.normalize(sent) == stored
+    assert emoji.normalize(stored) == stored
+
+
+@pytest.mark.parametrize("text", ["🏻", "🦰", "👍👍", "a", "", "\u200d", "🇦"])
+def test_components_and_sequences_are_not_reactions(text):
+    from messaging import emoji
+
+    assert emoji.normalize(text) is None

@@ -28,6 +28,7 @@ from ..errors import (
     BadRequest,
     MessageDeleted,
     NoSuchMessage,
+    NotFound,
     PermissionDenied,
     ReactionLimit,
     TooLate,
@@ -313,9 +314,14 @@ def _take_next_change(*, user, room_id: int, as_site_admin: bool) -> _Context:
         )
         row = cursor.fetchone()
     if row is None:
-        if ChatRoom.objects.filter(pk=room_id, archived_at__isnull=False).exists():
-            raise BadRequest("This room is archived; its messages no longer change.")
-        raise write_refusal(user=user, room_id=room_id)
+        # Access first, as for a new message: an archived private room is a missing room to
+        # anyone outside it.
+        refusal = write_refusal(user=user, room_id=room_id) if not as_site_admin else None
+        if refusal is None or isinstance(refusal, BadRequest):
+            if ChatRoom.objects.filter(pk=room_id, archived_at__isnull=False).exists():
+                raise BadRequest("This room is archived; its messages no longer change.")
+            raise refusal or NotFound()
+        raise refusal
     position, role_name, edit_window, delete_window, pins_by = row
     return _Context(
         position=position,
