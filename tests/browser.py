@@ -237,6 +237,9 @@ class Connection:
     at: float  # time.monotonic() when the page opened it
     route: WebSocketRoute
     refused_with: int | None = None
+    # This connection's frames alone (a cut connection's server side may still be receiving).
+    sent: list[dict] = field(default_factory=list)
+    received: list[dict] = field(default_factory=list)
 
 
 class SocketTap:
@@ -301,6 +304,7 @@ class SocketTap:
             frame = _parse(message)
             with self.lock:
                 self.sent.append(frame)
+                connection.sent.append(frame)
             if mode == "flap":
                 connection.refused_with = self.refuse_code
                 ws.close(code=self.refuse_code, reason="dropped by the test")
@@ -317,6 +321,7 @@ class SocketTap:
             frame = _parse(message)
             with self.lock:
                 self.received.append(frame)
+                connection.received.append(frame)
             verdict = _judge(self.from_server, frame)
             if verdict is None:
                 ws.send(message)

@@ -182,7 +182,12 @@ export class MessageActions {
   // --- reactions and pins --------------------------------------------------------------------
 
   chooseReaction(item, button) {
-    this.picker.open(button, (emoji) => this.react(item, emoji, true));
+    hold(item);
+    this.picker.open(
+      button,
+      (emoji) => this.react(item, emoji, true),
+      () => release(item),
+    );
   }
 
   toggleReaction(item, emoji) {
@@ -392,6 +397,7 @@ export class MessageActions {
     dialog.seq = message.seq;
     dialog.opener = opener;
     dialog.returnValue = "";
+    hold(item);
     dialog.showModal();
     dialog.querySelector('button[value="cancel"]').focus();
   }
@@ -421,6 +427,7 @@ export class MessageActions {
       } else if (dialog.opener?.isConnected) {
         dialog.opener.focus();
       }
+      if (item) release(item);
     });
     document.body.append(dialog);
     this.deleteDialog = dialog;
@@ -516,6 +523,16 @@ export class MessageActions {
     this.versionsDialog = dialog;
     return dialog;
   }
+}
+
+// While a message's picker or dialog is open the focus is outside the message, which would hide
+// its actions: they stay shown, so the focus can come back to the button that opened it.
+function hold(item) {
+  item.classList.add("actions-held");
+}
+
+function release(item) {
+  item.classList.remove("actions-held");
 }
 
 function grow(input) {

@@ -57,6 +57,7 @@ export class EmojiPicker {
     this.me = me;
     this.url = url;
     this.onPick = null;
+    this.onClose = null;
     this.opener = null;
     this.options = [];
     this.active = -1;
@@ -145,9 +146,11 @@ export class EmojiPicker {
     }
   }
 
-  open(opener, onPick) {
+  /** `onClose` runs once it is closed (and the focus is back on `opener`, when it goes back). */
+  open(opener, onPick, onClose = null) {
     this.opener = opener;
     this.onPick = onPick;
+    this.onClose = onClose;
     this.input.value = "";
     this.panel.hidden = false;
     this.render();
@@ -170,8 +173,11 @@ export class EmojiPicker {
     this.options = [];
     this.input.removeAttribute("aria-activedescendant");
     const opener = this.opener;
+    const onClose = this.onClose;
     this.opener = null;
+    this.onClose = null;
     if (refocus && opener?.isConnected) opener.focus();
+    onClose?.();
   }
 
   /** Beside the button that opened it; on a phone, a sheet across the bottom (CSS). */
