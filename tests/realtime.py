@@ -112,6 +112,10 @@ class RealClient:
         """Send if connected; either way it is resent on the next connect until acknowledged."""
         frame = {"type": "message.send", "room": room, "body": body, "client_id": client_id}
         self.unacknowledged[client_id] = frame
+        return await self.send_frame(frame)
+
+    async def send_frame(self, frame: dict) -> bool:
+        """Send if connected (False: not sent, and not remembered)."""
         socket = self.socket
         if socket is None:
             return False
@@ -204,13 +208,3 @@ class ChangeClient(RealClient):
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    async def send_frame(self, frame: dict) -> bool:
-        socket = self.socket
-        if socket is None:
-            return False
-        try:
-            await socket.send(json.dumps(frame))
-        except websockets.WebSocketException:
-            return False
-        return True

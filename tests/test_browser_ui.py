@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from tests.browser import (
     CONTRAST_AUDIT,
     MOBILE,
+    UNNAMED_CONTROLS,
     SocketTap,
     Tab,
     create_rooms,
@@ -392,20 +393,7 @@ def test_keyboard_alone_reaches_and_sends_and_every_control_has_a_name(people, p
     page = alice.page
     expect(page.locator("#messages")).to_have_attribute("aria-live", "polite")
 
-    unnamed = page.evaluate(
-        """() => Array.from(document.querySelectorAll(
-              'a[href], button, input:not([type=hidden]), textarea, select, [role=option], '
-              + '[tabindex]:not([tabindex="-1"])'))
-            .filter(el => {
-              const labelled = (el.getAttribute('aria-label') || '').trim()
-                || (el.getAttribute('aria-labelledby') || '').split(' ')
-                     .some(id => document.getElementById(id)?.textContent.trim())
-                || Array.from(el.labels || []).some(l => l.textContent.trim())
-                || (el.textContent || '').trim() || (el.getAttribute('title') || '').trim()
-                || el.querySelector('img[alt]:not([alt=""])');
-              return !labelled;
-            }).map(el => el.outerHTML.slice(0, 120))"""
-    )
+    unnamed = page.evaluate(UNNAMED_CONTROLS)
     assert unnamed == []
 
     # From the top of the page, Tab by Tab, to the message box; then Enter sends.

@@ -346,19 +346,25 @@ def tables_containing(text: str) -> list[str]:
     return found
 
 
-async def test_a_change_lost_by_the_layer_is_fetched_by_the_socket(connect, room, alice, bob, monkeypatch):
+def lose_change(monkeypatch, lost: int) -> None:
+    """The room's broadcast of change `lost` reaches no socket (the channel layer lost it)."""
     from messaging.realtime import outlet
+
+    real_send = outlet.send_to_room
+
+    async def lossy_send(room_id, change, seq, frame, **kwargs):
+        if change != lost:
+            await real_send(room_id, change, seq, frame, **kwargs)
+
+    monkeypatch.setattr(outlet, "send_to_room", lossy_send)
+
+
+async def test_a_change_lost_by_the_layer_is_fetched_by_the_socket(connect, room, alice, bob, monkeypatch):
 
     a, b = await connect(alice), await connect(bob)
     await a.post(room.id, "one", "m1")
     await b.receive_messages(1)
-    real_send = outlet.send_to_room
-
-    async def lossy_send(room_id, change, seq, frame, **kwargs):
-        if change != 2:
-            await real_send(room_id, change, seq, frame, **kwargs)
-
-    monkeypatch.setattr(outlet, "send_to_room", lossy_send)
+    lose_change(monkeypatch, 2)
     await a.change(react(room, 1, "👍"))  # change 2: lost on its way to bob
     await a.change(react(room, 1, "🎉"))  # change 3: held behind it, then the gap is filled
 
@@ -498,20 +504,14 @@ async def test_the_audit_brings_a_socket_the_last_change_the_layer_lost(
 ):
     """Nothing follows the lost change, so no gap shows it; the process's audit (every
     AUDIT_SECONDS) compares each socket with its rooms' newest change and fetches the rest."""
-    from messaging.realtime import ordering, outlet
+    from messaging.realtime import ordering
     from messaging.realtime.hub import room_hub
 
     monkeypatch.setattr(ordering, "GAP_WAIT_SECONDS", 0.01)
     a, b = await connect(alice), await connect(bob)
     await a.post(room.id, "one", "m1")
     await b.receive_messages(1)
-    real_send = outlet.send_to_room
-
-    async def lossy_send(room_id, change, seq, frame, **kwargs):
-        if change != 2:
-            await real_send(room_id, change, seq, frame, **kwargs)
-
-    monkeypatch.setattr(outlet, "send_to_room", lossy_send)
+    lose_change(monkeypatch, 2)
     await a.change(react(room, 1, "👍"))
     await b.assert_nothing_more(wait=0.5)
 
