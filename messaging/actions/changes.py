@@ -284,11 +284,13 @@ def _change(
             message.save()
             if after is not None:
                 newly_mentioned = after(message)
+            # Read under the room's lock: the state at exactly this position, not a later one.
+            changed = ChangedMessage(
+                message_with_state(room_id=room_id, seq=seq), changed=True, newly_mentioned=newly_mentioned
+            )
     except _Unchanged:
         return ChangedMessage(message_with_state(room_id=room_id, seq=seq), changed=False)
-    return ChangedMessage(
-        message_with_state(room_id=room_id, seq=seq), changed=True, newly_mentioned=newly_mentioned
-    )
+    return changed
 
 
 def _take_next_change(*, user, room_id: int, as_site_admin: bool) -> _Context:
