@@ -123,6 +123,7 @@ def targets(results: dict) -> list[str]:
 
 
 def header(names: list[str], aligns: str) -> list[str]:
+    assert len(names) == len(aligns), "one alignment per column"
     rule = ["---:" if a == "r" else "---" for a in aligns]
     return ["| " + " | ".join(names) + " |", "| " + " | ".join(rule) + " |"]
 
@@ -237,11 +238,12 @@ def markdown(results: dict) -> str:
                 "send lag p99 ms",
                 "gen CPU",
                 "server CPU",
+                "server µs/delivery",
                 "pg+redis CPU",
                 "other CPU",
                 "result",
             ],
-            "lrlrrrrrrrrrlrrrrrl",
+            "lrlrrrrrrrrrlrrrrrrl",
         ),
     ]
     for name, entry in results["configs"].items():
