@@ -1,0 +1,588 @@
+"""Matrix Synapse as a peer in the benchmark (issue 19): install, configure, start, and drive it.
+
+- `install()`: a venv of its own (.venv-synapse, git-ignored) with `matrix-synapse==VERSION` from PyPI.
+- `start(cpus)`: a homeserver generated into a work directory from bench/peers/synapse/ (loopback,
+  no TLS, SQLite, no federation listener, presence off, rate limits off, registration by shared
+  secret only), started pinned to `cpus` and healthy (GET /health) on return.
+- `make_room(n)`: n users registered through the admin API's shared-secret register (HMAC-SHA1
+  over nonce, user, password, admin), which also hands back each user's access token and device;
+  one public room created by the first user and joined by the others.
+- A `Member` sends with `PUT /_matrix/client/v3/rooms/{room}/send/m.room.message/{txnId}` and
+  receives by long-polling `/sync` (since=next_batch, timeout=30000) with an uploaded filter that
+  keeps only this room's m.room.message timeline; `unsigned.transaction_id` is on the member's own
+  events only (Synapse adds it for the device that sent them).
+
+The HTTP client is a minimal HTTP/1.1 keep-alive client on asyncio streams (Parley's .venv has
+neither aiohttp nor httpx, and nothing may be added to its requirements): one connection per
+member for /sync, one more per concurrent send, source addresses spread over 127.0.0.2-41 like
+bench/loadgen.py so tens of thousands of connections do not run out of ephemeral ports.
+
+Smoke test: `.venv/bin/python -m bench.peers.synapse smoke --members 10 --rate 50 --seconds 5`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import glob
+import hashlib
+import hmac
+import math
+import os
+import secrets
+import string
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+
+from bench import procs
+
+VERSION = "1.163.2"  # matrix-synapse from PyPI, the version measured
+NAME = "synapse-sqlite"
+TEMPLATES = Path(__file__).resolve().parent / "synapse"
+VENV = procs.BASE_DIR / ".venv-synapse"
+VENV_PYTHON = VENV / "bin" / "python"
+HOST = procs.HOST
+SERVER_NAME = "bench.local"
+START_TIMEOUT = 180.0  # the first start creates the whole schema in SQLite
+SYNC_TIMEOUT_MS = 30000
+# Events one /sync answer may carry; more than this since the last one is a gap ("limited").
+TIMELINE_LIMIT = 1000
+SOURCE_ADDRESSES = [f"127.0.0.{i}" for i in range(2, 42)]
+clock = time.monotonic_ns
+
+
+def installed() -> bool:
+    pattern = str(VENV / "lib" / "python3*" / "site-packages" / f"matrix_synapse-{VERSION}.dist-info")
+    return VENV_PYTHON.exists() and bool(glob.glob(pattern))
+
+
+# --- A minimal HTTP/1.1 keep-alive client --------------------------------------------------------
+
+
+class HttpError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: bytes):
+        super().__init__(f"{method} {path.split('?')[0]}: HTTP {status} {body[:300]!r}")
+        self.status = status
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; one request at a time; reopened when the server closed it."""
+
+    def __init__(self, host: str, port: int, index: int = 0):
+        self.host, self.port = host, port
+        self.local = (SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)], 0)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(
+            self.host, self.port, local_addr=self.local, limit=2**22
+        )
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+        self.reader = self.writer = None
+
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, token: str | None = None
+    ) -> dict:
+        """The JSON answer to one request; HttpError unless 200."""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+        if token:
+            head += f"Authorization: Bearer {token}\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        data = (head + "\r\n").encode() + (body or b"")
+        for attempt in (1, 2):
+            fresh = self.writer is None
+            if fresh:
+                await self._open()
+            try:
+                self.writer.write(data)
+                status, payload, keep = await self._response()
+                break
+            except (ConnectionError, asyncio.IncompleteReadError):
+                self.close()
+                # A kept-alive connection the server had closed: once more on a new one.
+                if fresh or attempt == 2:
+                    raise
+        if not keep:
+            self.close()
+        if status != 200:
+            raise HttpError(method, path, status, payload)
+        return orjson.loads(payload)
+
+    async def _response(self) -> tuple[int, bytes, bool]:
+        reader = self.reader
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if line:
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            payload = await reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                if size == 0:
+                    await reader.readuntil(b"\r\n")  # no trailers from Synapse
+                    break
+                parts.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            payload = b"".join(parts)
+        else:
+            payload = await reader.read()
+            return status, payload, False
+        return status, payload, headers.get("connection", "").lower() != "close"
+
+
+class Pool:
+    """Connections to one server for one client: an idle one per request, a new one when all are busy."""
+
+    def __init__(self, host: str, port: int, index: int = 0):
+        self.host, self.port, self.index = host, port, index
+        self.idle: list[Connection] = []
+        self.all: list[Connection] = []
+
+    async def request(self, method: str, path: str, body: bytes | None = None, token: str | None = None):
+        if self.idle:
+            connection = self.idle.pop()
+        else:
+            connection = Connection(self.host, self.port, self.index)
+            self.all.append(connection)
+        try:
+            result = await connection.request(method, path, body, token)
+        except BaseException:
+            connection.close()
+            self.all.remove(connection)
+            raise
+        self.idle.append(connection)
+        return result
+
+    def close(self) -> None:
+        for connection in self.all:
+            connection.close()
+        self.idle, self.all = [], []
+
+
+def quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+# --- The server ---------------------------------------------------------------------------------
+
+
+class PeerServer:
+    """One Synapse homeserver (SQLite) on loopback, generated into `work_dir`."""
+
+    name = NAME
+
+    def __init__(self, work_dir: Path | None = None, port: int | None = None):
+        self._tmp = None
+        if work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="bench-synapse-")
+            work_dir = Path(self._tmp.name)
+        self.work = Path(work_dir)
+        self.port = port or procs.free_port()
+        self.registration_secret = secrets.token_urlsafe(32)
+        self.server: procs.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def install(self) -> None:
+        """The venv with matrix-synapse==VERSION; nothing to do when it is there."""
+        if installed():
+            return
+        if not VENV_PYTHON.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run(
+            [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", f"matrix-synapse=={VERSION}"], check=True
+        )
+        if not installed():
+            raise RuntimeError(f"matrix-synapse {VERSION} did not install into {VENV}")
+
+    def configure(self) -> Path:
+        """homeserver.yaml and log.config from the templates, and a signing key: the config's path."""
+        self.work.mkdir(parents=True, exist_ok=True)
+        values = {
+            "work": str(self.work),
+            "port": str(self.port),
+            "registration_secret": self.registration_secret,
+            "macaroon_secret": secrets.token_urlsafe(32),
+            "form_secret": secrets.token_urlsafe(32),
+        }
+        for name in ("homeserver.yaml", "log.config"):
+            text = string.Template((TEMPLATES / name).read_text()).substitute(values)
+            (self.work / name).write_text(text)
+        config = self.work / "homeserver.yaml"
+        if not (self.work / "signing.key").exists():
+            subprocess.run(
+                [str(VENV_PYTHON), "-m", "synapse.app.homeserver", "-c", str(config), "--generate-keys"],
+                cwd=self.work,
+                check=True,
+                capture_output=True,
+            )
+        return config
+
+    def start(self, cpus: set[int] | None = None) -> None:
+        config = self.configure()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE_URL"))}
+        env["PYTHONUNBUFFERED"] = "1"
+        self.server = procs.Server(
+            NAME,
+            [str(VENV_PYTHON), "-m", "synapse.app.homeserver", "-c", str(config)],
+            env,
+            self.work / "synapse.out",
+            cpus,
+            port=self.port,
+            health_path="/health",
+        )
+        self.server.cwd = self.work
+        self.server.start(timeout=START_TIMEOUT)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop(timeout=10)
+            self.server = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def pids(self) -> list[int]:
+        return procs.children_of(self.server.pid) if self.server and self.server.running else []
+
+    def rss_kib(self) -> int:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError, RuntimeError):
+                total += procs.proc_rss_kib(pid)
+        return total
+
+    def cpu_seconds(self) -> float:
+        return procs.proc_cpu_seconds(self.pids())
+
+    async def register(self, pool: Pool, username: str, password: str) -> dict:
+        """A user by the shared secret: {user_id, access_token, device_id}."""
+        path = "/_synapse/admin/v1/register"
+        nonce = (await pool.request("GET", path))["nonce"]
+        mac = hmac.new(self.registration_secret.encode(), digestmod=hashlib.sha1)
+        mac.update(b"\x00".join([nonce.encode(), username.encode(), password.encode(), b"notadmin"]))
+        body = {"nonce": nonce, "username": username, "password": password, "admin": False}
+        body["mac"] = mac.hexdigest()
+        return await pool.request("POST", path, orjson.dumps(body))
+
+    async def make_room(self, members: int, concurrency: int = 8) -> PeerRoom:
+        """`members` new users (a fresh name prefix per room), one room, all joined."""
+        prefix = "b" + secrets.token_hex(3)
+        gate = asyncio.Semaphore(concurrency)
+        pools = [Pool(HOST, self.port, i) for i in range(concurrency)]
+        free = list(pools)
+
+        async def limited(coroutine_function, *args):
+            async with gate:
+                pool = free.pop()
+                try:
+                    return await coroutine_function(pool, *args)
+                finally:
+                    free.append(pool)
+
+        try:
+            users = await asyncio.gather(
+                *(limited(self.register, f"{prefix}u{i}", secrets.token_hex(8)) for i in range(members))
+            )
+            owner = users[0]
+            room = await pools[0].request(
+                "POST",
+                "/_matrix/client/v3/createRoom",
+                orjson.dumps({"preset": "public_chat", "name": f"bench {prefix}"}),
+                owner["access_token"],
+            )
+            room_id = room["room_id"]
+
+            async def join(pool: Pool, user: dict) -> None:
+                await pool.request(
+                    "POST", f"/_matrix/client/v3/join/{quote(room_id)}", b"{}", user["access_token"]
+                )
+
+            await asyncio.gather(*(limited(join, user) for user in users[1:]))
+        finally:
+            for pool in pools:
+                pool.close()
+        return PeerRoom(self, room_id, users)
+
+
+class PeerRoom:
+    def __init__(self, server: PeerServer, room_id: str, users: list[dict]):
+        self.server = server
+        self.room_id = room_id
+        self.users = users
+        self.members: list[Member] = []
+
+    async def connect(self, concurrency: int = 50) -> list[Member]:
+        """Every member with its filter uploaded and a first /sync done; each then long-polls."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(index: int, user: dict) -> Member:
+            member = Member(self, index, user)
+            async with gate:
+                await member.open()
+            return member
+
+        self.members = list(await asyncio.gather(*(one(i, u) for i, u in enumerate(self.users))))
+        for member in self.members:
+            member.start()
+        return self.members
+
+    async def close(self) -> None:
+        await asyncio.gather(*(m.close() for m in self.members))
+
+
+class Member:
+    """One user of the room: sends over its own connections, receives by long-polling /sync."""
+
+    def __init__(self, room: PeerRoom, index: int, user: dict):
+        self.room = room
+        self.index = index
+        self.user_id = user["user_id"]
+        self.token = user["access_token"]
+        port = room.server.port
+        self.sync_connection = Connection(HOST, port, index)
+        self.sends = Pool(HOST, port, index)
+        self.filter_id = ""
+        self.next_batch = ""
+        self.queue: asyncio.Queue[tuple[str, str | None]] = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+        self.gaps = 0  # /sync answers marked "limited": more events than TIMELINE_LIMIT, some skipped
+        self.sync_errors = 0
+
+    async def open(self) -> None:
+        room_filter = {
+            "presence": {"types": []},
+            "account_data": {"types": []},
+            "room": {
+                "rooms": [self.room.room_id],
+                "timeline": {"types": ["m.room.message"], "limit": TIMELINE_LIMIT},
+                "state": {"types": [], "lazy_load_members": True},
+                "ephemeral": {"types": []},
+                "account_data": {"types": []},
+            },
+        }
+        path = f"/_matrix/client/v3/user/{quote(self.user_id)}/filter"
+        answer = await self.sync_connection.request("POST", path, orjson.dumps(room_filter), self.token)
+        self.filter_id = answer["filter_id"]
+        # The first /sync: only its next_batch counts (messages() yields what comes after connect()).
+        first = await self.sync_connection.request("GET", self._sync_path(initial=True), None, self.token)
+        self.next_batch = first["next_batch"]
+
+    def _sync_path(self, initial: bool = False) -> str:
+        query = f"filter={self.filter_id}&set_presence=offline"
+        if not initial:
+            query += f"&since={quote(self.next_batch)}&timeout={SYNC_TIMEOUT_MS}"
+        return f"/_matrix/client/v3/sync?{query}"
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._sync_loop())
+
+    async def _sync_loop(self) -> None:
+        room_id = self.room.room_id
+        put = self.queue.put_nowait
+        while True:
+            try:
+                answer = await self.sync_connection.request("GET", self._sync_path(), None, self.token)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.sync_errors += 1
+                await asyncio.sleep(0.5)
+                continue
+            self.next_batch = answer["next_batch"]
+            joined = answer.get("rooms", {}).get("join", {}).get(room_id)
+            if not joined:
+                continue
+            timeline = joined.get("timeline", {})
+            if timeline.get("limited"):
+                self.gaps += 1
+            for event in timeline.get("events", ()):
+                if event.get("type") != "m.room.message":
+                    continue
+                body = event.get("content", {}).get("body")
+                if isinstance(body, str):
+                    put((body, event.get("unsigned", {}).get("transaction_id")))
+
+    async def send(self, body: str, txn_id: str) -> None:
+        """One message into the room; returns once Synapse answered with its event_id. Concurrent
+        calls each get a connection of their own (the generator's schedule is open-loop)."""
+        path = f"/_matrix/client/v3/rooms/{quote(self.room.room_id)}/send/m.room.message/{quote(txn_id)}"
+        await self.sends.request("PUT", path, orjson.dumps({"msgtype": "m.text", "body": body}), self.token)
+
+    async def messages(self) -> AsyncIterator[tuple[str, str | None]]:
+        while True:
+            yield await self.queue.get()
+
+    async def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        self.sync_connection.close()
+        self.sends.close()
+
+
+# --- Smoke test -----------------------------------------------------------------------------------
+
+
+PAD = "lorem ipsum dolor sit amet " * 3
+
+
+def percentile(sorted_values: list[int], q: float, expected: int) -> float | None:
+    """Over every expected delivery: a lost one is slower than any that came (None)."""
+    index = max(0, math.ceil(q * expected) - 1)
+    return round(sorted_values[index] / 1e6, 1) if index < len(sorted_values) else None
+
+
+async def smoke(args: argparse.Namespace) -> int:
+    cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
+    server = PeerServer(Path(args.work_dir) if args.work_dir else None)
+    started = time.monotonic()
+    server.install()
+    print(f"synapse {VERSION}: installed ({time.monotonic() - started:.1f}s)", flush=True)
+    started = time.monotonic()
+    server.start(cpus)
+    print(f"started on {server.url}, pids {server.pids()} ({time.monotonic() - started:.1f}s)", flush=True)
+    try:
+        started = time.monotonic()
+        room = await server.make_room(args.members)
+        print(
+            f"room {room.room_id}: {args.members} members registered and joined "
+            f"({time.monotonic() - started:.1f}s)",
+            flush=True,
+        )
+        started = time.monotonic()
+        members = await room.connect()
+        connect_s = time.monotonic() - started
+        print(f"connected (filter + first /sync) in {connect_s:.1f}s", flush=True)
+        total = max(1, round(args.rate * args.seconds))
+        senders = min(args.senders, len(members))
+        expected = total * len(members)
+        latencies: list[int] = []
+        own = [0]
+        errors: list[str] = []
+        done = asyncio.Event()
+
+        async def read(member: Member) -> None:
+            async for body, txn in member.messages():
+                now = clock()
+                _, due, _ = body.split("|", 2)
+                latencies.append(now - int(due))
+                if txn is not None:
+                    own[0] += 1
+                if len(latencies) >= expected:
+                    done.set()
+
+        readers = [asyncio.create_task(read(m)) for m in members]
+        await asyncio.sleep(0.5)
+        sends: list[asyncio.Task] = []
+
+        async def send_one(member: Member, body: str, txn: str) -> None:
+            try:
+                await member.send(body, txn)
+            except Exception as error:
+                errors.append(repr(error))
+
+        cpu0, gen0, wall0 = server.cpu_seconds(), time.process_time(), time.monotonic()
+        t0 = clock() + 20_000_000
+        interval = 1e9 / args.rate
+        run = secrets.token_hex(3)
+        lags: list[int] = []
+        for i in range(total):
+            due = t0 + int(i * interval)
+            now = clock()
+            if due > now:
+                await asyncio.sleep((due - now) / 1e9)
+            lags.append(clock() - due)
+            member = members[i % senders]
+            sends.append(asyncio.create_task(send_one(member, f"1|{due}|{PAD}", f"{run}.{i}")))
+        await asyncio.gather(*sends)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), args.drain)
+        wall = time.monotonic() - wall0
+        server_cpu = server.cpu_seconds() - cpu0
+        generator_cpu = time.process_time() - gen0
+        for task in readers:
+            task.cancel()
+        gaps = sum(m.gaps for m in members)
+        sync_errors = sum(m.sync_errors for m in members)
+        rss = server.rss_kib()
+        await room.close()
+    finally:
+        server.cleanup()
+    latencies.sort()
+    lost = expected - len(latencies)
+    lags.sort()
+    print(
+        f"{args.members} members, {senders} senders, {args.rate} msg/s for {args.seconds}s: "
+        f"{total} sent ({len(errors)} send errors), deliveries {len(latencies)}/{expected} "
+        f"(own echoes with txn_id {own[0]}/{total}), lost {lost}, sync gaps {gaps}, sync errors {sync_errors}"
+    )
+    print(
+        f"latency p50 {percentile(latencies, 0.5, expected)} ms, "
+        f"p99 {percentile(latencies, 0.99, expected)} ms, "
+        f"max {round(latencies[-1] / 1e6, 1) if latencies else None} ms; "
+        f"send lag p99 {lags[max(0, math.ceil(0.99 * len(lags)) - 1)] / 1e6:.1f} ms"
+    )
+    per = f"{server_cpu / len(latencies) * 1e6:.0f}" if latencies else "-"
+    print(
+        f"server CPU {server_cpu:.2f}s = {per} us/delivery ({server_cpu / wall:.0%} of a core), "
+        f"generator {generator_cpu / wall:.0%}, RSS {rss / 1024:.0f} MiB, wall {wall:.1f}s"
+    )
+    for error in errors[:5]:
+        print(f"  send error: {error}")
+    return 1 if lost or errors or gaps else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.peers.synapse")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("install", help=f"the venv with matrix-synapse {VERSION}")
+    run = sub.add_parser("smoke", help="one room, one rate: deliveries, loss, latency, server CPU")
+    run.add_argument("--members", type=int, default=10)
+    run.add_argument("--rate", type=float, default=50.0, help="messages per second into the room")
+    run.add_argument("--seconds", type=float, default=5.0)
+    run.add_argument("--senders", type=int, default=10)
+    run.add_argument("--drain", type=float, default=15.0, help="seconds to wait for the last deliveries")
+    run.add_argument("--server-cpus", help="e.g. 0 or 0,1")
+    run.add_argument("--work-dir", help="default: a temporary directory, removed afterwards")
+    args = parser.parse_args(argv)
+    if args.command == "install":
+        PeerServer().install()
+        print(f"matrix-synapse {VERSION} in {VENV}")
+        return 0
+    procs.raise_nofile()
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(smoke(args))
+    return uvloop.run(smoke(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
