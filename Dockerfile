@@ -14,5 +14,5 @@ EXPOSE 8000
 # The command line of tests/harness.py (`make run`, the tests and the benchmark use it too), with the
 # proxy's headers trusted from nginx's container; tests/test_deploy.py keeps the two equal.
 CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--ws-max-size", "65536", \
+     "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--ws-max-size", "65536", "--ws-per-message-deflate", "false", \
      "--lifespan", "off", "--proxy-headers", "--forwarded-allow-ips", "*", "--no-access-log"]

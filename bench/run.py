@@ -258,7 +258,7 @@ def start_server(
 
 
 async def run_rooms(config: Config, server: procs.Server, setup: dict | None, args, services_pids) -> dict:
-    target = loadgen.Target(procs.HOST, server.port)
+    target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
     results = {}
     for size in args.sizes:
         sessions = setup["rooms"][str(size)]["sessions"] if setup else [None] * size
@@ -312,7 +312,7 @@ async def run_rooms(config: Config, server: procs.Server, setup: dict | None, ar
 
 
 async def run_idle(config: Config, server: procs.Server, setup: dict | None, args) -> dict:
-    target = loadgen.Target(procs.HOST, server.port)
+    target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
     sessions = setup["idle"]["sessions"][: args.idle + 1] if setup else [None] * (args.idle + 1)
     return await loadgen.idle_connections(
         target,
@@ -327,7 +327,7 @@ async def run_idle(config: Config, server: procs.Server, setup: dict | None, arg
 
 async def run_profile(server: procs.Server, setup: dict, args, rate: float, out: Path, seconds: int) -> dict:
     """Hold `rate` in a room of 100 while py-spy records the server: a flame graph, then raw stacks."""
-    target = loadgen.Target(procs.HOST, server.port)
+    target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
     size = 100 if "100" in setup["rooms"] else int(next(iter(setup["rooms"])))
     room = loadgen.Room(
         target,
@@ -378,6 +378,12 @@ def main() -> None:
     parser.add_argument("--profile-seconds", type=int, default=12)
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--connect-concurrency", type=int, default=50)
+    parser.add_argument(
+        "--compression",
+        choices=["none", "deflate"],
+        default="none",
+        help="deflate: the clients offer permessage-deflate, as browsers do",
+    )
     parser.add_argument("--server-cpus")
     parser.add_argument("--generator-cpus")
     parser.add_argument("--out", type=Path)
@@ -392,6 +398,7 @@ def main() -> None:
         senders=cli.senders,
         connect_concurrency=cli.connect_concurrency,
         profile_seconds=cli.profile_seconds,
+        compression=None if cli.compression == "none" else cli.compression,
     )
     if cli.configs:
         args.configs = cli.configs.split(",")

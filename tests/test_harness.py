@@ -63,6 +63,7 @@ def test_the_uvicorn_command_line_is_productions():
         "config.asgi:application",
         *("--host", "127.0.0.1", "--port", "8001"),
         *("--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"),
-        *("--ws-max-size", "65536", "--lifespan", "off", "--no-access-log"),
+        *("--ws-max-size", "65536", "--ws-per-message-deflate", "false"),
+        *("--lifespan", "off", "--no-access-log"),
     ]
     assert harness.uvicorn_command(8001, proxy=True)[-2:] == ["--proxy-headers", "--no-access-log"]
