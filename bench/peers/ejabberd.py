@@ -30,6 +30,7 @@ import contextlib
 import json
 import math
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -424,6 +425,11 @@ def parse_message(frame: str | bytes, own_from: str) -> tuple[str, str | None] |
     return body.text or "", element.get("id") if own else None
 
 
+def generator_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def parse_cost_us(samples: int = 20000) -> float:
     frame = (
         f'<message xml:lang="en" to="u1@bench.local/abcd" from="room1@conference.bench.local/u0" '
@@ -500,6 +506,8 @@ async def measure(server: EjabberdServer, members: list[Member], args) -> int:
         await asyncio.sleep(1 / args.rate)
     await asyncio.sleep(0.5)
     cpu_before = server.cpu_seconds()
+    generator_before = generator_cpu_seconds()
+    wall_before = time.monotonic()
     start = clock() + 50_000_000
     period = 1e9 / args.rate
     for i in range(total):
@@ -515,6 +523,8 @@ async def measure(server: EjabberdServer, members: list[Member], args) -> int:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), args.drain)
     cpu = server.cpu_seconds() - cpu_before
+    generator = generator_cpu_seconds() - generator_before
+    wall = time.monotonic() - wall_before
     for task in readers:
         task.cancel()
     delivered = state["delivered"]
@@ -533,7 +543,10 @@ async def measure(server: EjabberdServer, members: list[Member], args) -> int:
     print(f"latency p50 {pct(0.50)} ms, p99 {pct(0.99)} ms, p99.9 {pct(0.999)} ms")
     print(
         f"server CPU {cpu:.2f} s = {cpu / max(1, delivered) * 1e6:.1f} µs per delivery "
-        f"({cpu / total * 1e6:.0f} µs per message); RSS {server.rss_kib() / 1024:.1f} MiB; "
+        f"({cpu / total * 1e6:.0f} µs per message); RSS {server.rss_kib() / 1024:.1f} MiB"
+    )
+    print(
+        f"generator CPU {generator:.2f} s ({generator / wall * 100:.0f}% of its core over {wall:.1f} s); "
         f"client parse {parse_cost_us(2000):.1f} µs per message"
     )
     return 1 if lost or own_acks != total or foreign_ids else 0
