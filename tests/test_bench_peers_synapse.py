@@ -69,7 +69,12 @@ def test_the_config_template_turns_rate_limits_off_and_listens_on_loopback_only(
     server = synapse.PeerServer(tmp_path, port=18008)
     text = (synapse.TEMPLATES / "homeserver.yaml").read_text()
     rendered = string.Template(text).substitute(
-        work=str(tmp_path), port="18008", registration_secret="s", macaroon_secret="m", form_secret="f"
+        work=str(tmp_path),
+        port="18008",
+        registration_secret="s",
+        macaroon_secret="m",
+        form_secret="f",
+        database='{"name": "sqlite3"}',
     )
     assert 'bind_addresses: ["127.0.0.1"]' in rendered
     assert "- names: [client]\n" in rendered  # no federation resource

@@ -45,7 +45,7 @@ import orjson
 from bench import procs
 
 VERSION = "1.163.2"  # matrix-synapse from PyPI, the version measured
-NAME = "synapse-sqlite"
+PSYCOPG2_VERSION = "2.9.13"  # psycopg2-binary, for synapse-postgres only
 TEMPLATES = Path(__file__).resolve().parent / "synapse"
 VENV = procs.BASE_DIR / ".venv-synapse"
 VENV_PYTHON = VENV / "bin" / "python"
@@ -55,12 +55,16 @@ START_TIMEOUT = 180.0  # the first start creates the whole schema in SQLite
 SYNC_TIMEOUT_MS = 30000
 # Events one /sync answer may carry; more than this since the last one is a gap ("limited").
 TIMELINE_LIMIT = 1000
+# The first /sync's filter: nothing but next_batch.
+NOTHING_FILTER = orjson.dumps(
+    {"room": {"rooms": []}, "presence": {"types": []}, "account_data": {"types": []}}
+).decode()
 SOURCE_ADDRESSES = [f"127.0.0.{i}" for i in range(2, 42)]
 clock = time.monotonic_ns
 
 
-def installed() -> bool:
-    pattern = str(VENV / "lib" / "python3*" / "site-packages" / f"matrix_synapse-{VERSION}.dist-info")
+def installed(distribution: str = "matrix_synapse", version: str = VERSION) -> bool:
+    pattern = str(VENV / "lib" / "python3*" / "site-packages" / f"{distribution}-{version}.dist-info")
     return VENV_PYTHON.exists() and bool(glob.glob(pattern))
 
 
@@ -186,11 +190,15 @@ def quote(value: str) -> str:
 
 
 class PeerServer:
-    """One Synapse homeserver (SQLite) on loopback, generated into `work_dir`."""
+    """One Synapse homeserver on loopback, generated into `work_dir`: on SQLite (synapse-sqlite), or
+    on a PostgreSQL cluster of its own (synapse-postgres), started pinned to the same cpus."""
 
-    name = NAME
-
-    def __init__(self, work_dir: Path | None = None, port: int | None = None):
+    def __init__(self, work_dir: Path | None = None, port: int | None = None, database: str = "sqlite"):
+        if database not in ("sqlite", "postgres"):
+            raise ValueError(f"database is sqlite or postgres, not {database!r}")
+        self.database = database
+        self.name = f"synapse-{database}"
+        self.postgres = None  # tests.servers.PostgresServer
         self._tmp = None
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="bench-synapse-")
@@ -215,11 +223,24 @@ class PeerServer:
         )
         if not installed():
             raise RuntimeError(f"matrix-synapse {VERSION} did not install into {VENV}")
+        if self.database == "postgres" and not installed("psycopg2_binary", PSYCOPG2_VERSION):
+            subprocess.run(
+                [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", f"psycopg2-binary=={PSYCOPG2_VERSION}"],
+                check=True,
+            )
+
+    def database_config(self) -> dict:
+        if self.postgres is None:
+            return {"name": "sqlite3", "args": {"database": str(self.work / "homeserver.db")}}
+        pg = self.postgres
+        args = {"user": pg.user, "password": pg.password, "dbname": pg.database, "host": HOST}
+        return {"name": "psycopg2", "args": {**args, "port": pg.port, "cp_min": 5, "cp_max": 10}}
 
     def configure(self) -> Path:
         """homeserver.yaml and log.config from the templates, and a signing key: the config's path."""
         self.work.mkdir(parents=True, exist_ok=True)
         values = {
+            "database": orjson.dumps(self.database_config()).decode(),  # JSON is YAML
             "work": str(self.work),
             "port": str(self.port),
             "registration_secret": self.registration_secret,
@@ -240,11 +261,16 @@ class PeerServer:
         return config
 
     def start(self, cpus: set[int] | None = None) -> None:
+        if self.database == "postgres" and self.postgres is None:
+            from tests.servers import start_postgres
+
+            with procs.affinity(cpus):  # the cluster is part of the server: on the same cpus
+                self.postgres = start_postgres()  # its own directory, deleted by close()
         config = self.configure()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE_URL"))}
         env["PYTHONUNBUFFERED"] = "1"
         self.server = procs.Server(
-            NAME,
+            self.name,
             [str(VENV_PYTHON), "-m", "synapse.app.homeserver", "-c", str(config)],
             env,
             self.work / "synapse.out",
@@ -262,12 +288,26 @@ class PeerServer:
 
     def cleanup(self) -> None:
         self.stop()
+        if self.postgres is not None:
+            self.postgres.close()
+            self.postgres = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
     def pids(self) -> list[int]:
+        """Synapse's process (and any it started)."""
         return procs.children_of(self.server.pid) if self.server and self.server.running else []
+
+    def services_pids(self) -> list[int]:
+        """The PostgreSQL cluster's postmaster and backends (none on SQLite): counted apart, as
+        bench/run.py counts Parley's PostgreSQL ("services")."""
+        if self.postgres is None:
+            return []
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pid = int((self.postgres.data_dir / "postmaster.pid").read_text().split()[0])
+            return procs.children_of(pid)
+        return []
 
     def rss_kib(self) -> int:
         total = 0
@@ -388,15 +428,17 @@ class Member:
         path = f"/_matrix/client/v3/user/{quote(self.user_id)}/filter"
         answer = await self.sync_connection.request("POST", path, orjson.dumps(room_filter), self.token)
         self.filter_id = answer["filter_id"]
-        # The first /sync: only its next_batch counts (messages() yields what comes after connect()).
+        # The first /sync: only its next_batch counts (messages() yields what comes after connect()),
+        # so it asks for no room at all: with the room's filter Synapse would page back through
+        # every membership event looking for messages to fill the timeline (minutes for 1,000).
         first = await self.sync_connection.request("GET", self._sync_path(initial=True), None, self.token)
         self.next_batch = first["next_batch"]
 
     def _sync_path(self, initial: bool = False) -> str:
-        query = f"filter={self.filter_id}&set_presence=offline"
-        if not initial:
-            query += f"&since={quote(self.next_batch)}&timeout={SYNC_TIMEOUT_MS}"
-        return f"/_matrix/client/v3/sync?{query}"
+        if initial:
+            return f"/_matrix/client/v3/sync?filter={quote(NOTHING_FILTER)}&set_presence=offline"
+        query = f"filter={self.filter_id}&set_presence=offline&since={quote(self.next_batch)}"
+        return f"/_matrix/client/v3/sync?{query}&timeout={SYNC_TIMEOUT_MS}"
 
     def start(self) -> None:
         self.task = asyncio.create_task(self._sync_loop())
@@ -461,7 +503,7 @@ def percentile(sorted_values: list[int], q: float, expected: int) -> float | Non
 
 async def smoke(args: argparse.Namespace) -> int:
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
-    server = PeerServer(Path(args.work_dir) if args.work_dir else None)
+    server = PeerServer(Path(args.work_dir) if args.work_dir else None, database=args.database)
     started = time.monotonic()
     server.install()
     print(f"synapse {VERSION}: installed ({time.monotonic() - started:.1f}s)", flush=True)
@@ -508,7 +550,9 @@ async def smoke(args: argparse.Namespace) -> int:
             except Exception as error:
                 errors.append(repr(error))
 
+        services = server.services_pids()
         cpu0, gen0, wall0 = server.cpu_seconds(), time.process_time(), time.monotonic()
+        services0 = procs.proc_cpu_seconds(services)
         t0 = clock() + 20_000_000
         interval = 1e9 / args.rate
         run = secrets.token_hex(3)
@@ -526,6 +570,7 @@ async def smoke(args: argparse.Namespace) -> int:
             await asyncio.wait_for(done.wait(), args.drain)
         wall = time.monotonic() - wall0
         server_cpu = server.cpu_seconds() - cpu0
+        services_cpu = procs.proc_cpu_seconds(services) - services0
         generator_cpu = time.process_time() - gen0
         for task in readers:
             task.cancel()
@@ -554,6 +599,9 @@ async def smoke(args: argparse.Namespace) -> int:
         f"server CPU {server_cpu:.2f}s = {per} us/delivery ({server_cpu / wall:.0%} of a core), "
         f"generator {generator_cpu / wall:.0%}, RSS {rss / 1024:.0f} MiB, wall {wall:.1f}s"
     )
+    if server.database == "postgres":
+        per = f"{services_cpu / len(latencies) * 1e6:.0f}" if latencies else "-"
+        print(f"PostgreSQL CPU {services_cpu:.2f}s = {per} us/delivery ({services_cpu / wall:.0%} of a core)")
     for error in errors[:5]:
         print(f"  send error: {error}")
     return 1 if lost or errors or gaps else 0
@@ -562,7 +610,8 @@ async def smoke(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.peers.synapse")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("install", help=f"the venv with matrix-synapse {VERSION}")
+    install = sub.add_parser("install", help=f"the venv with matrix-synapse {VERSION}")
+    install.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     run = sub.add_parser("smoke", help="one room, one rate: deliveries, loss, latency, server CPU")
     run.add_argument("--members", type=int, default=10)
     run.add_argument("--rate", type=float, default=50.0, help="messages per second into the room")
@@ -570,10 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--senders", type=int, default=10)
     run.add_argument("--drain", type=float, default=15.0, help="seconds to wait for the last deliveries")
     run.add_argument("--server-cpus", help="e.g. 0 or 0,1")
+    run.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     run.add_argument("--work-dir", help="default: a temporary directory, removed afterwards")
     args = parser.parse_args(argv)
     if args.command == "install":
-        PeerServer().install()
+        PeerServer(database=args.database).install()
         print(f"matrix-synapse {VERSION} in {VENV}")
         return 0
     procs.raise_nofile()
