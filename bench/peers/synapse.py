@@ -213,21 +213,18 @@ class PeerServer:
         return f"http://{HOST}:{self.port}"
 
     def install(self) -> None:
-        """The venv with matrix-synapse==VERSION; nothing to do when it is there."""
-        if installed():
+        """The venv with matrix-synapse==VERSION (and psycopg2-binary for synapse-postgres); nothing
+        to do when they are there."""
+        wanted = [] if installed() else [f"matrix-synapse=={VERSION}"]
+        if self.database == "postgres" and not installed("psycopg2_binary", PSYCOPG2_VERSION):
+            wanted.append(f"psycopg2-binary=={PSYCOPG2_VERSION}")
+        if not wanted:
             return
         if not VENV_PYTHON.exists():
             subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run(
-            [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", f"matrix-synapse=={VERSION}"], check=True
-        )
+        subprocess.run([str(VENV_PYTHON), "-m", "pip", "install", "--quiet", *wanted], check=True)
         if not installed():
             raise RuntimeError(f"matrix-synapse {VERSION} did not install into {VENV}")
-        if self.database == "postgres" and not installed("psycopg2_binary", PSYCOPG2_VERSION):
-            subprocess.run(
-                [str(VENV_PYTHON), "-m", "pip", "install", "--quiet", f"psycopg2-binary=={PSYCOPG2_VERSION}"],
-                check=True,
-            )
 
     def database_config(self) -> dict:
         if self.postgres is None:
