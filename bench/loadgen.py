@@ -133,8 +133,19 @@ def abort_all(sockets: list[ClientConnection | None]) -> None:
 class Step:
     """One rate held for one duration: what was sent, and every delivery of it."""
 
-    def __init__(self, index: int, members: int, senders: int, rate: float, duration: float, label: str):
+    def __init__(
+        self,
+        index: int,
+        members: int,
+        senders: int,
+        rate: float,
+        duration: float,
+        label: str,
+        ordered: bool = True,
+    ):
         self.index = index
+        # Whether the server promises one order for everyone (Parley's seq): out-of-order counts.
+        self.ordered = ordered
         self.members = members
         self.senders = senders
         self.rate = rate
@@ -167,7 +178,7 @@ class Step:
             self.duplicates += 1
             return
         seen.add(seq)
-        if seq < self.last_seq[member]:
+        if seq < self.last_seq[member] and self.ordered:
             self.out_of_order += 1
         else:
             self.last_seq[member] = seq
@@ -270,6 +281,7 @@ class Room:
         # client_ids are unique per author for good (a reused one is a resend, answered with the
         # stored original and not broadcast): a fresh prefix for every run against a database.
         self.token = secrets.token_hex(4)
+        self.ordered = True
 
     async def connect(self, concurrency: int = 50) -> None:
         sockets, failures, self.connect_seconds = await open_many(self.target, self.sessions, concurrency)
@@ -340,7 +352,7 @@ class Room:
     async def run_step(self, rate: float, duration: float, drain: float, label: str = "ladder") -> dict:
         index = len(self.steps) + 1
         duration = max(duration, 5 / rate)  # at least five messages
-        step = Step(index, len(self.sockets), self.senders, rate, duration, label)
+        step = Step(index, len(self.sockets), self.senders, rate, duration, label, ordered=self.ordered)
         self.steps[index] = step
         self.current = step
         cpu0, server0, services0, busy0 = (
@@ -373,6 +385,73 @@ class Room:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(step.done.wait(), wait)
         return step.expected - step.delivered
+
+
+class PeerRoom(Room):
+    """The same steps against another chat server (bench/peers/): its members, through its own
+    protocol. The server keeps no one order for all (no seq): a message is identified by its
+    index in the step, duplicates count, order does not."""
+
+    def __init__(self, peer_room, members: int, *, senders: int, server_cpu, services_cpu):
+        super().__init__(
+            Target(HOST_UNUSED, 0),
+            0,
+            [None] * members,
+            senders=senders,
+            server_cpu=server_cpu,
+            services_cpu=services_cpu,
+        )
+        self.peer_room = peer_room
+        self.ordered = False
+
+    async def connect(self, concurrency: int = 50) -> None:
+        started = time.monotonic()
+        self.sockets = await self.peer_room.connect(concurrency)
+        self.connect_seconds = time.monotonic() - started
+        self.readers = [asyncio.create_task(self._read(i, m)) for i, m in enumerate(self.sockets)]
+
+    async def close(self) -> None:
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+        await asyncio.gather(*(member.close() for member in self.sockets), return_exceptions=True)
+        self.sockets, self.readers = [], []
+
+    async def _read(self, member: int, connection) -> None:
+        steps = self.steps
+        try:
+            async for body, txn_id in connection.messages():
+                now = clock()
+                parts = body.split("|", 3)
+                if len(parts) < 4:
+                    continue
+                step = steps.get(int(parts[0]))
+                if step is not None:
+                    step.record(member, int(parts[2]), now - int(parts[1]), txn_id or "", now)
+        except (ConnectionClosed, OSError):
+            self.closed += 1
+
+    async def _send(self, step: Step, sender: int, connection, t0: int) -> None:
+        interval = 1e9 / step.rate
+        for i in range(sender, step.total, step.senders):
+            due = t0 + int(i * interval)
+            now = clock()
+            if due > now:
+                await asyncio.sleep((due - now) / 1e9)
+                now = clock()
+            txn_id = f"{self.token}.{step.index}.{i}"
+            step.pending[txn_id] = sender
+            step.send_lags.append(now - due)
+            try:
+                await connection.send(f"{step.index}|{due}|{i}|{PAD}", txn_id)
+            except (ConnectionClosed, OSError, RuntimeError):
+                step.send_failures += 1
+                del step.pending[txn_id]
+                continue
+            step.sent += 1
+
+
+HOST_UNUSED = "127.0.0.1"
 
 
 async def ladder(

@@ -61,8 +61,14 @@ CONFIGS = {
         Config("daphne-core-sqlite", "daphne", "sqlite", "core"),
         Config("daphne-pubsub-postgres", "daphne", "postgres", "pubsub", "the production shape"),
         Config("uvicorn-pubsub-postgres", "uvicorn", "postgres", "pubsub"),
+        # The servers a team would run instead (bench/peers/), through their own protocols.
+        Config(
+            "synapse-sqlite", "synapse", "sqlite", note="Matrix Synapse, client-server API, /sync long-poll"
+        ),
+        Config("ejabberd-muc", "ejabberd", note="ejabberd (Erlang), XMPP MUC over WebSocket"),
     )
 }
+PEER_SERVERS = {"synapse", "ejabberd"}
 
 # Offered deliveries per second (messages/s x members), doubling; each room starts at >= 1 msg/s.
 DELIVERY_LADDER = [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000]
@@ -88,7 +94,8 @@ PRESETS = {
         "out": RESULTS,
     },
     "quick": {
-        "configs": ["websockets-baseline", "daphne-memory-sqlite"],
+        # One peer at the same rates (installed by bench/peers/ejabberd.py when missing).
+        "configs": ["websockets-baseline", "daphne-memory-sqlite", "ejabberd-muc"],
         "sizes": [10],
         "duration": 3.0,
         "drain": 3.0,
@@ -450,7 +457,7 @@ def main() -> None:
     log(f"bench: machine {results['machine']}")
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
-    needs_db = [c for c in args.configs if CONFIGS[c].database]
+    needs_db = [c for c in args.configs if CONFIGS[c].database and CONFIGS[c].server not in PEER_SERVERS]
     idle_users = args.idle if any(c in args.idle_configs for c in needs_db) else 0
     backends = Backends(workdir, server_cpus, args.sizes, idle_users)
     try:
@@ -477,7 +484,86 @@ def main() -> None:
     log(f"\nbench: done in {minutes:.1f} min; {out / 'results.md'}, {out / 'latency.png'}")
 
 
+def peer_server(config: Config, workdir: Path):
+    if config.server == "synapse":
+        from bench.peers.synapse import PeerServer
+
+        return PeerServer(work_dir=workdir / config.name, database=config.database or "sqlite")
+    from bench.peers.ejabberd import EjabberdServer
+
+    return EjabberdServer(workdir / config.name)
+
+
+async def run_peer_rooms(server, args) -> dict:
+    results = {}
+    for size in args.sizes:
+        room = loadgen.PeerRoom(
+            await server.make_room(size),
+            size,
+            senders=args.senders,
+            server_cpu=server.cpu_seconds,
+            services_cpu=lambda: 0.0,
+        )
+        await room.connect(args.connect_concurrency)
+        log(f" room of {size}: {size} members connected in {room.connect_seconds:.1f}s")
+        try:
+            if args.rates:
+                steps = []
+                for rate in args.rates:
+                    result = await room.run_step(rate, args.duration, args.drain, "fixed")
+                    steps.append(result)
+                    log(loadgen.format_step(result))
+                results[str(size)] = {
+                    "steps": steps,
+                    "knee_rate_msgs": None,
+                    "knee_deliveries_per_s": None,
+                    "best_passing_deliveries_per_s": max(
+                        (s["deliveries_per_s"] for s in steps if s["pass"]), default=None
+                    ),
+                    "at_fraction": None,
+                }
+            else:
+                rates = [max(1.0, d / size) for d in DELIVERY_LADDER if d >= size]
+                results[str(size)] = await loadgen.ladder(
+                    room,
+                    rates,
+                    duration=args.duration,
+                    drain=args.drain,
+                    recover=args.recover,
+                    refine=args.refine,
+                    knee_fraction=args.knee_fraction,
+                    log=log,
+                )
+            results[str(size)]["connect_seconds"] = round(room.connect_seconds, 2)
+            results[str(size)]["sockets_closed_by_server"] = room.closed
+        finally:
+            await room.close()
+            await asyncio.sleep(1.0)
+    return results
+
+
+def run_peer_config(config: Config, args, server_cpus, workdir: Path) -> dict:
+    """A peer: installed when missing (bench/peers/), started pinned like Parley, the same rooms."""
+    entry: dict = {"server": config.server, "database": config.database, "layer": None, "note": config.note}
+    try:
+        server = peer_server(config, workdir)
+        server.install()
+        server.start(server_cpus)
+        try:
+            entry["version"] = getattr(server, "version", None) or getattr(server, "VERSION", None)
+            entry["rooms"] = uvloop.run(run_peer_rooms(server, args))
+            entry["server_rss_after_rooms_kib"] = server.rss_kib()
+        finally:
+            server.stop()
+        return entry
+    except Exception as error:  # a peer that cannot be had here must not lose Parley's figures
+        log(f"! {config.name} failed: {error}")
+        return {**entry, "error": str(error)[-2000:]}
+
+
 def run_config(config: Config, backends: Backends, args, server_cpus, workdir: Path, results: dict) -> dict:
+    if config.server in PEER_SERVERS:
+        return run_peer_config(config, args, server_cpus, workdir)
     redis = None
     setup, env = None, None
     try:
