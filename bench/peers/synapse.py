@@ -615,7 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seconds", type=float, default=5.0)
     run.add_argument("--senders", type=int, default=10)
     run.add_argument("--drain", type=float, default=15.0, help="seconds to wait for the last deliveries")
-    run.add_argument("--server-cpus", help="e.g. 0 or 0,1")
+    run.add_argument("--server-cpus", help="Synapse (and its PostgreSQL) on these cpus, e.g. 0")
+    run.add_argument("--generator-cpus", help="this process on these cpus, e.g. 1")
     run.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     run.add_argument("--work-dir", help="default: a temporary directory, removed afterwards")
     args = parser.parse_args(argv)
@@ -624,6 +625,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"matrix-synapse {VERSION} in {VENV}")
         return 0
     procs.raise_nofile()
+    if args.generator_cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.generator_cpus.split(",")})
     try:
         import uvloop
     except ImportError:
