@@ -86,7 +86,7 @@ def test_the_config_template_turns_rate_limits_off_and_listens_on_loopback_only(
 
 
 @pytest.mark.skipif(not synapse.installed(), reason=f"matrix-synapse {synapse.VERSION} not in .venv-synapse")
-async def test_every_member_receives_every_message_and_its_own_with_its_txn_id(tmp_path):
+async def test_every_member_receives_every_message_and_its_own_with_its_txn_id(tmp_path, monkeypatch):
     server = synapse.PeerServer(tmp_path)
     await asyncio.to_thread(server.start, None)
     try:
@@ -95,13 +95,20 @@ async def test_every_member_receives_every_message_and_its_own_with_its_txn_id(t
         bodies = [f"1|0|message {i}" for i in range(3)]
         for i, body in enumerate(bodies):
             await members[i].send(body, f"txn{i}")
-        received: list[list[tuple[str, str | None]]] = []
-        for member in members:
-            stream = member.messages()
-            received.append([await asyncio.wait_for(anext(stream), 20) for _ in bodies])
+        received = [[await asyncio.wait_for(anext(m.messages()), 20) for _ in bodies] for m in members]
         await room.close()
+        # One message per /sync answer: whatever more came meanwhile is fetched with /messages.
+        monkeypatch.setattr(synapse.Member, "timeline_limit", 1)
+        small = await server.make_room(2)
+        pair = await small.connect()
+        many = [f"1|0|burst {i}" for i in range(6)]
+        await asyncio.gather(*(pair[0].send(body, f"b{i}") for i, body in enumerate(many)))
+        burst = [await asyncio.wait_for(anext(pair[1].messages()), 20) for _ in many]
+        await small.close()
     finally:
         await asyncio.to_thread(server.cleanup)
     for index, got in enumerate(received):
         assert [body for body, _ in got] == bodies
         assert [txn for _, txn in got] == [f"txn{i}" if i == index else None for i in range(3)]
+    assert sorted(body for body, _ in burst) == many
+    assert {txn for _, txn in burst} == {None}
