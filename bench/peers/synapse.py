@@ -280,15 +280,17 @@ class PeerServer:
         self.server.start(timeout=START_TIMEOUT)
 
     def stop(self) -> None:
+        """Synapse, and its PostgreSQL cluster (deleted: a start() after this one begins afresh)."""
         if self.server is not None:
             self.server.stop(timeout=10)
             self.server = None
-
-    def cleanup(self) -> None:
-        self.stop()
         if self.postgres is not None:
             self.postgres.close()
             self.postgres = None
+
+    def cleanup(self) -> None:
+        """stop(), and the work directory deleted if it was a temporary one."""
+        self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
