@@ -549,10 +549,18 @@ async def smoke(args: argparse.Namespace) -> int:
             f"({time.monotonic() - started:.1f}s)",
             flush=True,
         )
+        await asyncio.sleep(1.0)
+        rss0 = server.rss_kib()
         started = time.monotonic()
         members = await room.connect()
         connect_s = time.monotonic() - started
-        print(f"connected (filter + first /sync) in {connect_s:.1f}s", flush=True)
+        await asyncio.sleep(1.0)
+        rss1 = server.rss_kib()
+        print(
+            f"connected (filter + first /sync, then long-polling) in {connect_s:.1f}s; server RSS "
+            f"{rss0 / 1024:.0f} -> {rss1 / 1024:.0f} MiB = {(rss1 - rss0) / len(members):.1f} KiB per member",
+            flush=True,
+        )
         total = max(1, round(args.rate * args.seconds))
         senders = min(args.senders, len(members))
         expected = total * len(members)
