@@ -170,9 +170,13 @@ class Pool:
             self.all.append(connection)
         try:
             result = await connection.request(method, path, body, token)
+        except HttpError:
+            self.idle.append(connection)  # the answer was read whole: the connection is fine
+            raise
         except BaseException:
             connection.close()
-            self.all.remove(connection)
+            if connection in self.all:  # not if close() came first
+                self.all.remove(connection)
             raise
         self.idle.append(connection)
         return result
