@@ -94,7 +94,8 @@ async def test_every_member_receives_every_message_and_its_own_with_its_txn_id(t
         members = await room.connect()
         bodies = [f"1|0|message {i}" for i in range(3)]
         for i, body in enumerate(bodies):
-            await members[i].send(body, f"txn{i}")
+            await members[i].send(body, f"txn{i}")  # returns at once (open-loop) ...
+            await members[i].sent()  # ... so wait for the answer: the three in this order
         received = [[await asyncio.wait_for(anext(m.messages()), 20) for _ in bodies] for m in members]
         await room.close()
         # One message per /sync answer: whatever more came meanwhile is fetched with /messages.
@@ -102,7 +103,11 @@ async def test_every_member_receives_every_message_and_its_own_with_its_txn_id(t
         small = await server.make_room(2)
         pair = await small.connect()
         many = [f"1|0|burst {i}" for i in range(6)]
-        await asyncio.gather(*(pair[0].send(body, f"b{i}") for i, body in enumerate(many)))
+        for i, body in enumerate(many):
+            await pair[0].send(body, f"b{i}")
+        assert len(pair[0].in_flight) == len(many)  # all six PUTs at once, none answered yet
+        await pair[0].sent()
+        assert pair[0].send_errors == 0
         burst = [await asyncio.wait_for(anext(pair[1].messages()), 20) for _ in many]
         await small.close()
     finally:

@@ -420,6 +420,9 @@ class Member:
         # the rest is fetched with /messages, as a client fills a gap.
         self.gaps = 0
         self.sync_errors = 0
+        self.in_flight: set[asyncio.Task] = set()
+        self.send_errors = 0
+        self.last_send_error = ""
 
     async def open(self) -> None:
         room_filter = {
@@ -504,16 +507,39 @@ class Member:
         return missing
 
     async def send(self, body: str, txn_id: str) -> None:
-        """One message into the room; returns once Synapse answered with its event_id. Concurrent
-        calls each get a connection of their own (the generator's schedule is open-loop)."""
+        """One message into the room. Returns at once, as a WebSocket write does, so the generator's
+        schedule stays open-loop whatever Synapse's answer time: the PUT runs in a task of its own,
+        on an idle or a new connection of this member's. A PUT that fails counts in send_errors
+        (its message is then missing at every member). `sent()` waits for the answers."""
+        task = asyncio.create_task(self.put(body, txn_id))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def put(self, body: str, txn_id: str) -> bool:
+        """The PUT itself, answered (True) or failed (False, counted)."""
         path = f"/_matrix/client/v3/rooms/{quote(self.room.room_id)}/send/m.room.message/{quote(txn_id)}"
-        await self.sends.request("PUT", path, orjson.dumps({"msgtype": "m.text", "body": body}), self.token)
+        try:
+            await self.sends.request(
+                "PUT", path, orjson.dumps({"msgtype": "m.text", "body": body}), self.token
+            )
+        except (OSError, asyncio.IncompleteReadError, HttpError, ValueError) as error:
+            self.send_errors += 1
+            self.last_send_error = repr(error)
+            return False
+        return True
+
+    async def sent(self) -> None:
+        """Until every send so far has its answer."""
+        while self.in_flight:
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
 
     async def messages(self) -> AsyncIterator[tuple[str, str | None]]:
         while True:
             yield await self.queue.get()
 
     async def close(self) -> None:
+        for task in list(self.in_flight):
+            task.cancel()
         if self.task is not None:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -570,7 +596,6 @@ async def smoke(args: argparse.Namespace) -> int:
         expected = total * len(members)
         latencies: list[int] = []
         own = [0]
-        errors: list[str] = []
         done = asyncio.Event()
 
         duplicates = [0]
@@ -592,13 +617,6 @@ async def smoke(args: argparse.Namespace) -> int:
 
         readers = [asyncio.create_task(read(m)) for m in members]
         await asyncio.sleep(0.5)
-        sends: list[asyncio.Task] = []
-
-        async def send_one(member: Member, body: str, txn: str) -> None:
-            try:
-                await member.send(body, txn)
-            except Exception as error:
-                errors.append(repr(error))
 
         services = server.services_pids()
         cpu0, gen0, wall0 = server.cpu_seconds(), time.process_time(), time.monotonic()
@@ -615,8 +633,10 @@ async def smoke(args: argparse.Namespace) -> int:
             lags.append(clock() - due)
             member = members[i % senders]
             body = f"1|{due}|{i}|{PAD}"  # i: two messages due in the same ns stay distinct
-            sends.append(asyncio.create_task(send_one(member, body, f"{run}.{i}")))
-        await asyncio.gather(*sends)
+            await member.send(body, f"{run}.{i}")
+        await asyncio.gather(*(m.sent() for m in members))
+        errors = [m.last_send_error for m in members if m.send_errors]
+        send_errors = sum(m.send_errors for m in members)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), args.drain)
         wall = time.monotonic() - wall0
@@ -636,7 +656,7 @@ async def smoke(args: argparse.Namespace) -> int:
     lags.sort()
     print(
         f"{args.members} members, {senders} senders, {args.rate} msg/s for {args.seconds}s: "
-        f"{total} sent ({len(errors)} send errors), deliveries {len(latencies)}/{expected} "
+        f"{total} sent ({send_errors} send errors), deliveries {len(latencies)}/{expected} "
         f"(own echoes with txn_id {own[0]}/{total}), lost {lost}, duplicates {duplicates[0]}, "
         f"sync gaps filled {gaps}, sync errors {sync_errors}"
     )
