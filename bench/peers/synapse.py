@@ -198,6 +198,8 @@ class PeerServer:
     """One Synapse homeserver on loopback, generated into `work_dir`: on SQLite (synapse-sqlite), or
     on a PostgreSQL cluster of its own (synapse-postgres), started pinned to the same cpus."""
 
+    version = f"matrix-synapse {VERSION}"
+
     def __init__(self, work_dir: Path | None = None, port: int | None = None, database: str = "sqlite"):
         if database not in ("sqlite", "postgres"):
             raise ValueError(f"database is sqlite or postgres, not {database!r}")
