@@ -65,6 +65,7 @@ CONFIGS = {
         Config(
             "synapse-sqlite", "synapse", "sqlite", note="Matrix Synapse, client-server API, /sync long-poll"
         ),
+        Config("synapse-postgres", "synapse", "postgres", note="Matrix Synapse on a PostgreSQL of its own"),
         Config("ejabberd-muc", "ejabberd", note="ejabberd (Erlang), XMPP MUC over WebSocket"),
     )
 }
@@ -502,7 +503,8 @@ async def run_peer_rooms(server, args) -> dict:
             size,
             senders=args.senders,
             server_cpu=server.cpu_seconds,
-            services_cpu=lambda: 0.0,
+            # A peer's own database server (synapse-postgres) is counted like Parley's.
+            services_cpu=lambda: procs.proc_cpu_seconds(getattr(server, "services_pids", list)()),
         )
         await room.connect(args.connect_concurrency)
         log(f" room of {size}: {size} members connected in {room.connect_seconds:.1f}s")
