@@ -276,6 +276,12 @@ async def test_changes_on_both_processes_converge_at_every_client(cluster, outag
         await asyncio.gather(*(play(client) for client in clients), outage_in_the_middle())
         # One more change after it all lets every socket notice a gap, as a later message would.
         await alice.send_message(room, "after it all", f"alice-{room}-after")
+        # Sent now, or resent once alice's socket is back (the outage may have closed it).
+        for _ in range(300):
+            if not alice.unacknowledged:
+                break
+            await asyncio.sleep(0.1)
+        assert alice.unacknowledged == {}, "the last message was never acknowledged"
         expected = await wait_until_converged(cluster, room, clients)
         assert sorted(expected) == list(range(1, 11))
         assert all(
