@@ -492,7 +492,10 @@ def peer_server(config: Config, workdir: Path):
         return PeerServer(work_dir=workdir / config.name, database=config.database or "sqlite")
     from bench.peers.ejabberd import EjabberdServer
 
-    return EjabberdServer(workdir / config.name)
+    # Parley tells a room nothing when someone joins it; ejabberd broadcasts every join to every
+    # occupant up to max_users_presence (1,000 by default: a room of 1,000 then takes 45 s to
+    # fill). Above 100 occupants it stops, as a large room's server would be configured.
+    return EjabberdServer(workdir / config.name, max_users_presence=100)
 
 
 async def run_peer_rooms(server, args) -> dict:
