@@ -512,6 +512,10 @@ async def run_peer_rooms(server, args) -> dict:
         await room.connect(args.connect_concurrency)
         log(f" room of {size}: {size} members connected in {room.connect_seconds:.1f}s")
         try:
+            # Unmeasured: a peer's first messages in a fresh room load code and fill caches (the
+            # Erlang VM loads modules on first use; a first step at 1 msg/s in a room of 1,000
+            # failed on its p99 and the next ones at 1 to 16 msg/s passed).
+            await room.run_step(1.0, 2.0, args.drain, "warm-up")
             if args.rates:
                 steps = []
                 for rate in args.rates:
