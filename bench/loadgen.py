@@ -253,6 +253,19 @@ class Step:
         return result
 
 
+async def paced(step: Step, sender: int, t0: int):
+    """This sender's share of the step's messages, open loop: (index, due time, now) as each
+    falls due (message i is due at t0 + i / rate, whoever sends it)."""
+    interval = 1e9 / step.rate
+    for i in range(sender, step.total, step.senders):
+        due = t0 + int(i * interval)
+        now = clock()
+        if due > now:
+            await asyncio.sleep((due - now) / 1e9)
+            now = clock()
+        yield i, due, now
+
+
 class Room:
     """N connected members of one room, driven step by step."""
 
@@ -323,15 +336,9 @@ class Room:
             self.closed += 1
 
     async def _send(self, step: Step, sender: int, socket: ClientConnection, t0: int) -> None:
-        interval = 1e9 / step.rate
         room_id = self.room_id
         dumps = orjson.dumps
-        for i in range(sender, step.total, step.senders):
-            due = t0 + int(i * interval)
-            now = clock()
-            if due > now:
-                await asyncio.sleep((due - now) / 1e9)
-                now = clock()
+        async for i, due, now in paced(step, sender, t0):
             client_id = f"{self.token}.{step.index}.{i}"
             step.pending[client_id] = sender
             frame = {
@@ -432,13 +439,7 @@ class PeerRoom(Room):
             self.closed += 1
 
     async def _send(self, step: Step, sender: int, connection, t0: int) -> None:
-        interval = 1e9 / step.rate
-        for i in range(sender, step.total, step.senders):
-            due = t0 + int(i * interval)
-            now = clock()
-            if due > now:
-                await asyncio.sleep((due - now) / 1e9)
-                now = clock()
+        async for i, due, now in paced(step, sender, t0):
             txn_id = f"{self.token}.{step.index}.{i}"
             step.pending[txn_id] = sender
             step.send_lags.append(now - due)

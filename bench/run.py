@@ -265,6 +265,48 @@ def start_server(
     return server
 
 
+async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = False) -> dict:
+    """The fixed rates or the ladder in one connected room (Parley's or a peer's); closes it."""
+    log(f" room of {size}: {size} members connected in {room.connect_seconds:.1f}s")
+    try:
+        if warm_up:
+            await room.run_step(1.0, 2.0, args.drain, "warm-up")
+        if args.rates:
+            steps = []
+            for rate in args.rates:
+                result = await room.run_step(rate, args.duration, args.drain, "fixed")
+                steps.append(result)
+                log(loadgen.format_step(result))
+                await asyncio.sleep(0.5)
+            found = {
+                "steps": steps,
+                "knee_rate_msgs": None,
+                "knee_deliveries_per_s": None,
+                "best_passing_deliveries_per_s": max(
+                    (s["deliveries_per_s"] for s in steps if s["pass"]), default=None
+                ),
+                "at_fraction": None,
+            }
+        else:
+            rates = [max(1.0, d / size) for d in DELIVERY_LADDER if d >= size]
+            found = await loadgen.ladder(
+                room,
+                rates,
+                duration=args.duration,
+                drain=args.drain,
+                recover=args.recover,
+                refine=args.refine,
+                knee_fraction=args.knee_fraction,
+                log=log,
+            )
+        found["connect_seconds"] = round(room.connect_seconds, 2)
+        found["sockets_closed_by_server"] = room.closed
+        return found
+    finally:
+        await room.close()
+        await asyncio.sleep(1.0)
+
+
 async def run_rooms(config: Config, server: procs.Server, setup: dict | None, args, services_pids) -> dict:
     target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
     results = {}
@@ -280,42 +322,7 @@ async def run_rooms(config: Config, server: procs.Server, setup: dict | None, ar
             services_cpu=lambda: procs.proc_cpu_seconds(services_pids()),
         )
         await room.connect()
-        log(f" room of {size}: {size} members connected in {room.connect_seconds:.1f}s")
-        try:
-            if args.rates:
-                steps = []
-                for rate in args.rates:
-                    result = await room.run_step(rate, args.duration, args.drain, "fixed")
-                    steps.append(result)
-                    log(loadgen.format_step(result))
-                    await asyncio.sleep(0.5)
-                passed = [s for s in steps if s["pass"]]
-                results[str(size)] = {
-                    "steps": steps,
-                    "knee_rate_msgs": None,
-                    "knee_deliveries_per_s": None,
-                    "best_passing_deliveries_per_s": max(
-                        (s["deliveries_per_s"] for s in passed), default=None
-                    ),
-                    "at_fraction": None,
-                }
-            else:
-                rates = [max(1.0, d / size) for d in DELIVERY_LADDER if d >= size]
-                results[str(size)] = await loadgen.ladder(
-                    room,
-                    rates,
-                    duration=args.duration,
-                    drain=args.drain,
-                    recover=args.recover,
-                    refine=args.refine,
-                    knee_fraction=args.knee_fraction,
-                    log=log,
-                )
-            results[str(size)]["connect_seconds"] = round(room.connect_seconds, 2)
-            results[str(size)]["sockets_closed_by_server"] = room.closed
-        finally:
-            await room.close()
-            await asyncio.sleep(1.0)
+        results[str(size)] = await measure_room(room, size, args)
     return results
 
 
@@ -510,44 +517,10 @@ async def run_peer_rooms(server, args) -> dict:
             services_cpu=lambda: procs.proc_cpu_seconds(getattr(server, "services_pids", list)()),
         )
         await room.connect(args.connect_concurrency)
-        log(f" room of {size}: {size} members connected in {room.connect_seconds:.1f}s")
-        try:
-            # Unmeasured: a peer's first messages in a fresh room load code and fill caches (the
-            # Erlang VM loads modules on first use; a first step at 1 msg/s in a room of 1,000
-            # failed on its p99 and the next ones at 1 to 16 msg/s passed).
-            await room.run_step(1.0, 2.0, args.drain, "warm-up")
-            if args.rates:
-                steps = []
-                for rate in args.rates:
-                    result = await room.run_step(rate, args.duration, args.drain, "fixed")
-                    steps.append(result)
-                    log(loadgen.format_step(result))
-                results[str(size)] = {
-                    "steps": steps,
-                    "knee_rate_msgs": None,
-                    "knee_deliveries_per_s": None,
-                    "best_passing_deliveries_per_s": max(
-                        (s["deliveries_per_s"] for s in steps if s["pass"]), default=None
-                    ),
-                    "at_fraction": None,
-                }
-            else:
-                rates = [max(1.0, d / size) for d in DELIVERY_LADDER if d >= size]
-                results[str(size)] = await loadgen.ladder(
-                    room,
-                    rates,
-                    duration=args.duration,
-                    drain=args.drain,
-                    recover=args.recover,
-                    refine=args.refine,
-                    knee_fraction=args.knee_fraction,
-                    log=log,
-                )
-            results[str(size)]["connect_seconds"] = round(room.connect_seconds, 2)
-            results[str(size)]["sockets_closed_by_server"] = room.closed
-        finally:
-            await room.close()
-            await asyncio.sleep(1.0)
+        # Unmeasured: a peer's first messages in a fresh room load code and fill caches (the
+        # Erlang VM loads modules on first use; a first step at 1 msg/s in a room of 1,000
+        # failed on its p99 and the next ones at 1 to 16 msg/s passed).
+        results[str(size)] = await measure_room(room, size, args, warm_up=True)
     return results
 
 
