@@ -223,9 +223,7 @@ def publish(changed: ChangedMessage) -> ChangedMessage:
     after it commits, so no member hears of a change that is then rolled back)."""
     message = changed.message
     if changed.changed:
-        outlet.on_commit(
-            lambda: outlet.send_to_room_sync(message.room_id, message.change, message.seq, changed.frame)
-        )
+        outlet.send_to_room_on_commit(message.room_id, message.change, message.seq, changed.frame)
         for user_id, (ids, unread) in changed.removed_notifications.items():
             outlet.send_to_user_on_commit(user_id, notification_removed_frame(ids, unread))
     if changed.newly_mentioned:

@@ -99,6 +99,10 @@ def send_to_room_sync(room_id: int, change: int, seq: int, frame: str) -> None:
         logger.exception("Could not hand change %s of room %s to its sockets", change, room_id)
 
 
+def send_to_room_on_commit(room_id: int, change: int, seq: int, frame: str) -> None:
+    on_commit(lambda: send_to_room_sync(room_id, change, seq, frame))
+
+
 def room_event(room_id: int, change: int, seq: int, frame: str, origin: str | None = None) -> dict:
     return {
         "type": ROOM_MESSAGE_EVENT,
