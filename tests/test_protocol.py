@@ -145,10 +145,11 @@ async def test_flooding_is_rate_limited_then_closed(connect, room, alice, settin
 async def test_database_failure_is_server_error_and_socket_survives(connect, room, alice, monkeypatch):
     a = await connect(alice)
 
-    def database_down(**kwargs):
+    def database_down(requests):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(message_actions, "post_message", database_down)
+    # The socket's sends are written in batches (group commit).
+    monkeypatch.setattr(message_actions, "post_messages", database_down)
     await a.send({"type": "message.send", "room": room.id, "body": "lost?", "client_id": "db"})
     await assert_error(a, "server_error", client_id="db")
     assert await ChatMessage.objects.acount() == 0

@@ -1,11 +1,14 @@
 """Sending a message: the body's rules, the gap-free seq, mentions, idempotent resends."""
 
+import asyncio
 import functools
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -15,10 +18,11 @@ from django.db import IntegrityError, connection, transaction
 from notifications.models import PendingNotification
 from notifications.notifier import hand_off, notifier
 
-from ..errors import BadRequest, TooLarge
+from ..errors import BadRequest, ParleyError, TooLarge, Unauthenticated
 from ..mentions import parse_mentions
 from ..models import ChatMessage, ChatRoom, Membership
-from ..realtime import outlet
+from ..realtime import outlet, standing
+from ..realtime.standing import SocketIdentity
 from ..selectors import messages_with_state, write_refusal
 from ..serializers import message_new_frame, message_payload, stored_message_payload
 
@@ -95,13 +99,13 @@ def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
 
 
 async def send_message_async(
-    *, author, room_id: int, body: str, client_id: str, hop: Callable | None = None
+    *, author, room_id: int, body: str, client_id: str, recheck: SocketIdentity | None = None
 ) -> PostedMessage:
-    """`send_message` for async callers: the database part in one hop (`hop(fn)` runs `fn` on
-    the database thread; the socket's also re-checks its session there), then every member
-    socket of the room, this process's straight from its hub, then the notifier."""
-    store = functools.partial(post_message, author=author, room_id=room_id, body=body, client_id=client_id)
-    posted = await (hop or database_hop)(store)
+    """`send_message` for async callers: stored through this process's `send_queue()`, which
+    writes the sends that arrive together in one transaction (`recheck`: the sending socket's
+    identity, when its session is due a re-check before it writes), then every member socket
+    of the room, this process's straight from its hub, then the notifier."""
+    posted = await send_queue().post(SendRequest(author, room_id, body, client_id, recheck))
     if posted.created:
         await outlet.send_to_room(room_id, posted.message.change, posted.message.seq, posted.frame)
     if posted.mentioned_user_ids:
@@ -113,66 +117,251 @@ async def database_hop(work: Callable):
     return await database_sync_to_async(work)()
 
 
-def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
-    """Store a message as the room's next `seq`, with its mentions resolved to members.
+@dataclass(frozen=True)
+class SendRequest:
+    """One message to store, as `post_messages` takes it in a batch."""
 
-    One transaction: bump the room's `last_seq` (the row lock orders concurrent senders, so seq
-    is gap-free), insert the message, link the mentioned members. Broadcasting is the caller's
-    next step, after commit; notifications come after that.
+    author: Any
+    room_id: int
+    body: str
+    client_id: str
+    # The sending socket's identity when its session is due a re-check before the write.
+    recheck: SocketIdentity | None = None
+
+
+def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
+    """Store a message as the room's next `seq`, with its mentions resolved to members (a
+    batch of one; see `post_messages`). Broadcasting is the caller's next step, after commit;
+    notifications come after that."""
+    outcome = post_messages([SendRequest(author, room_id, body, client_id)])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def post_messages(requests: Sequence[SendRequest]) -> list[PostedMessage | Exception]:
+    """Store several messages in one transaction (group commit), each as its room's next
+    `seq` in the order given; the outcome of each, in the same order, is what it stored or
+    why it was refused. A refusal (a bad body, a session that ended, not a member) costs only
+    its own request.
+
+    One transaction: the authors' right to write, one `UPDATE` per room that takes as many
+    positions as the room has messages here (the row lock orders concurrent writers, so seq
+    stays gap-free; rooms are locked in id order, so two batches cannot deadlock), one
+    `INSERT` of every message, the authors' read pointers, the mentions. A database failure
+    fails the whole batch and stores nothing. A resent client_id (its unique index refuses
+    the batch) sends the batch again one message at a time: the resend is answered with what
+    was stored the first time, the others are stored once.
     """
-    body = clean_body(body)
-    client_id = clean_client_id(client_id)
+    outcomes: list[PostedMessage | Exception | None] = [None] * len(requests)
+    ready: list[tuple[int, SendRequest]] = []
+    for index, request in enumerate(requests):
+        try:
+            body, client_id = clean_body(request.body), clean_client_id(request.client_id)
+        except ParleyError as error:
+            outcomes[index] = error
+        else:
+            ready.append((index, replace(request, body=body, client_id=client_id)))
+    ended = standing.invalid_identities(request.recheck for _, request in ready if request.recheck)
+    for index, request in ready:
+        if request.recheck in ended:
+            outcomes[index] = Unauthenticated()
+    ready = [(index, request) for index, request in ready if outcomes[index] is None]
+    if not ready:
+        return outcomes
     try:
         with transaction.atomic():
-            seq, change = _take_next_seq(author=author, room_id=room_id)
-            message = ChatMessage.objects.create(
-                room_id=room_id, author=author, seq=seq, change=change, body=body, client_id=client_id
-            )
-            # Writing in a room is having read it: one's own message is never unread.
-            Membership.objects.filter(room_id=room_id, user=author).update(last_read_seq=seq)
-            mentioned = _link_mentions(message)
+            _store(ready, outcomes)
     except IntegrityError as error:
-        # The same author resent a client_id: answer with what was stored the first time.
-        original = _message_by_client_id(author=author, client_id=client_id)
-        if original is None:
-            raise
-        if original.room_id != room_id:
-            raise BadRequest("This client_id was already used for a message in another room.") from error
-        usernames = sorted(u.username for u in original.mentioned_users.all())
-        ids = [u.id for u in original.mentioned_users.all()]
-        return PostedMessage(original, usernames, ids, created=False)
-    return PostedMessage(
-        message,
-        mentions=sorted(u.username for u in mentioned),
-        mentioned_user_ids=[u.id for u in mentioned],
-        created=True,
-    )
+        if len(ready) > 1:
+            for index, request in ready:
+                outcomes[index] = post_messages([replace(request, recheck=None)])[0]
+        else:
+            index, request = ready[0]
+            outcomes[index] = _answer_resend(request, error)
+    return outcomes
 
 
-def _take_next_seq(*, author, room_id: int) -> tuple[int, int]:
-    """Bump and return the room's last_seq and last_change (a new message is a change of the
-    room too), if the author may post there: one round trip.
+def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
+    by_room: dict[int, list[tuple[int, SendRequest]]] = {}
+    for index, request in ready:
+        by_room.setdefault(request.room_id, []).append((index, request))
+    stored: list[tuple[int, ChatMessage]] = []
+    for room_id in sorted(by_room):
+        entries = _take_positions(room_id, by_room[room_id], outcomes)
+        stored.extend(
+            (
+                index,
+                ChatMessage(
+                    room_id=room_id,
+                    author=request.author,
+                    seq=seq,
+                    change=change,
+                    body=request.body,
+                    client_id=request.client_id,
+                ),
+            )
+            for index, request, seq, change in entries
+        )
+    if not stored:
+        return
+    ChatMessage.objects.bulk_create([message for _, message in stored])
+    _mark_read([message for _, message in stored])
+    for index, message in stored:
+        mentioned = _link_mentions(message)
+        outcomes[index] = PostedMessage(
+            message,
+            mentions=sorted(u.username for u in mentioned),
+            mentioned_user_ids=[u.id for u in mentioned],
+            created=True,
+        )
 
-    The UPDATE takes the room's row lock until commit (PostgreSQL) or runs under SQLite's
-    write lock (IMMEDIATE transactions), so senders to one room are serialised here.
+
+def _take_positions(room_id: int, entries: list[tuple[int, SendRequest]], outcomes: list) -> list:
+    """The room's next seqs and change positions for the entries whose authors may write
+    there, in order; the others' outcomes are why not. One round trip when all may."""
+    authors = {request.author.pk for _, request in entries}
+    positions = _take_next_seqs(room_id, len(entries), authors)
+    if positions is None:
+        # Someone here may not write (or the room is archived): find out who, take the rest.
+        allowed = _writable_authors(room_id, authors)
+        for index, request in entries:
+            if request.author.pk not in allowed:
+                outcomes[index] = write_refusal(user=request.author, room_id=room_id)
+        entries = [(index, request) for index, request in entries if request.author.pk in allowed]
+        positions = _take_next_seqs(room_id, len(entries), allowed) if entries else None
+        if positions is None:  # changed in between
+            for index, request in entries:
+                outcomes[index] = write_refusal(user=request.author, room_id=room_id)
+            return []
+    first_seq, first_change = positions
+    return [
+        (index, request, first_seq + offset, first_change + offset)
+        for offset, (index, request) in enumerate(entries)
+    ]
+
+
+def _take_next_seqs(room_id: int, count: int, authors: set[int]) -> tuple[int, int] | None:
+    """Take the room's next `count` seqs and change positions (a new message is a change of
+    the room too) if every one of `authors` may write there: the first of each, or None.
+    One round trip.
+
+    May write: a member, with an active account (a deactivated one posts nothing, even through
+    a socket opened before), in a room not archived. The UPDATE takes the room's row lock
+    until commit (PostgreSQL) or runs under SQLite's write lock (IMMEDIATE transactions), so
+    writers to one room are serialised here.
     """
     room_table = ChatRoom._meta.db_table
     membership_table = Membership._meta.db_table
     user_table = User._meta.db_table
+    marks = ", ".join(["%s"] * len(authors))
     with connection.cursor() as cursor:
-        # A deactivated account posts nothing, even through a socket opened before.
         cursor.execute(
-            f"UPDATE {room_table} SET last_seq = last_seq + 1, last_change = last_change + 1 "  # noqa: S608
-            f"WHERE id = %s AND archived_at IS NULL AND EXISTS ("
-            f"SELECT 1 FROM {membership_table} WHERE room_id = %s AND user_id = %s) "
-            f"AND EXISTS (SELECT 1 FROM {user_table} WHERE id = %s AND is_active) "
+            f"UPDATE {room_table} SET last_seq = last_seq + %s, last_change = last_change + %s "  # noqa: S608
+            f"WHERE id = %s AND archived_at IS NULL AND ("
+            f"SELECT COUNT(*) FROM {membership_table} m JOIN {user_table} u ON u.id = m.user_id "
+            f"WHERE m.room_id = %s AND u.is_active AND m.user_id IN ({marks})) = %s "
             f"RETURNING last_seq, last_change",
-            [room_id, room_id, author.pk, author.pk],
+            [count, count, room_id, room_id, *sorted(authors), len(authors)],
         )
         row = cursor.fetchone()
     if row is None:
-        raise write_refusal(user=author, room_id=room_id)
-    return row[0], row[1]
+        return None
+    return row[0] - count + 1, row[1] - count + 1
+
+
+def _writable_authors(room_id: int, authors: set[int]) -> set[int]:
+    return set(
+        Membership.objects.filter(
+            room_id=room_id, user_id__in=authors, room__archived_at__isnull=True, user__is_active=True
+        ).values_list("user_id", flat=True)
+    )
+
+
+def _mark_read(messages: list[ChatMessage]) -> None:
+    """Writing in a room is having read it: one's own message is never unread."""
+    newest: dict[tuple[int, int], int] = {}
+    for message in messages:
+        key = (message.room_id, message.author_id)
+        newest[key] = max(newest.get(key, 0), message.seq)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Membership._meta.db_table} SET last_read_seq = %s "  # noqa: S608
+            f"WHERE room_id = %s AND user_id = %s",
+            [(seq, room_id, user_id) for (room_id, user_id), seq in newest.items()],
+        )
+
+
+def _answer_resend(request: SendRequest, error: IntegrityError) -> PostedMessage | Exception:
+    """The same author resent a client_id: answer with what was stored the first time."""
+    original = _message_by_client_id(author=request.author, client_id=request.client_id)
+    if original is None:
+        return error
+    if original.room_id != request.room_id:
+        return BadRequest("This client_id was already used for a message in another room.")
+    usernames = sorted(u.username for u in original.mentioned_users.all())
+    ids = [u.id for u in original.mentioned_users.all()]
+    return PostedMessage(original, usernames, ids, created=False)
+
+
+# Sends stored together at most; more wait for the next transaction.
+MAX_BATCH = 64
+
+
+class SendQueue:
+    """Group commit for one process's sockets: while a batch of sends is being written on
+    the database thread, the sends that arrive wait, and go together in the next transaction
+    (one commit, one INSERT, one UPDATE per room). An idle queue writes a send at once, so a
+    lone message waits for nothing; under load the batches grow with the load. Each sender is
+    answered only after the commit that stored its message.
+    """
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[SendRequest, asyncio.Future]] = []
+        self.writer: asyncio.Task | None = None
+
+    async def post(self, request: SendRequest) -> PostedMessage:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((request, future))
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._write_waiting())
+        return await future
+
+    async def _write_waiting(self) -> None:
+        batch: list[tuple[SendRequest, asyncio.Future]] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+                try:
+                    outcomes = await database_sync_to_async(post_messages)([request for request, _ in batch])
+                except Exception as error:  # the database failed the whole batch
+                    outcomes = [error] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():  # its sender went away
+                        continue
+                    if isinstance(outcome, Exception):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+                batch = []
+        finally:
+            self.writer = None
+            # Cancelled (the server is stopping): nobody is left waiting forever.
+            for _, future in batch + self.waiting:
+                if not future.done():
+                    future.cancel()
+
+
+# One queue per event loop: tests run many loops in one process; a server runs one.
+_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendQueue]" = weakref.WeakKeyDictionary()
+
+
+def send_queue() -> SendQueue:
+    loop = asyncio.get_running_loop()
+    queue = _queues.get(loop)
+    if queue is None:
+        queue = _queues[loop] = SendQueue()
+    return queue
 
 
 def _link_mentions(message: ChatMessage) -> list:

@@ -270,9 +270,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             extra["client_id"] = client_id
         self.push(error_frame(error.code, error.detail, **extra))
 
+    def recheck_due(self) -> bool:
+        return time.monotonic() - self.standing_checked_at > WRITE_RECHECK_SECONDS
+
     async def write_hop(self, write):
         """Run a write in one database hop, re-checking the session first when due."""
-        recheck = time.monotonic() - self.standing_checked_at > WRITE_RECHECK_SECONDS
+        recheck = self.recheck_due()
         identity = self.identity
 
         def checked_write():
@@ -289,9 +292,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         body = require_str(frame, "body")
         client_id = require_str(frame, "client_id")
+        # Written with the other sockets' sends that arrive meanwhile (one transaction), with
+        # the session re-check when due, as every write of this socket.
+        recheck = self.recheck_due()
         posted = await send_message_async(
-            author=self.user, room_id=room_id, body=body, client_id=client_id, hop=self.write_hop
+            author=self.user,
+            room_id=room_id,
+            body=body,
+            client_id=client_id,
+            recheck=self.identity if recheck else None,
         )
+        if recheck:
+            self.standing_checked_at = time.monotonic()
         if not posted.created:
             # A resend: answer it even though this socket may have shown it already.
             self.push(posted.frame)
