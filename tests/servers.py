@@ -309,6 +309,9 @@ class PostgresServer:
     user: str = PG_USER
     database: str = PG_DATABASE
     owns_directory: bool = False
+    # True: commits reach the disk as in a deployment (the benchmark); False: speed over safety
+    # for a throwaway test run.
+    durable: bool = False
 
     @property
     def data_dir(self) -> Path:
@@ -375,15 +378,15 @@ class PostgresServer:
         self.write_settings()
 
     def write_settings(self) -> None:
-        """(Re)write the include file that holds the port and the speed-over-safety settings."""
+        """(Re)write the include file: the port, and durability (speed over safety unless `durable`)."""
         settings = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
             "unix_socket_directories": f"'{self.directory}'",
             "max_connections": "200",
-            "fsync": "off",
-            "synchronous_commit": "off",
-            "full_page_writes": "off",
+            "fsync": "on" if self.durable else "off",
+            "synchronous_commit": "on" if self.durable else "off",
+            "full_page_writes": "on" if self.durable else "off",
             "wal_level": "minimal",
             "max_wal_senders": "0",
             "logging_collector": "off",
@@ -458,7 +461,11 @@ class PostgresServer:
 
 
 def start_postgres(
-    tmpdir: Path | None = None, *, bin_dir: Path | None = None, port: int | None = None
+    tmpdir: Path | None = None,
+    *,
+    bin_dir: Path | None = None,
+    port: int | None = None,
+    durable: bool = False,
 ) -> PostgresServer:
     """A new cluster in tmpdir (made and handed to the server's user), started, with its database.
 
@@ -476,6 +483,7 @@ def start_postgres(
         password=secrets.token_hex(16),
         os_user=os_user,
         owns_directory=owns,
+        durable=durable,
     )
     try:
         server.initdb()
