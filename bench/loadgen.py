@@ -1,23 +1,29 @@
 """The load generator: N members of one room on real sockets, senders at a fixed open-loop rate.
 
-Everything runs on one asyncio (uvloop) event loop in this process, with the `websockets` client:
+The members are held by `processes` generator processes (bench/generator.py; by default one per
+generator core, each pinned to its core, the members dealt out between them, the senders too),
+each on one asyncio (uvloop) event loop, on the picows client (the websockets client with
+permessage-deflate); with `processes=1` all of it runs in this process:
 
 - Members connect with their `sessionid` cookie (see bench/setup_db.py), from source addresses
   spread over 127.0.0.2–127.0.0.41, at most `concurrency` handshakes at a time, and wait for
-  `hello`. Each member then has one reader task.
+  `hello`. Each member's frames are then read as they arrive.
 - A step offers `rate` messages a second for `duration` seconds. Each of the S senders (the first
   members) has its own schedule, message i due at t0 + i/rate; a sender that falls behind sends
-  what is due at once, and every body carries the time it was *due* (time.monotonic_ns; one
-  process, one clock). Latency is measured from that due time, so a stalled server or sender
-  cannot hide its stall (no coordinated omission); how late the senders actually were is
-  reported as the send lag.
+  what is due at once, and every body carries the time it was *due* (time.monotonic_ns: one
+  clock for every process on the machine). Latency is measured from that due time, so a
+  stalled server or sender cannot hide its stall (no coordinated omission); how late the
+  senders actually were is reported as the send lag.
 - Every `message.new` received by every member (the sender's own copy included: it is the
   acknowledgement) is a delivery: its latency is receipt minus due time. After the sending
   window the step waits for the outstanding deliveries (up to a drain timeout). Deliveries that
   never came are lost and count as infinite latency in the percentiles; a `seq` a member already
   had is a duplicate; a `seq` below the member's last is out of order.
-- The generator's own CPU time (getrusage) is reported for each step, so an overloaded
-  generator cannot pass for a slow server.
+- The generator's own CPU time (getrusage, each worker's added) is reported for each step, as
+  the share of its busiest core, so an overloaded generator cannot pass for a slow server.
+- With several processes each checks its own members (loss, duplicates, order: per member, as
+  with one); the parent adds up the counts and takes the union of every latency sample, so the
+  percentiles are those of all deliveries, never an average of the workers' percentiles.
 """
 
 from __future__ import annotations
@@ -25,19 +31,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import resource
 import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from bench import generator
+from bench.generator import SOURCE_ADDRESSES, parse_new, room_needle
+
+__all__ = ["SOURCE_ADDRESSES"]
 
 clock = time.monotonic_ns
-SOURCE_ADDRESSES = [f"127.0.0.{i}" for i in range(2, 42)]
 # A body of about a real chat line; the whole message.new frame is then ~400 bytes.
 PAD = "lorem ipsum dolor sit amet " * 6
 P99_LIMIT_MS = 100.0
@@ -82,52 +94,48 @@ class Target:
 async def open_socket(
     target: Target, session: str | None, index: int, timeout: float = 15.0
 ) -> ClientConnection:
-    """A logged-in socket that has received `hello`."""
-    socket = await connect(
-        target.url,
-        additional_headers={"Cookie": f"sessionid={session}"} if session else None,
-        origin=target.origin,
-        compression=target.compression,
-        ping_interval=None,  # the server pings; the client answers
-        open_timeout=timeout,
-        close_timeout=2,
-        max_size=2**20,
-        local_addr=(SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)], 0),
-    )
-    try:
-        hello = orjson.loads(await asyncio.wait_for(socket.recv(), timeout))
-        if hello.get("type") != "hello":
-            raise RuntimeError(f"expected hello, got {hello}")
-    except BaseException:
-        socket.transport.abort()
-        raise
-    return socket
+    """A logged-in `websockets` socket that has received `hello`."""
+    return (await generator.open_websockets(target, session, index, timeout)).socket
 
 
 async def open_many(
-    target: Target, sessions: list[str | None], concurrency: int, first_index: int = 0
-) -> tuple[list[ClientConnection | None], Counter, float]:
-    """Open one socket per session, `concurrency` handshakes at a time: sockets, failures, seconds."""
+    target: Target,
+    sessions: list[str | None],
+    concurrency: int,
+    first_index: int = 0,
+    *,
+    opener=None,
+    indices: list[int] | None = None,
+) -> tuple[list, Counter, float]:
+    """Open one connection per session, `concurrency` handshakes at a time: connections (None for
+    a failed one), failures, seconds. `opener` (bench/generator.py's CLIENTS) gives members;
+    without it, `websockets` sockets. Member i's source address is that of `indices[i]`
+    (default: first_index + i)."""
     gate = asyncio.Semaphore(concurrency)
     failures: Counter = Counter()
+    indices = indices if indices is not None else [first_index + i for i in range(len(sessions))]
 
-    async def one(index: int, session: str | None) -> ClientConnection | None:
+    async def one(index: int, session: str | None):
         async with gate:
             try:
-                return await open_socket(target, session, first_index + index)
-            except (OSError, TimeoutError, WebSocketException, RuntimeError) as error:
+                if opener is None:
+                    return await open_socket(target, session, index)
+                return await opener(target, session, index, 15.0)
+            except generator.OPEN_ERRORS as error:
                 failures[type(error).__name__] += 1
                 return None
 
     started = time.monotonic()
-    sockets = await asyncio.gather(*(one(i, s) for i, s in enumerate(sessions)))
+    sockets = await asyncio.gather(*(one(i, s) for i, s in zip(indices, sessions, strict=True)))
     return list(sockets), failures, time.monotonic() - started
 
 
-def abort_all(sockets: list[ClientConnection | None]) -> None:
+def abort_all(sockets: list) -> None:
     for socket in sockets:
-        if socket is not None:
+        if isinstance(socket, ClientConnection):
             socket.transport.abort()
+        elif socket is not None:
+            socket.abort()
 
 
 class Step:
@@ -191,8 +199,19 @@ class Step:
             self.done.set()
 
     def summary(
-        self, *, wall: float, generator_cpu: float, server_cpu: float, services_cpu: float, other_cpu: float
+        self,
+        *,
+        wall: float,
+        generator_cpu: float,
+        server_cpu: float,
+        services_cpu: float,
+        other_cpu: float,
+        generator_busiest: float | None = None,
+        processes: int = 1,
     ):
+        """The step's figures. `generator_cpu`: CPU seconds of every generator process;
+        `generator_busiest`: those of its busiest core (default: all of them, one process)."""
+        busiest = generator_busiest
         latencies = sorted(self.latencies)
         expected = self.expected
 
@@ -232,7 +251,13 @@ class Step:
             # CPU time per delivery barely moves when other processes take turns on the core, so it
             # compares configurations even on a busy machine, where latencies do not.
             "server_us_per_delivery": round(server_cpu / self.delivered * 1e6, 1) if self.delivered else None,
-            "generator_cpu": round(generator_cpu / wall, 3),
+            # The share of its busiest core: 90 % of one core is saturated, however many there are.
+            "generator_cpu": round((generator_cpu if busiest is None else busiest) / wall, 3),
+            "generator_cpu_total": round(generator_cpu / wall, 3),
+            "generator_processes": processes,
+            "generator_us_per_delivery": round(generator_cpu / self.delivered * 1e6, 2)
+            if self.delivered
+            else None,
             "server_cpu": round(server_cpu / wall, 3),
             "services_cpu": round(services_cpu / wall, 3),
             "other_cpu": round(max(0.0, other_cpu) / wall, 3),
@@ -267,7 +292,12 @@ async def paced(step: Step, sender: int, t0: int):
 
 
 class Room:
-    """N connected members of one room, driven step by step."""
+    """N connected members of one room, driven step by step.
+
+    `processes`: how many generator processes hold the members (default: one per core this
+    process may run on, i.e. the generator cores; see bench/generator.py); 1 keeps everything
+    in this process. `client`: "picows" or "websockets" (default: picows unless the members
+    offer permessage-deflate)."""
 
     def __init__(
         self,
@@ -278,15 +308,21 @@ class Room:
         senders: int,
         server_cpu: Callable[[], float],
         services_cpu: Callable[[], float],
+        processes: int | None = None,
+        client: str | None = None,
     ):
         self.target = target
         self.room_id = room_id
+        self.needle = room_needle(room_id)
         self.sessions = sessions
         self.senders = min(senders, len(sessions))
         self.server_cpu = server_cpu
         self.services_cpu = services_cpu
-        self.sockets: list[ClientConnection] = []
+        self.processes = max(1, min(processes or len(os.sched_getaffinity(0)), len(sessions) or 1))
+        self.client = generator.choose_client(target, client) if isinstance(target, Target) else client
+        self.sockets: list = []
         self.readers: list[asyncio.Task] = []
+        self.workers: list[generator.Worker] = []
         self.steps: dict[int, Step] = {}
         self.current: Step | None = None
         self.closed = 0
@@ -295,52 +331,124 @@ class Room:
         # stored original and not broadcast): a fresh prefix for every run against a database.
         self.token = secrets.token_hex(4)
         self.ordered = True
+        # In a worker these say which of the room's members this process holds: member i here is
+        # the room's member_ids[i] (its source address), and member j < len(sender_ids) sends as
+        # the room's sender sender_ids[j] (of total_senders: message k is sender k % total's).
+        self.member_ids = list(range(len(sessions)))
+        self.sender_ids = list(range(self.senders))
+        self.total_senders = self.senders
 
     async def connect(self, concurrency: int = 50) -> None:
-        sockets, failures, self.connect_seconds = await open_many(self.target, self.sessions, concurrency)
+        if self.processes > 1:
+            await self._connect_workers(concurrency)
+            return
+        members, failures, self.connect_seconds = await open_many(
+            self.target,
+            self.sessions,
+            concurrency,
+            opener=generator.CLIENTS[self.client],
+            indices=self.member_ids,
+        )
         if failures:
-            abort_all(sockets)
+            abort_all(members)
             raise RuntimeError(
                 f"{sum(failures.values())} of {len(self.sessions)} members failed to connect: {failures}"
             )
-        self.sockets = [s for s in sockets if s is not None]
-        self.readers = [asyncio.create_task(self._read(i, s)) for i, s in enumerate(self.sockets)]
+        self.sockets = members
+        for i, member in enumerate(members):
+            member.start(partial(self._deliver, i), self._on_closed)
+
+    async def _connect_workers(self, concurrency: int) -> None:
+        """Member m to worker m % processes (so the senders, the first members, are dealt out
+        too), each worker pinned to one of this process's cores in turn."""
+        cpus = sorted(os.sched_getaffinity(0))
+        n = self.processes
+        self.workers = [generator.Worker(w, cpus[w % len(cpus)]) for w in range(n)]
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(w.start() for w in self.workers))
+            answers = await asyncio.gather(
+                *(
+                    w.call(
+                        "connect",
+                        target=self.target,
+                        room_id=self.room_id,
+                        sessions=self.sessions[w.number :: n],
+                        member_ids=list(range(len(self.sessions)))[w.number :: n],
+                        sender_ids=list(range(self.senders))[w.number :: n],
+                        total_senders=self.senders,
+                        token=self.token,
+                        ordered=self.ordered,
+                        client=self.client,
+                        concurrency=max(1, concurrency // n),
+                    )
+                    for w in self.workers
+                )
+            )
+        except BaseException:
+            await self._stop_workers()
+            raise
+        self.connect_seconds = time.monotonic() - started
+        errors = [a["error"] for a in answers if not a["ok"]]
+        if errors:
+            await self._stop_workers()
+            raise RuntimeError("; ".join(errors))
+
+    async def _stop_workers(self) -> None:
+        closed = 0
+        for worker in self.workers:
+            with contextlib.suppress(Exception):
+                if worker.process is not None and worker.process.returncode is None:
+                    closed += (await asyncio.wait_for(worker.call("close"), 10))["closed"]
+            await worker.stop()
+        if closed:
+            self.closed = closed
+        self.workers = []
 
     async def close(self) -> None:
+        if self.workers:
+            await self._stop_workers()
+            return
         for task in self.readers:
             task.cancel()
         await asyncio.gather(*self.readers, return_exceptions=True)
-        abort_all(self.sockets)
+        await asyncio.gather(*(member.stop() for member in self.sockets), return_exceptions=True)
         self.sockets, self.readers = [], []
 
-    async def _read(self, member: int, socket: ClientConnection) -> None:
-        loads = orjson.loads
-        steps = self.steps
-        room_id = self.room_id
-        try:
-            async for text in socket:
-                now = clock()
-                frame = loads(text)
-                kind = frame.get("type")
-                if kind == "message.new":
-                    message = frame["message"]
-                    if message["room"] != room_id:
-                        continue
-                    step_index, due, _ = message["body"].split("|", 2)
-                    step = steps.get(int(step_index))
-                    if step is not None:
-                        step.record(member, message["seq"], now - int(due), message["client_id"], now)
-                elif kind == "error" and self.current is not None:
-                    self.current.errors[frame.get("code", "?")] += 1
-        except ConnectionClosed:
-            self.closed += 1
+    def _on_closed(self) -> None:
+        self.closed += 1
 
-    async def _send(self, step: Step, sender: int, socket: ClientConnection, t0: int) -> None:
+    def _deliver(self, member: int, data: bytes, now: int) -> None:
+        """One frame received by `member` at `now`."""
+        # Only a sender's own copy can settle a pending client_id: no one else needs it read.
+        own = member < self.senders
+        fields = parse_new(data, self.needle, own)
+        if fields is not None:  # the cheap path: no JSON parse for a delivery
+            seq, step_index, due, client_id = fields
+            step = self.steps.get(step_index)
+            if step is not None:
+                step.record(member, seq, now - due, client_id.decode() if own else "", now)
+            return
+        frame = orjson.loads(data)
+        kind = frame.get("type")
+        if kind == "message.new":
+            message = frame["message"]
+            if message["room"] != self.room_id:
+                return
+            step_index, due, _ = message["body"].split("|", 2)
+            step = self.steps.get(int(step_index))
+            if step is not None:
+                step.record(member, message["seq"], now - int(due), message["client_id"], now)
+        elif kind == "error" and self.current is not None:
+            self.current.errors[frame.get("code", "?")] += 1
+
+    async def _send(self, step: Step, sender: int, socket, t0: int) -> None:
         room_id = self.room_id
         dumps = orjson.dumps
+        member = self.sender_ids.index(sender)
         async for i, due, now in paced(step, sender, t0):
             client_id = f"{self.token}.{step.index}.{i}"
-            step.pending[client_id] = sender
+            step.pending[client_id] = member
             frame = {
                 "type": "message.send",
                 "room": room_id,
@@ -349,19 +457,39 @@ class Room:
             }
             step.send_lags.append(now - due)
             try:
-                await socket.send(dumps(frame).decode())
-            except ConnectionClosed:
+                await socket.send(dumps(frame))
+            except (ConnectionClosed, generator.Closed):
                 step.send_failures += 1
                 del step.pending[client_id]
                 continue
             step.sent += 1
 
+    def new_step(self, index: int, rate: float, duration: float, label: str) -> Step:
+        step = Step(index, len(self.sockets), self.total_senders, rate, duration, label, ordered=self.ordered)
+        self.steps[index] = step
+        self.current = step
+        return step
+
+    async def send_all(self, step: Step, t0: int) -> None:
+        """This process's senders, open loop from t0; then the step is waiting only for deliveries."""
+        step.start_ns = t0
+        await asyncio.gather(
+            *(self._send(step, k, self.sockets[j], t0) for j, k in enumerate(self.sender_ids))
+        )
+        step.sending_done = True
+        if step.delivered >= step.expected:
+            step.done.set()
+
+    async def drain(self, step: Step, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(step.done.wait(), max(0.0, seconds))
+
     async def run_step(self, rate: float, duration: float, drain: float, label: str = "ladder") -> dict:
         index = len(self.steps) + 1
         duration = max(duration, 5 / rate)  # at least five messages
-        step = Step(index, len(self.sockets), self.senders, rate, duration, label, ordered=self.ordered)
-        self.steps[index] = step
-        self.current = step
+        if self.workers:
+            return await self._run_step_workers(index, rate, duration, drain, label)
+        step = self.new_step(index, rate, duration, label)
         cpu0, server0, services0, busy0 = (
             cpu_seconds(),
             self.server_cpu(),
@@ -369,25 +497,67 @@ class Room:
             machine_busy_seconds(),
         )
         wall0 = time.monotonic()
-        step.start_ns = t0 = clock() + 20_000_000
-        await asyncio.gather(*(self._send(step, k, self.sockets[k], t0) for k in range(step.senders)))
-        step.sending_done = True
-        if step.delivered >= step.expected:
-            step.done.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(step.done.wait(), drain)
+        with generator.gc_paused():
+            await self.send_all(step, clock() + 20_000_000)
+            await self.drain(step, drain)
         wall = time.monotonic() - wall0
-        generator = cpu_seconds() - cpu0
+        generator_cpu = cpu_seconds() - cpu0
         server = self.server_cpu() - server0
         services = self.services_cpu() - services0
-        other = machine_busy_seconds() - busy0 - generator - server - services
+        other = machine_busy_seconds() - busy0 - generator_cpu - server - services
         self.current = None
         return step.summary(
-            wall=wall, generator_cpu=generator, server_cpu=server, services_cpu=services, other_cpu=other
+            wall=wall, generator_cpu=generator_cpu, server_cpu=server, services_cpu=services, other_cpu=other
+        )
+
+    async def _run_step_workers(self, index: int, rate: float, duration: float, drain: float, label: str):
+        """Every worker sends its senders' share from one t0; when all have sent, each drains
+        until one deadline; their samples and counts are merged into this process's step."""
+        step = Step(index, len(self.sessions), self.senders, rate, duration, label, ordered=self.ordered)
+        self.steps[index] = step
+        cpu0, server0, services0, busy0 = (
+            cpu_seconds(),
+            self.server_cpu(),
+            self.services_cpu(),
+            machine_busy_seconds(),
+        )
+        wall0 = time.monotonic()
+        step.start_ns = t0 = clock() + 50_000_000  # time for the command to reach every worker
+        step_args = {"index": index, "rate": rate, "duration": duration, "label": label, "t0": t0}
+        await asyncio.gather(*(w.call("step", **step_args) for w in self.workers))
+        step.sending_done = True
+        deadline = clock() + int(drain * 1e9)
+        parts = await asyncio.gather(*(w.call("drain", deadline_ns=deadline) for w in self.workers))
+        generator.merge_into(step, parts)
+        wall = time.monotonic() - wall0
+        own = cpu_seconds() - cpu0
+        per_core: Counter = Counter()
+        for worker, part in zip(self.workers, parts, strict=True):
+            per_core[worker.cpu] += part["cpu"]
+        generator_cpu = own + sum(per_core.values())
+        server = self.server_cpu() - server0
+        services = self.services_cpu() - services0
+        other = machine_busy_seconds() - busy0 - generator_cpu - server - services
+        self.closed = sum(part["closed"] for part in parts)
+        return step.summary(
+            wall=wall,
+            generator_cpu=generator_cpu,
+            server_cpu=server,
+            services_cpu=services,
+            other_cpu=other,
+            # This process has no core of its own: counted on the busiest worker's.
+            generator_busiest=max(per_core.values()) + own,
+            processes=len(self.workers),
         )
 
     async def late(self, step_index: int, wait: float) -> int:
         """Give a failed step's stragglers more time; how many deliveries are still missing."""
+        if self.workers:
+            answers = await asyncio.gather(
+                *(w.call("late", index=step_index, wait=wait) for w in self.workers)
+            )
+            self.closed = sum(a["closed"] for a in answers)
+            return sum(a["missing"] for a in answers)
         step = self.steps[step_index]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(step.done.wait(), wait)
@@ -397,7 +567,8 @@ class Room:
 class PeerRoom(Room):
     """The same steps against another chat server (bench/peers/): its members, through its own
     protocol. The server keeps no one order for all (no seq): a message is identified by its
-    index in the step, duplicates count, order does not."""
+    index in the step, duplicates count, order does not. Its members live in this process
+    (processes=1): a peer room's connections are made by its adapter here."""
 
     def __init__(self, peer_room, members: int, *, senders: int, server_cpu, services_cpu):
         super().__init__(
@@ -407,6 +578,7 @@ class PeerRoom(Room):
             senders=senders,
             server_cpu=server_cpu,
             services_cpu=services_cpu,
+            processes=1,
         )
         self.peer_room = peer_room
         self.ordered = False
