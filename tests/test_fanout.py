@@ -77,7 +77,7 @@ async def test_disconnect_releases_everything_even_when_one_room_fails(connect, 
     assert other.id not in hub.members
     assert alice.id not in user_buckets.sockets
     assert not consumer.streams.fills
-    assert consumer.writer.cancelled() or consumer.writer.done()
+    assert consumer.outbox.stopped and consumer.outbox.writer is None
 
 
 async def test_a_failing_layer_event_leaves_the_socket_serving(connect, room, alice, bob, monkeypatch):
@@ -114,3 +114,17 @@ async def test_a_socket_whose_opening_fails_leaves_nothing_behind(room, alice, m
     assert not connected
     assert not room_hub().sockets
     assert alice.id not in user_buckets.sockets
+
+
+async def test_a_message_is_written_to_every_socket_within_the_hand_out(connect, room, alice, bob, carol):
+    clients = [await connect(user) for user in (alice, bob, carol, bob, carol)]
+    hub = room_hub()
+    delivered, seq = next(iter(hub.sockets)).streams.positions(room.id)
+    frame = '{"type":"message.new","message":{}}'
+
+    hub.deliver(room.id, delivered + 1, seq + 1, frame)
+
+    # No await between: each socket's frame is with the server (here the test's ASGI queue)
+    # when the hand-out returns, with no task woken per recipient.
+    for client in clients:
+        assert client.communicator.output_queue.get_nowait() == {"type": "websocket.send", "text": frame}

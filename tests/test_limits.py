@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 
 from messaging.models import ChatMessage
 from messaging.realtime import consumer as consumers
+from messaging.realtime.hub import room_hub
 
 from .chat import communicator_for, session_cookie
 
@@ -68,19 +69,17 @@ async def test_a_socket_that_does_not_read_is_let_go_once_within_its_byte_bound(
     connect, room, alice, bob, monkeypatch
 ):
     stalled = asyncio.Event()
-    stalling = set()
-    real_send = consumers.ChatConsumer.send
-
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        if self.user.username in stalling:
-            await stalled.wait()  # as uvicorn's send() does while the client reads nothing
-        await real_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
-
-    monkeypatch.setattr(consumers.ChatConsumer, "send", send)
     monkeypatch.setattr(consumers, "OUTBOX_LIMIT_BYTES", 256 * 1024)
     a = await connect(alice)
     b = await connect(bob)
-    stalling.add("bob")
+    outbox = next(socket for socket in room_hub().sockets if socket.user == bob).outbox
+    real_send = outbox.send
+
+    async def send(message):
+        await stalled.wait()  # as uvicorn's send() does while the client reads nothing
+        await real_send(message)
+
+    outbox.send = send
     body = "x" * 9_000
     for i in range(60):  # 60 frames of ~9 KB: 540 KB for a reader that takes nothing
         await a.post(room.id, body, f"big-{i}")

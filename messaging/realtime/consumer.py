@@ -9,6 +9,7 @@ import orjson
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -34,6 +35,7 @@ from ..serializers import (
 from . import outlet, standing
 from .hub import room_hub
 from .ordering import RoomStream, RoomStreams
+from .outbox import Outbox
 from .ratelimit import TooManySockets, user_buckets
 
 logger = logging.getLogger(__name__)
@@ -75,12 +77,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.hub = None
         self.bucket = None
         self.limited_in_a_row = 0
-        # Every frame to the client goes through one queue and one writer, in the order queued:
-        # replies, acknowledgements and other people's messages alike. It exists before the
-        # socket joins its rooms, so messages that arrive while it connects wait behind hello.
-        self.outbox: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-        self.outbox_bytes = 0
-        self.writer: asyncio.Task | None = None
+        # Every frame to the client goes through one outbox, in the order queued: replies,
+        # acknowledgements and other people's messages alike. It exists before the socket joins
+        # its rooms, so messages that arrive while it connects wait behind hello.
+        self.outbox: Outbox | None = None
         # Set once the server decides to close: from then on nothing from this socket runs.
         self.closing = False
         self.closing_task: asyncio.Future | None = None
@@ -97,6 +97,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.identity = standing.SocketIdentity.from_scope(self.scope)
+        self.outbox = Outbox(
+            send=websocket_send_of(self.base_send),
+            too_slow=self.too_slow,
+            max_frames=OUTBOX_LIMIT,
+            max_bytes=OUTBOX_LIMIT_BYTES,
+        )
         limits = settings.PARLEY
         try:
             self.bucket = user_buckets.acquire(
@@ -129,7 +135,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.release()
             await self.close()  # before accept: the handshake is refused; the client retries
             return
-        self.writer = asyncio.create_task(self.write_outbox())
+        self.outbox.start()
 
     async def dispatch(self, message):
         """As Channels' own, minus its per-event database clean-up hop, and with layer events
@@ -160,8 +166,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         self.streams.close()
-        if self.writer is not None:
-            self.writer.cancel()
+        if self.outbox is not None:
+            self.outbox.stop()
         if self.bucket is not None:
             user_buckets.release(self.user.id)
         if self.hub is not None:
@@ -185,26 +191,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=code)
 
     def push(self, text: str, size: int | None = None) -> None:
-        """Queue a frame for the client; a client that stays far behind is let go."""
+        """A frame for the client, sent at once or queued; a client far behind is let go."""
         if self.closing:
             return
-        size = len(text.encode()) if size is None else size
-        if self.outbox.qsize() >= OUTBOX_LIMIT or self.outbox_bytes + size > OUTBOX_LIMIT_BYTES:
-            logger.warning("User %s's socket is too far behind; closing it", self.user.id)
-            self.closing = True
-            if self.writer is not None:
-                self.writer.cancel()
-            self.closing_task = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
-            return
-        self.outbox_bytes += size
-        self.outbox.put_nowait((text, size))
+        self.outbox.push(text, len(text.encode()) if size is None else size)
 
-    async def write_outbox(self) -> None:
-        while True:
-            text, size = await self.outbox.get()
-            # Counted until sent: under uvicorn send() waits while the transport is full.
-            await self.send(text_data=text)
-            self.outbox_bytes -= size
+    def too_slow(self) -> None:
+        logger.warning("User %s's socket is too far behind; closing it", self.user.id)
+        self.closing = True
+        self.closing_task = asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
 
     # --- client → server ---------------------------------------------------------------------
 
@@ -517,6 +512,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.push(room_joined_frame(room))
         elif room["id"] in self.streams:
             await self.drop_room(room["id"], room)
+
+
+def websocket_send_of(send):
+    """The ASGI server's own send beneath Channels' session wrapper, which only reads the session
+    for a `websocket.send` (it saves sessions on `http.response.start`), at each frame."""
+    wrapper = getattr(send, "__self__", None)
+    return wrapper.real_send if isinstance(wrapper, InstanceSessionWrapper) else send
 
 
 def stored_frame(payload: dict, is_new: bool) -> str:
