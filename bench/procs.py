@@ -120,11 +120,62 @@ class Server(harness.ServerProcess):
             os.sched_setaffinity(0, self.cpus)
         raise_nofile()
 
+    @property
+    def ports(self) -> list[int]:
+        return [self.port]
+
     def rss_kib(self) -> int:
         return proc_rss_kib(self.pid)
 
     def cpu_seconds(self) -> float:
         return proc_cpu_seconds([self.pid])
+
+
+class ServerGroup:
+    """Several server processes of one configuration (e.g. two uvicorn processes, one per core,
+    sharing PostgreSQL and Redis), measured as one server: CPU and RSS summed, a port each."""
+
+    def __init__(self, servers: list[Server]):
+        self.servers = servers
+
+    @property
+    def pid(self) -> int:
+        return self.servers[0].pid
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].port
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.servers]
+
+    def start(self) -> None:
+        try:
+            for server in self.servers:
+                server.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for server in self.servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+
+    def rss_kib(self) -> int:
+        return sum(server.rss_kib() for server in self.servers)
+
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds([server.pid for server in self.servers])
+
+
+def set_affinity(pids: Iterable[int], cpus: set[int]) -> None:
+    """Move running processes (PostgreSQL's postmaster and backends) to these cpus; gone ones are
+    skipped. What the postmaster forks from now on inherits it."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, cpus)
 
 
 def parley_env(

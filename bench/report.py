@@ -104,10 +104,11 @@ def targets(results: dict) -> list[str]:
                     else "no step met it → **not met**"
                 )
             )
-    if results.get("idle"):
+    idle_measured = [(n, i) for n, _, i in idle_entries(results) if "connected" in i]
+    if idle_measured:
         lines.append("")
         lines.append("**(c) 10,000 idle connections per process, under 60 KiB each:**")
-        for name, idle in results["idle"].items():
+        for name, idle in idle_measured:
             ok = (
                 idle["connected"] >= 10000
                 and idle["kib_per_connection"] is not None
@@ -156,6 +157,8 @@ def markdown(results: dict) -> str:
         "of the steps that lost nothing): it hardly changes when other processes share the core, so it "
         "compares configurations where latencies cannot.",
         "",
+        *peer_tables(results),
+        "",
         "## Knees",
         "",
         *header(
@@ -186,8 +189,12 @@ def markdown(results: dict) -> str:
     errors = {n: e["error"] for n, e in results["configs"].items() if e.get("error")}
     for name, error in errors.items():
         out.append(f"\n**{name} failed:** `{error.splitlines()[0] if error else ''}`")
-    out += ["", "## Targets", "", *targets(results)]
-    if results.get("idle"):
+    out += ["", "## Targets (issue 19)", "", *(issue19_targets(results) or ["(none measured in this run)"])]
+    earlier = targets(results)
+    if earlier:
+        out += ["", "## Earlier targets", "", *earlier]
+    idle_measured = [(n, c, i) for n, c, i in idle_entries(results) if "connected" in i]
+    if idle_measured:
         out += [
             "",
             "## Idle connections",
@@ -208,7 +215,7 @@ def markdown(results: dict) -> str:
                 "lrrrrrrrrl",
             ),
         ]
-        for name, i in results["idle"].items():
+        for name, _, i in idle_measured:
             out.append(
                 f"| {name} | {i['connected']:,} / {i['requested']:,} | {_num(i['connects_per_s'])} | "
                 f"{i['rss_before_kib'] / 1024:,.0f} | {i['rss_after_kib'] / 1024:,.0f} | "
@@ -267,9 +274,359 @@ def markdown(results: dict) -> str:
                     f"{_pct(s['services_cpu'])} | {_pct(s['other_cpu'])} | "
                     f"{verdict} |"
                 )
-    if results.get("profile") and results["profile"].get("top"):
-        out += ["", "## Profile", "", "See profile.md and profile.svg."]
+    profiles = [p for p in (results.get("profiles") or [results.get("profile")]) if p and p.get("top")]
+    if profiles:
+        out += ["", "## Profiles", ""]
+        for found in profiles:
+            svg, md = found.get("svg", "profile.svg"), found.get("markdown", "profile.md")
+            out.append(
+                f"- {found.get('config', 'daphne-memory-sqlite')}, room of {found['room']:,} at "
+                f"{found['rate_msgs']:g} msg/s: {md}, {svg}"
+            )
     return "\n".join(out) + "\n"
+
+
+# --- Against the peers (issue 19) ----------------------------------------------------------------
+
+PEERS = ("ejabberd-muc", "synapse-sqlite", "synapse-postgres")
+EMBEDDED = "uvicorn-memory-sqlite"
+PRODUCTION = "uvicorn-pubsub-postgres"
+TWO_PROCESSES = "uvicorn-pubsub-postgres-x2"
+IDLE_TARGET_KIB = 30.0
+
+
+def is_parley(name: str, entry: dict) -> bool:
+    """One of Parley's configurations (not the baseline, not a peer)."""
+    return name != BASELINE and name not in PEERS and entry.get("server") not in ("synapse", "ejabberd")
+
+
+def idle_entries(results: dict) -> list[tuple[str, int, dict]]:
+    """(configuration, connections requested, result) of every idle measure. A configuration's
+    entry is {count: result} (several counts), or one result (results.json before issue 19)."""
+    found = []
+    for name, entry in (results.get("idle") or {}).items():
+        by_count = {entry.get("requested", 0): entry} if "requested" in entry else entry
+        for count, result in by_count.items():
+            found.append((name, int(count), result))
+    return sorted(
+        found,
+        key=lambda e: (list(results["configs"]).index(e[0]) if e[0] in results["configs"] else 99, e[1]),
+    )
+
+
+def near_knee_us(room: dict) -> float | None:
+    """Server µs per delivery near the knee: the median over the passing steps at half the knee's
+    rate or more (the knee, the refinements, 80 % of it); the fixed rates' best passing step."""
+    passing = [s for s in room.get("steps", []) if s["pass"] and s.get("server_us_per_delivery")]
+    if not passing:
+        return None
+    top = max(s["rate_msgs"] for s in passing)
+    costs = sorted(s["server_us_per_delivery"] for s in passing if s["rate_msgs"] >= top / 2)
+    return costs[len(costs) // 2]
+
+
+def peer_rows(results: dict) -> list[dict]:
+    """One row per room size and configuration: knee, µs per delivery near it; a configuration
+    with no figures for a size (failed, or not run) says why."""
+    sizes = sorted({int(s) for e in results["configs"].values() for s in (e.get("rooms") or {})})
+    sizes = sizes or [int(s) for s in results.get("settings", {}).get("sizes", [])]
+    rows = []
+    for size in sizes:
+        for name, entry in results["configs"].items():
+            room = (entry.get("rooms") or {}).get(str(size))
+            row = {"config": name, "size": size, "parley": is_parley(name, entry)}
+            if room is None:
+                why = (
+                    entry.get("not_run", {}).get(str(size))
+                    if isinstance(entry.get("not_run"), dict)
+                    else None
+                )
+                error = (entry.get("error") or "").strip().splitlines()
+                row["not_run"] = why or (f"failed: {error[0][:160]}" if error else "not measured")
+            else:
+                reason = room.get("first_fail_reason", "")
+                best = max(
+                    (s for s in room.get("steps", []) if s["pass"]),
+                    key=lambda s: s["rate_msgs"],
+                    default=None,
+                )
+                row.update(
+                    # The fixed rates (no ladder, no knee): the best passing one.
+                    knee_rate=room.get("knee_rate_msgs") or (best["rate_msgs"] if best else None),
+                    knee=room.get("knee_deliveries_per_s") or room.get("best_passing_deliveries_per_s"),
+                    lower_bound="generator saturated" in reason,
+                    first_fail=room.get("first_fail_rate_msgs"),
+                    reason=reason,
+                    us=near_knee_us(room),
+                )
+            rows.append(row)
+    return rows
+
+
+def _knee_cell(row: dict, key: str, digits: int = 0) -> str:
+    value = row.get(key)
+    if value is None:
+        first = row.get("first_fail")
+        return f"< {first:,.3g} msg/s" if key == "knee_rate" and first else "—"
+    return ("≥ " if row.get("lower_bound") else "") + _num(value, digits)
+
+
+def idle_by_config(results: dict) -> dict[str, dict[int, dict]]:
+    found: dict[str, dict[int, dict]] = {}
+    for name, count, result in idle_entries(results):
+        found.setdefault(name, {})[count] = result
+    return found
+
+
+def peer_tables(results: dict) -> list[str]:
+    """The report's lead: every configuration at every room size, then the idle connections."""
+    out = [
+        "## Against the peers",
+        "",
+        "Knee: the highest rate with p99 ≤ 100 ms and nothing lost (≥: the generator saturated "
+        "first, a lower bound). µs/delivery: the server's CPU per delivery near the knee (the "
+        "passing steps at half its rate or more). peers.png draws both.",
+        "",
+        *header(["room", "configuration", "knee msg/s", "knee deliveries/s", "server µs/delivery"], "rlrrr"),
+    ]
+    for r in peer_rows(results):
+        name = f"**{r['config']}**" if r["parley"] else r["config"]
+        if "not_run" in r:
+            out.append(f"| {r['size']:,} | {name} | not run: {r['not_run']} | — | — |")
+            continue
+        out.append(
+            f"| {r['size']:,} | {name} | {_knee_cell(r, 'knee_rate', 1)} | {_knee_cell(r, 'knee')} | "
+            f"{_num(r['us'], 1 if r['us'] is not None and r['us'] < 100 else 0)} |"
+        )
+    idle = idle_by_config(results)
+    if idle:
+        counts = sorted({c for by_count in idle.values() for c in by_count})
+        names = ["configuration"]
+        for count in counts:
+            names += [f"KiB/member at {count:,}", f"connects/s at {count:,}"]
+        out += [
+            "",
+            "Idle connections: a fresh server, members logged in (Parley: `hello` received; ejabberd: "
+            "joined their MUC room; Synapse: long-polling `/sync`) in rooms of 100, then left idle; "
+            "the server's RSS growth per member, and members connected per second.",
+            "",
+            *header(names, "l" + "rr" * len(counts)),
+        ]
+        for name, by_count in idle.items():
+            cells = []
+            for count in counts:
+                result = by_count.get(count)
+                if result is None:
+                    cells += ["—", "—"]
+                elif result.get("not_run") or result.get("error"):
+                    why = result.get("not_run") or "failed: " + result["error"].strip().splitlines()[0][:120]
+                    cells += [f"not run: {why}", "—"]
+                else:
+                    cells += [_num(result.get("kib_per_connection"), 1), _num(result.get("connects_per_s"))]
+            out.append(f"| {name} | " + " | ".join(cells) + " |")
+    scaling = two_process_scaling(results)
+    if scaling:
+        out += [
+            "",
+            f"Two processes ({TWO_PROCESSES}: two uvicorn processes, one per core, the members split "
+            f"between them, the generator sharing the cores) against one ({PRODUCTION}, same run):",
+            "",
+            *header(
+                ["room", "one process deliveries/s", "two processes deliveries/s", "scaling factor"], "rrrr"
+            ),
+        ]
+        for size, one, two, factor in scaling:
+            out.append(
+                f"| {size:,} | {_num(one)} | {_num(two)} | {'—' if factor is None else f'{factor:.2f}×'} |"
+            )
+    return out
+
+
+def two_process_scaling(results: dict) -> list[tuple[int, float | None, float | None, float | None]]:
+    """(size, one process's knee deliveries/s, two processes', two / one) per room size."""
+    rows = {(r["config"], r["size"]): r for r in peer_rows(results)}
+    found = []
+    for (name, size), row in sorted(rows.items(), key=lambda i: i[0][1]):
+        if name != TWO_PROCESSES:
+            continue
+        one = rows.get((PRODUCTION, size), {}).get("knee")
+        two = row.get("knee")
+        found.append((size, one, two, (two / one) if one and two else None))
+    return found
+
+
+def _verdict(ok: bool | None) -> str:
+    return "**undecided**" if ok is None else ("**met**" if ok else "**not met**")
+
+
+def issue19_targets(results: dict) -> list[str]:
+    """Issue 19's targets, each marked met or not from this run's figures."""
+    rows = [r for r in peer_rows(results) if "not_run" not in r]
+    by = {(r["config"], r["size"]): r for r in rows}
+    sizes = sorted({r["size"] for r in rows})
+    parley = [
+        n
+        for n, e in results["configs"].items()
+        if is_parley(n, e) and e.get("processes", 1) == 1 and e.get("server") != "daphne"
+    ]
+    peers = [n for n in results["configs"] if n in PEERS]
+    lines = []
+    if parley and peers:
+        lines.append(
+            "**Parley ahead of both peers at every room size, on knee deliveries/s and µs/delivery:**"
+        )
+        for size in sizes:
+            for name in parley:
+                mine = by.get((name, size))
+                if mine is None:
+                    continue
+                knee_parts, us_parts, knee_oks, us_ok = [], [], [], True
+                for peer in peers:
+                    other = by.get((peer, size))
+                    if other is None:
+                        continue
+                    knee_oks.append(_ahead(mine, other))
+                    ratio = (mine["knee"] / other["knee"]) if mine.get("knee") and other.get("knee") else None
+                    knee_parts.append(
+                        f"{peer} {_knee_cell(other, 'knee')}" + (f" ({ratio:.2g}×)" if ratio else "")
+                    )
+                    cheaper = mine["us"] is not None and other["us"] is not None and mine["us"] < other["us"]
+                    us_ok = us_ok and cheaper
+                    us_parts.append(f"{peer} {_num(other['us'], 1)}")
+                knee_ok = False if False in knee_oks else (None if None in knee_oks else True)
+                lines.append(
+                    f"- room of {size:,}, {name}: knee {_knee_cell(mine, 'knee')} deliveries/s vs "
+                    f"{', '.join(knee_parts)} → {_verdict(knee_ok)}; µs/delivery {_num(mine['us'], 1)} vs "
+                    f"{', '.join(us_parts)} → {_verdict(us_ok)}"
+                )
+    if parley and any(r["config"] == BASELINE for r in rows):
+        lines += ["", "**Server µs per delivery at most 2× the bare server's, at every room size:**"]
+        for size in sizes:
+            base = by.get((BASELINE, size))
+            for name in parley:
+                mine = by.get((name, size))
+                if not mine or not base or mine["us"] is None or not base["us"]:
+                    continue
+                ratio = mine["us"] / base["us"]
+                lines.append(
+                    f"- room of {size:,}, {name}: {_num(mine['us'], 1)} vs {_num(base['us'], 1)} µs = "
+                    f"{ratio:.1f}× → {_verdict(ratio <= 2)}"
+                )
+        lines += ["", "**≥ 50 % of the bare server's deliveries/s at the knee (rooms of 10 and 1,000 too):**"]
+        for size in sizes:
+            base = by.get((BASELINE, size))
+            for name in parley:
+                mine = by.get((name, size))
+                if not mine or not base or not base.get("knee"):
+                    continue
+                share = (mine.get("knee") or 0) / base["knee"]
+                note = (
+                    " (the baseline generator-bound: its knee is higher, the share lower)"
+                    if base["lower_bound"]
+                    else ""
+                )
+                lines.append(
+                    f"- room of {size:,}, {name}: {_knee_cell(mine, 'knee')} of {_knee_cell(base, 'knee')} = "
+                    f"{share:.0%}{note} → {_verdict(share >= 0.5)}"
+                )
+    if any(r["config"] == PRODUCTION for r in rows) and any(r["config"] == EMBEDDED for r in rows):
+        lines += [
+            "",
+            f"**PostgreSQL + Redis pub/sub ({PRODUCTION}) within 80 % of the embedded default's "
+            "deliveries/s:**",
+        ]
+        for size in sizes:
+            prod, embedded = by.get((PRODUCTION, size)), by.get((EMBEDDED, size))
+            if not prod or not embedded or not embedded.get("knee"):
+                continue
+            share = (prod.get("knee") or 0) / embedded["knee"]
+            lines.append(
+                f"- room of {size:,}: {_knee_cell(prod, 'knee')} of {_knee_cell(embedded, 'knee')} = "
+                f"{share:.0%} → {_verdict(share >= 0.8)}"
+            )
+    idle = [
+        (n, c, r)
+        for n, c, r in idle_entries(results)
+        if n in results["configs"] and is_parley(n, results["configs"][n])
+    ]
+    measured = [(n, c, r) for n, c, r in idle if r.get("kib_per_connection") is not None]
+    if measured:
+        lines += ["", f"**Idle connections: ≤ {IDLE_TARGET_KIB:g} KiB per connection:**"]
+        for name, count, result in measured:
+            kib = result["kib_per_connection"]
+            lines.append(
+                f"- {name}, {result['connected']:,} of {count:,} connected: {kib:.1f} KiB each → "
+                f"{_verdict(kib <= IDLE_TARGET_KIB and result['connected'] == count)}"
+            )
+    scaling = two_process_scaling(results)
+    if scaling:
+        lines += ["", "**Two server processes deliver more than one (the scaling factor):**"]
+        for size, one, two, factor in scaling:
+            lines.append(
+                f"- room of {size:,}: {_num(two)} vs {_num(one)} deliveries/s = "
+                f"{'—' if factor is None else f'{factor:.2f}×'} → "
+                f"{_verdict(None if factor is None else factor > 1)}"
+            )
+    return lines
+
+
+def _ahead(mine: dict, other: dict) -> bool | None:
+    """Is Parley's knee above the peer's? None when a generator-bound lower bound leaves it open."""
+    a, b = mine.get("knee") or 0, other.get("knee") or 0
+    if a > b:
+        return None if other["lower_bound"] else True
+    if mine["lower_bound"] and a >= b:
+        return None
+    return False
+
+
+def plot_peers(results: dict, path: Path) -> bool:
+    """peers.png: knee deliveries/s and server µs per delivery by room size, a bar per configuration
+    (hatched: a generator-bound lower bound). False when there is nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in peer_rows(results) if "not_run" not in r]
+    sizes = sorted({r["size"] for r in rows})
+    names = [n for n in results["configs"] if any(r["config"] == n for r in rows)]
+    if not sizes or not names:
+        return False
+    by = {(r["config"], r["size"]): r for r in rows}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    colours = plt.get_cmap("tab10")
+    width = 0.8 / len(names)
+    for ax, key, label in (
+        (axes[0], "knee", "knee deliveries/s (p99 ≤ 100 ms, nothing lost)"),
+        (axes[1], "us", "server CPU µs per delivery near the knee (lower is better)"),
+    ):
+        for index, name in enumerate(names):
+            xs, ys, hatches = [], [], []
+            for position, size in enumerate(sizes):
+                row = by.get((name, size))
+                if row and row.get(key):
+                    xs.append(position + (index - (len(names) - 1) / 2) * width)
+                    ys.append(row[key])
+                    hatches.append("//" if key == "knee" and row["lower_bound"] else "")
+            bars = ax.bar(xs, ys, width, label=name, color=colours(index % 10))
+            for bar, hatch in zip(bars, hatches, strict=True):
+                bar.set_hatch(hatch)
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(sizes)), [f"room of {s:,}" for s in sizes])
+        ax.set_ylabel(label)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=8)
+    fig.suptitle(
+        f"Parley against the peers ({results['machine']['nproc']} cores, {results['started'][:10]}); "
+        "hatched: generator saturated first (a lower bound)",
+        fontsize=10,
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def plot(results: dict, path: Path) -> None:
@@ -433,7 +790,7 @@ def profile_markdown(found: dict) -> str:
     top = found["top"]
     step = found["step"]
     out = [
-        "# py-spy profile: daphne-memory-sqlite under load",
+        f"# py-spy profile: {found.get('config', 'daphne-memory-sqlite')} under load",
         "",
         f"A room of {found['room']} members, {found['rate_msgs']:g} messages/s "
         f"({step['offered_deliveries']:,.0f} deliveries/s offered, "
@@ -471,4 +828,5 @@ if __name__ == "__main__":
     data = json.loads(source.read_text())
     (source.parent / "results.md").write_text(markdown(data))
     plot(data, source.parent / "latency.png")
-    print(f"wrote {source.parent / 'results.md'} and {source.parent / 'latency.png'}")
+    plot_peers(data, source.parent / "peers.png")
+    print(f"wrote {source.parent / 'results.md'}, {source.parent / 'latency.png'} and peers.png")

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import functools
 import importlib.metadata
 import json
 import math
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +51,21 @@ class Config:
     database: str | None = None  # sqlite | postgres
     layer: str | None = None  # memory | pubsub | core
     note: str = ""
+    # Server processes, each pinned to a core of its own (the members dealt round robin over them);
+    # more than one only with a layer that reaches across processes (Redis).
+    processes: int = 1
+    # The most idle connections measured (None: all of --idle); above it, a "not run" row with why.
+    idle_max: int | None = None
+    idle_max_reason: str = ""
 
+
+# Measured (bench/peers/synapse.py, a room of 1,000 on one core): 46 s to register and join 1,000
+# users through the shared-secret admin API, 8 at a time (the one core is the limit, not the
+# client; each join is a room event Synapse persists and hands to every member's /sync).
+SYNAPSE_IDLE_REASON = (
+    "registering and joining 10,000 users through Synapse's shared-secret admin API takes about "
+    "8 minutes on the server core (46 s per 1,000 measured): more than the whole matrix can spend"
+)
 
 CONFIGS = {
     c.name: c
@@ -60,43 +76,76 @@ CONFIGS = {
         Config("daphne-pubsub-sqlite", "daphne", "sqlite", "pubsub"),
         Config("daphne-core-sqlite", "daphne", "sqlite", "core"),
         Config("daphne-pubsub-postgres", "daphne", "postgres", "pubsub", "the production shape"),
-        Config("uvicorn-pubsub-postgres", "uvicorn", "postgres", "pubsub"),
+        Config("uvicorn-pubsub-postgres", "uvicorn", "postgres", "pubsub", "the production shape"),
+        Config(
+            "uvicorn-pubsub-postgres-x2",
+            "uvicorn",
+            "postgres",
+            "pubsub",
+            "two uvicorn processes, one per core, the room's members split between them",
+            processes=2,
+        ),
         # The servers a team would run instead (bench/peers/), through their own protocols.
         Config(
-            "synapse-sqlite", "synapse", "sqlite", note="Matrix Synapse, client-server API, /sync long-poll"
+            "synapse-sqlite",
+            "synapse",
+            "sqlite",
+            note="Matrix Synapse, client-server API, /sync long-poll",
+            idle_max=1000,
+            idle_max_reason=SYNAPSE_IDLE_REASON,
         ),
         Config("synapse-postgres", "synapse", "postgres", note="Matrix Synapse on a PostgreSQL of its own"),
         Config("ejabberd-muc", "ejabberd", note="ejabberd (Erlang), XMPP MUC over WebSocket"),
     )
 }
 PEER_SERVERS = {"synapse", "ejabberd"}
+IDLE_ROOM_SIZE = 100  # idle members are in rooms of this size (bench/setup_db.py: Parley's too)
 
 # Offered deliveries per second (messages/s x members), doubling; each room starts at >= 1 msg/s.
 DELIVERY_LADDER = [250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000, 256000]
 
+# The full matrix: the bare-socket limit, Parley in its two shapes (embedded; production, in one
+# process and in two), and the two peers. The daphne configurations and synapse-postgres are left
+# out of it (still runnable with --configs): daphne is only what `manage.py runserver` serves and
+# ran at 1.3-2x uvicorn's CPU per delivery with the same application; the Redis core layer and
+# daphne on PostgreSQL taught nothing the uvicorn rows do not; synapse-postgres sets up a
+# PostgreSQL of its own for a peer three orders of magnitude behind on SQLite already.
+FULL_CONFIGS = [
+    "websockets-baseline",
+    "uvicorn-memory-sqlite",
+    "uvicorn-pubsub-postgres",
+    "uvicorn-pubsub-postgres-x2",
+    "ejabberd-muc",
+    "synapse-sqlite",
+]
+
 PRESETS = {
     "full": {
-        "configs": list(CONFIGS),
+        "configs": FULL_CONFIGS,
         "sizes": [10, 100, 1000],
-        "duration": 5.0,
+        "duration": 4.0,
         "drain": 3.0,
-        "recover": 10.0,
-        "refine": 2,
+        "recover": 6.0,
+        "refine": 1,
         "knee_fraction": 0.8,
         "rates": None,
-        "idle": 10000,
+        "idle": [1000, 10000],
         "idle_configs": [
             "websockets-baseline",
-            "daphne-memory-sqlite",
             "uvicorn-memory-sqlite",
-            "daphne-pubsub-postgres",
+            "uvicorn-pubsub-postgres",
+            "ejabberd-muc",
+            "synapse-sqlite",
         ],
         "profile": True,
+        # Issue 19's two problems: the small room's per-message cost, the large room's fan-out.
+        "profile_config": "uvicorn-memory-sqlite",
+        "profile_sizes": [10, 1000],
         "out": RESULTS,
     },
     "quick": {
         # One peer at the same rates (installed by bench/peers/ejabberd.py when missing).
-        "configs": ["websockets-baseline", "daphne-memory-sqlite", "ejabberd-muc"],
+        "configs": ["websockets-baseline", "uvicorn-memory-sqlite", "ejabberd-muc"],
         "sizes": [10],
         "duration": 3.0,
         "drain": 3.0,
@@ -104,9 +153,11 @@ PRESETS = {
         "refine": 0,
         "knee_fraction": None,
         "rates": [50.0, 200.0],
-        "idle": 300,
-        "idle_configs": ["websockets-baseline", "daphne-memory-sqlite"],
+        "idle": [300],
+        "idle_configs": ["websockets-baseline", "uvicorn-memory-sqlite"],
         "profile": False,
+        "profile_config": "uvicorn-memory-sqlite",
+        "profile_sizes": [100],
         "out": RESULTS / "quick",
     },
 }
@@ -237,10 +288,10 @@ class Backends:
             return []
         return procs.children_of(pid)
 
-    def redis(self):
+    def redis(self, cpus: set[int] | None = None):
         from tests.servers import start_redis
 
-        with procs.affinity(self.server_cpus):
+        with procs.affinity(cpus or self.server_cpus):
             return start_redis()
 
     def close(self) -> None:
@@ -248,8 +299,42 @@ class Backends:
             self.postgres.close()
 
 
+def process_cpus(config: Config, server_cpus: set[int] | None, all_cpus: list[int]) -> list[set[int] | None]:
+    """Each server process's cpus: one process on the server cores; n processes one core each,
+    over every core of the machine (the generator then shares them: see run_config)."""
+    if config.processes == 1:
+        return [server_cpus]
+    if not all_cpus:
+        return [None] * config.processes
+    return [{all_cpus[i % len(all_cpus)]} for i in range(config.processes)]
+
+
 def start_server(
-    config: Config, env: dict | None, port: int, workdir: Path, cpus: set[int] | None
+    config: Config,
+    env: dict | None,
+    port: int,
+    workdir: Path,
+    cpus: set[int] | None,
+    *,
+    group_cpus: list[set[int] | None] | None = None,
+) -> procs.Server | procs.ServerGroup:
+    """The configuration's server, started and healthy; with `group_cpus`, one process per entry
+    (the first on `port`), as a procs.ServerGroup."""
+    if group_cpus and len(group_cpus) > 1:
+        servers = [
+            _server(config, env, port if i == 0 else procs.free_port(), workdir, each, suffix=f"-{i + 1}")
+            for i, each in enumerate(group_cpus)
+        ]
+        group = procs.ServerGroup(servers)
+        group.start()
+        return group
+    server = _server(config, env, port, workdir, cpus)
+    server.start()
+    return server
+
+
+def _server(
+    config: Config, env: dict | None, port: int, workdir: Path, cpus: set[int] | None, suffix: str = ""
 ) -> procs.Server:
     if config.server == "baseline":
         cmd, health = procs.baseline_cmd(port), None
@@ -258,11 +343,15 @@ def start_server(
         cmd, health = procs.daphne_cmd(port), "/healthz"
     else:
         cmd, health = procs.uvicorn_cmd(port), "/healthz"
-    server = procs.Server(
-        config.name, cmd, env, workdir / f"{config.name}.log", cpus, port=port, health_path=health
+    return procs.Server(
+        config.name + suffix,
+        cmd,
+        env,
+        workdir / f"{config.name}{suffix}.log",
+        cpus,
+        port=port,
+        health_path=health,
     )
-    server.start()
-    return server
 
 
 async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = False) -> dict:
@@ -307,28 +396,86 @@ async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = F
         await asyncio.sleep(1.0)
 
 
-async def run_rooms(config: Config, server: procs.Server, setup: dict | None, args, services_pids) -> dict:
-    target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
+class SplitRoom(loadgen.Room):
+    """One room whose members are dealt round robin over several server processes (member i on
+    targets[i % n]): each process holds its share of the sockets, and the senders (the first
+    members) are spread over the processes too. loadgen.Room takes one Target, and its worker
+    processes one each, so a SplitRoom's members live in this process (processes=1; in a
+    multi-process configuration this process may run on every core). Everything else is
+    loadgen.Room's."""
+
+    def __init__(self, targets: list[loadgen.Target], room_id: int, sessions: list, **kwargs):
+        super().__init__(targets[0], room_id, sessions, **{**kwargs, "processes": 1})
+        self.targets = targets
+
+    async def connect(self, concurrency: int = 50) -> None:
+        n = len(self.targets)
+        opener = loadgen.generator.CLIENTS[self.client]
+        started = time.monotonic()
+        parts = await asyncio.gather(
+            *(
+                loadgen.open_many(
+                    target,
+                    self.sessions[i::n],
+                    max(1, concurrency // n),
+                    opener=opener,
+                    indices=self.member_ids[i::n],
+                )
+                for i, target in enumerate(self.targets)
+            )
+        )
+        self.connect_seconds = time.monotonic() - started
+        members: list = [None] * len(self.sessions)
+        failures: Counter = Counter()
+        for i, (opened, failed, _) in enumerate(parts):
+            members[i::n] = opened
+            failures.update(failed)
+        if failures:
+            loadgen.abort_all(members)
+            raise RuntimeError(
+                f"{sum(failures.values())} of {len(self.sessions)} members failed to connect: "
+                f"{dict(failures)}"
+            )
+        self.sockets = members
+        for i, member in enumerate(members):
+            member.start(functools.partial(self._deliver, i), self._on_closed)
+
+
+def make_room(server, room_id: int, sessions: list, args, services_pids) -> loadgen.Room:
+    """loadgen.Room on the server's one port, or a SplitRoom over a ServerGroup's ports."""
+    targets = [loadgen.Target(procs.HOST, port, compression=args.compression) for port in server.ports]
+    kwargs = dict(
+        senders=args.senders,
+        server_cpu=server.cpu_seconds,
+        services_cpu=lambda: procs.proc_cpu_seconds(services_pids()),
+        **generator_kwargs(args),
+    )
+    if len(targets) > 1:
+        return SplitRoom(targets, room_id, sessions, **kwargs)
+    return loadgen.Room(targets[0], room_id, sessions, **kwargs)
+
+
+def generator_kwargs(args) -> dict:
+    """Keywords the generator's rooms take beyond the original ones (only those given):
+    --generator-processes (loadgen.Room's default: one per generator core)."""
+    processes = getattr(args, "generator_processes", None)
+    return {"processes": processes} if processes else {}
+
+
+async def run_rooms(config: Config, server, setup: dict | None, args, services_pids) -> dict:
     results = {}
     for size in args.sizes:
         sessions = setup["rooms"][str(size)]["sessions"] if setup else [None] * size
         room_id = setup["rooms"][str(size)]["id"] if setup else 1
-        room = loadgen.Room(
-            target,
-            room_id,
-            sessions,
-            senders=args.senders,
-            server_cpu=server.cpu_seconds,
-            services_cpu=lambda: procs.proc_cpu_seconds(services_pids()),
-        )
-        await room.connect()
+        room = make_room(server, room_id, sessions, args, services_pids)
+        await room.connect(args.connect_concurrency)
         results[str(size)] = await measure_room(room, size, args)
     return results
 
 
-async def run_idle(config: Config, server: procs.Server, setup: dict | None, args) -> dict:
+async def run_idle(config: Config, server: procs.Server, setup: dict | None, args, count: int) -> dict:
     target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
-    sessions = setup["idle"]["sessions"][: args.idle + 1] if setup else [None] * (args.idle + 1)
+    sessions = setup["idle"]["sessions"][: count + 1] if setup else [None] * (count + 1)
     return await loadgen.idle_connections(
         target,
         sessions,
@@ -340,24 +487,24 @@ async def run_idle(config: Config, server: procs.Server, setup: dict | None, arg
     )
 
 
-async def run_profile(server: procs.Server, setup: dict, args, rate: float, out: Path, seconds: int) -> dict:
-    """Hold `rate` in a room of 100 while py-spy records the server: a flame graph, then raw stacks."""
-    target = loadgen.Target(procs.HOST, server.port, compression=args.compression)
-    size = 100 if "100" in setup["rooms"] else int(next(iter(setup["rooms"])))
-    room = loadgen.Room(
-        target,
-        setup["rooms"][str(size)]["id"],
-        setup["rooms"][str(size)]["sessions"],
-        senders=args.senders,
-        server_cpu=server.cpu_seconds,
-        services_cpu=lambda: 0.0,
+def profile_stem(size: int, sizes: list[int]) -> str:
+    """profile.svg/.txt/.md for one profiled room size; profile-<size>.* for each of several."""
+    return "profile" if len(sizes) == 1 else f"profile-{size}"
+
+
+async def run_profile(
+    server: procs.Server, setup: dict, args, rate: float, out: Path, seconds: int, size: int, stem: str
+) -> dict:
+    """Hold `rate` in a room of `size` while py-spy records the server: a flame graph, then raw stacks."""
+    room = make_room(
+        server, setup["rooms"][str(size)]["id"], setup["rooms"][str(size)]["sessions"], args, list
     )
-    await room.connect()
+    await room.connect(args.connect_concurrency)
     py_spy = str(procs.VENV_BIN / "py-spy")
-    raw = out / "profile.txt"
+    raw = out / f"{stem}.txt"
     record = [py_spy, "record", "--pid", str(server.pid), "--duration", str(seconds), "--rate", "100"]
     commands = [
-        [*record, "--format", "flamegraph", "-o", str(out / "profile.svg")],
+        [*record, "--format", "flamegraph", "-o", str(out / f"{stem}.svg")],
         [*record, "--format", "raw", "-o", str(raw)],
     ]
     load = asyncio.create_task(room.run_step(rate, 2 * seconds + 8, args.drain, "profile"))
@@ -372,10 +519,19 @@ async def run_profile(server: procs.Server, setup: dict, args, rate: float, out:
     step = await load
     log(loadgen.format_step(step))
     await room.close()
-    return {"room": size, "rate_msgs": rate, "seconds": seconds, "step": step, "raw": raw.name}
+    return {
+        "room": size,
+        "rate_msgs": rate,
+        "seconds": seconds,
+        "step": step,
+        "raw": raw.name,
+        "svg": f"{stem}.svg",
+        "markdown": f"{stem}.md",
+    }
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argparse.Namespace]:
+    """(the command line, the run's settings: the preset with the command line's overrides)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -387,10 +543,14 @@ def main() -> None:
     parser.add_argument("--recover", type=float)
     parser.add_argument("--refine", type=int, help="bisection steps between last pass and first failure")
     parser.add_argument("--rates", help="fixed rates (messages/s) instead of the ladder")
-    parser.add_argument("--idle", type=int, help="idle connections (0: skip)")
+    parser.add_argument("--idle", help="idle connections, one count or several (e.g. 1000,10000; 0: skip)")
     parser.add_argument("--idle-configs")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--profile-seconds", type=int, default=12)
+    parser.add_argument(
+        "--profile-config", help="the Parley configuration py-spy profiles (SQLite, in-memory layer)"
+    )
+    parser.add_argument("--profile-size", help="room sizes to profile, e.g. 10,1000")
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--connect-concurrency", type=int, default=50)
     parser.add_argument(
@@ -399,13 +559,23 @@ def main() -> None:
         default="none",
         help="deflate: the clients offer permessage-deflate, as browsers do",
     )
+    parser.add_argument(
+        "--generator-processes",
+        type=int,
+        help="load generator processes holding a room's members (default: one per generator core)",
+    )
     parser.add_argument("--server-cpus")
     parser.add_argument("--generator-cpus")
     parser.add_argument("--out", type=Path)
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (server logs, databases)"
     )
-    cli = parser.parse_args()
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the configurations x sizes x steps and the estimated minutes, run nothing",
+    )
+    cli = parser.parse_args(argv)
 
     preset = dict(PRESETS[cli.preset])
     args = argparse.Namespace(
@@ -413,15 +583,20 @@ def main() -> None:
         senders=cli.senders,
         connect_concurrency=cli.connect_concurrency,
         profile_seconds=cli.profile_seconds,
+        generator_processes=cli.generator_processes,
         compression=None if cli.compression == "none" else cli.compression,
     )
     if cli.configs:
         args.configs = cli.configs.split(",")
     if cli.sizes:
         args.sizes = [int(s) for s in cli.sizes.split(",")]
-    for key in ("duration", "drain", "recover", "refine", "idle", "out"):
+    for key in ("duration", "drain", "recover", "refine", "out", "profile_config"):
         if getattr(cli, key) is not None:
             setattr(args, key, getattr(cli, key))
+    if cli.idle is not None:
+        args.idle = sorted({int(c) for c in cli.idle.split(",") if int(c) > 0})
+    if cli.profile_size:
+        args.profile_sizes = [int(s) for s in cli.profile_size.split(",")]
     if cli.rates:
         args.rates = [float(r) for r in cli.rates.split(",")]
     if cli.idle_configs is not None:
@@ -431,7 +606,168 @@ def main() -> None:
     unknown = set(args.configs) - set(CONFIGS)
     if unknown:
         parser.error(f"unknown configurations: {', '.join(sorted(unknown))}")
+    profiled = CONFIGS.get(args.profile_config)
+    if profiled is None or profiled.database != "sqlite" or profiled.layer != "memory":
+        parser.error(f"--profile-config: one of {', '.join(profileable())}")
+    # The profile runs when its configuration is in the matrix (its knee sets the profile's rate)
+    # or was asked for by name.
+    args.profile = args.profile and (args.profile_config in args.configs or cli.profile_config is not None)
+    return cli, args
 
+
+def profileable() -> list[str]:
+    return [c.name for c in CONFIGS.values() if c.database == "sqlite" and c.layer == "memory"]
+
+
+# --- The estimate (--dry-run, and printed when a run starts) -------------------------------------
+
+# Knee deliveries/s assumed where no earlier results say (the committed runs' figures, rounded to
+# the ladder): they set how many ladder steps a room takes.
+ASSUMED_KNEE = {
+    "websockets-baseline": {10: 64000, 100: 64000, 1000: 32000},
+    "uvicorn-memory-sqlite": {10: 8000, 100: 32000, 1000: 8000},
+    "daphne-memory-sqlite": {10: 8000, 100: 32000, 1000: 2000},
+    "uvicorn-pubsub-postgres": {10: 4000, 100: 16000, 1000: 1000},
+    "uvicorn-pubsub-postgres-x2": {10: 8000, 100: 32000, 1000: 2000},
+    "ejabberd-muc": {10: 32000, 100: 32000, 1000: 16000},
+    "synapse-sqlite": {10: 250, 100: 0, 1000: 0},
+    "synapse-postgres": {10: 250, 100: 0, 1000: 0},
+}
+DEFAULT_KNEE = {10: 4000, 100: 16000, 1000: 2000}
+# Connections a second while a room's members connect (measured: Parley ~430, ejabberd ~400,
+# Synapse ~190 with its filter upload and first /sync), and seconds per member to set a peer's
+# room up (Synapse registers and joins each: 46 s per 1,000; ejabberd registers over HTTP).
+CONNECTS_PER_S = {"synapse": 190.0, "ejabberd": 400.0, "baseline": 1500.0}
+PEER_SETUP_S_PER_MEMBER = {"synapse": 0.046, "ejabberd": 0.002}
+START_S = {"synapse": 6.0, "ejabberd": 8.0, "baseline": 1.0}  # a fresh server, healthy
+PARLEY_START_S = 3.0
+STEP_OVERHEAD_S = 0.8  # the pause after a step, its last deliveries, the CPU bookkeeping
+SETUP_S = {"sqlite": 15.0, "postgres": 25.0}  # migrate + bench.setup_db (plus PostgreSQL's start)
+SETUP_S_PER_IDLE_USER = 0.002
+
+
+def room_steps(config: Config, size: int, args, knee: float | None) -> tuple[int, float]:
+    """How many steps a room takes and their seconds, if its knee is `knee` deliveries/s."""
+    duration = args.duration
+    peer = config.server in PEER_SERVERS
+
+    def seconds(rate: float, passes: bool) -> float:
+        held = max(duration, 5 / rate)
+        return held + STEP_OVERHEAD_S + (0 if passes else args.drain + args.recover)
+
+    steps, total = 0, 0.0
+    if peer:  # the unmeasured warm-up step, 1 msg/s for 2 s
+        steps, total = 1, 2.0 + STEP_OVERHEAD_S
+    if args.rates:
+        for rate in args.rates:
+            passes = knee is not None and rate * size <= knee * 1.05
+            steps, total = steps + 1, total + seconds(rate, passes)
+        return steps, total
+    rungs = [max(1.0, d / size) for d in DELIVERY_LADDER if d >= size]
+    passed = [r for r in rungs if knee and r * size <= knee * 1.05]
+    for rate in passed:
+        steps, total = steps + 1, total + seconds(rate, True)
+    if len(passed) < len(rungs):
+        fail = rungs[len(passed)]
+        steps, total = steps + 1, total + seconds(fail, False)
+        if passed:
+            # Bisections halve the gap while it is 1.2x or more: at most 2 between two rungs.
+            low = passed[-1]
+            for _ in range(min(args.refine, 2)):
+                mid = math.sqrt(low * fail)
+                steps, total = steps + 1, total + (seconds(mid, True) + seconds(mid, False)) / 2
+                low = mid
+    if passed and args.knee_fraction:
+        steps, total = steps + 1, total + seconds(passed[-1] * args.knee_fraction, True)
+    return steps, total
+
+
+def prior_knees(path: Path) -> dict:
+    """{config: {size: knee deliveries/s}} from an earlier results.json (empty if none)."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    knees: dict = {}
+    for name, entry in earlier.get("configs", {}).items():
+        for size, room in (entry.get("rooms") or {}).items():
+            knee = room.get("knee_deliveries_per_s") or room.get("best_passing_deliveries_per_s")
+            if room.get("steps"):
+                knees.setdefault(name, {})[int(size)] = knee or 0
+    return knees
+
+
+def estimate(args, prior: dict | None = None) -> dict:
+    """Rows (what, size, steps, seconds) for the whole run and the total minutes, from the step
+    counts the knees imply (earlier results' knees where given, else ASSUMED_KNEE) and the
+    seconds per step, connection and start-up above."""
+    prior = prior or {}
+    rows: list[dict] = []
+    databases = set()
+    idle_users = 0
+    for name in args.configs:
+        config = CONFIGS[name]
+        peer = config.server in PEER_SERVERS
+        start = START_S.get(config.server, PARLEY_START_S)
+        if config.database and not peer:
+            databases.add(config.database)
+        rate = CONNECTS_PER_S.get(config.server, 430.0)
+        for size in args.sizes:
+            knee = prior.get(name, {}).get(size, ASSUMED_KNEE.get(name, DEFAULT_KNEE).get(size))
+            steps, seconds = room_steps(config, size, args, knee)
+            seconds += size / rate + 1.0
+            if peer:
+                seconds += size * PEER_SETUP_S_PER_MEMBER[config.server]
+            rows.append({"what": name, "size": size, "steps": steps, "seconds": seconds})
+        rows[-len(args.sizes) :][0]["seconds"] += start if args.sizes else 0
+        if name in args.idle_configs and config.processes == 1:
+            for count in args.idle:
+                if config.idle_max is not None and count > config.idle_max:
+                    continue
+                seconds = count / rate + 3.0 + 3.0  # connecting, settling, the pings and closing
+                if peer:
+                    seconds += count * PEER_SETUP_S_PER_MEMBER[config.server]
+                else:
+                    idle_users = max(idle_users, count)
+                rows.append({"what": f"{name} idle", "size": count, "steps": 1, "seconds": seconds + start})
+    for database in sorted(databases):
+        rows.insert(
+            0,
+            {
+                "what": f"setup {database}",
+                "size": None,
+                "steps": 0,
+                "seconds": SETUP_S[database] + idle_users * SETUP_S_PER_IDLE_USER,
+            },
+        )
+    if args.profile:
+        for size in args.profile_sizes:
+            seconds = PARLEY_START_S + size / 430.0 + 2 * args.profile_seconds + 8 + args.drain + 2
+            what = f"profile {args.profile_config}"
+            rows.append({"what": what, "size": size, "steps": 1, "seconds": seconds})
+    total = sum(r["seconds"] for r in rows)
+    return {"rows": rows, "minutes": round(total / 60, 1)}
+
+
+def format_estimate(found: dict) -> str:
+    lines = [f"{'':2}{'configuration':<34} {'size':>6} {'steps':>5} {'min':>6}"]
+    for r in found["rows"]:
+        size = "" if r["size"] is None else f"{r['size']:,}"
+        lines.append(f"  {r['what']:<34} {size:>6} {r['steps']:>5} {r['seconds'] / 60:>6.1f}")
+    lines.append(f"  estimated total: {found['minutes']} minutes")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli, args = parse_args(argv)
+    found = estimate(args, prior_knees(args.out / "results.json"))
+    if cli.dry_run:
+        log(f"bench {cli.preset}: dry run, nothing started. Configurations x sizes x steps:")
+        log(format_estimate(found))
+        return
+
+    all_cpus = sorted(os.sched_getaffinity(0))
+    args.all_cpus = all_cpus
     server_cpus, generator_cpus = cpu_sets(cli)
     if generator_cpus:
         os.sched_setaffinity(0, generator_cpus)
@@ -441,7 +777,7 @@ def main() -> None:
     started = time.monotonic()
     results = {
         "preset": cli.preset,
-        "command": "python -m bench.run " + shlex.join(sys.argv[1:]),
+        "command": "python -m bench.run " + shlex.join(sys.argv[1:] if argv is None else argv),
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": tool_version(["git", "-C", str(BASE_DIR), "rev-parse", "--short", "HEAD"]),
         "machine": machine(),
@@ -456,27 +792,36 @@ def main() -> None:
             "nofile": nofile,
         },
         "settings": {k: (v if not isinstance(v, Path) else str(v)) for k, v in vars(args).items()},
+        "estimated_min": found["minutes"],
         "configs": {},
         "idle": {},
         "profile": None,
+        "profiles": [],
     }
     cpus = f"server cpus {sorted(server_cpus or [])}, generator cpus {sorted(generator_cpus or [])}"
     log(f"bench: {cli.preset}; {cpus}")
     log(f"bench: machine {results['machine']}")
+    log(f"bench: estimated {found['minutes']} min (`python -m bench.run {cli.preset} --dry-run`: the rows)")
 
     workdir = Path(tempfile.mkdtemp(prefix="parley-bench-"))
     needs_db = [c for c in args.configs if CONFIGS[c].database and CONFIGS[c].server not in PEER_SERVERS]
-    idle_users = args.idle if any(c in args.idle_configs for c in needs_db) else 0
-    backends = Backends(workdir, server_cpus, args.sizes, idle_users)
+    idle_users = max(args.idle, default=0) if any(c in args.idle_configs for c in needs_db) else 0
+    sizes = sorted(set(args.sizes) | (set(args.profile_sizes) if args.profile else set()))
+    backends = Backends(workdir, server_cpus, sizes, idle_users)
     try:
         for name in args.configs:
             config = CONFIGS[name]
             log(f"\n== {name} ({config.note or config.server})")
+            begun = time.monotonic()
             results["configs"][name] = run_config(config, backends, args, server_cpus, workdir, results)
-            write(results, out, started)
-        if args.profile and "daphne-memory-sqlite" in args.configs:
-            results["profile"] = profile(backends, args, server_cpus, workdir, results, out)
-            write(results, out, started)
+            results["configs"][name]["elapsed_s"] = round(time.monotonic() - begun, 1)
+            write(results, out, started)  # a run stopped later keeps what it measured
+        if args.profile:
+            for size in args.profile_sizes:
+                found_profile = profile(backends, args, server_cpus, workdir, results, out, size)
+                results["profiles"].append(found_profile)
+                results["profile"] = results["profile"] or found_profile
+                write(results, out, started)
     finally:
         if backends.postgres is not None:
             results["versions"]["postgres"] = tool_version(
@@ -489,10 +834,10 @@ def main() -> None:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     minutes = (time.monotonic() - started) / 60
-    log(f"\nbench: done in {minutes:.1f} min; {out / 'results.md'}, {out / 'latency.png'}")
+    log(f"\nbench: done in {minutes:.1f} min (estimated {found['minutes']}); {out / 'results.md'}")
 
 
-def peer_server(config: Config, workdir: Path):
+def peer_server(config: Config, workdir: Path, *, idle: bool = False):
     if config.server == "synapse":
         from bench.peers.synapse import PeerServer
 
@@ -501,8 +846,11 @@ def peer_server(config: Config, workdir: Path):
 
     # Parley tells a room nothing when someone joins it; ejabberd broadcasts every join to every
     # occupant up to max_users_presence (1,000 by default: a room of 1,000 then takes 45 s to
-    # fill). Above 100 occupants it stops, as a large room's server would be configured.
-    return EjabberdServer(workdir / config.name, max_users_presence=100)
+    # fill). Above 100 occupants it stops, as a large room's server would be configured. The idle
+    # members (rooms of 100) are measured with no join broadcast at all: with it, each member's
+    # ~50 presence stanzas made 278 KiB of RSS per member and 131 connects/s (10,000 members);
+    # without, 54 KiB and 400/s (1,000).
+    return EjabberdServer(workdir / config.name, max_users_presence=1 if idle else 100)
 
 
 async def run_peer_rooms(server, args) -> dict:
@@ -524,8 +872,80 @@ async def run_peer_rooms(server, args) -> dict:
     return results
 
 
-def run_peer_config(config: Config, args, server_cpus, workdir: Path) -> dict:
-    """A peer: installed when missing (bench/peers/), started pinned like Parley, the same rooms."""
+async def run_peer_idle(server, count: int, args) -> dict:
+    """`count` members of the peer in rooms of IDLE_ROOM_SIZE (as Parley's idle sockets are),
+    connected and then left idle: the server's RSS per member and the connect rate. Setting the
+    users and rooms up (registration, and for Synapse the joins) is timed apart: it is not part of
+    connecting. Each member's incoming frames are read and dropped (a peer may tell a room of a
+    join: unread, they would sit in buffers the figure should not count)."""
+    started = time.monotonic()
+    rooms = await server.make_idle_rooms(count, IDLE_ROOM_SIZE)
+    setup_seconds = time.monotonic() - started
+    await asyncio.sleep(1.0)
+    rss_before = server.rss_kib()
+    cpu0, server0 = loadgen.cpu_seconds(), server.cpu_seconds()
+    gate = asyncio.Semaphore(max(1, args.connect_concurrency // 10))
+    members: list = []
+    failures: Counter = Counter()
+
+    async def drain(member) -> None:
+        with contextlib.suppress(Exception):
+            async for _ in member.messages():
+                pass
+
+    async def join(room) -> None:
+        async with gate:
+            try:
+                members.extend(await room.connect(10))
+            except Exception as error:  # counted; the others still measured
+                failures[type(error).__name__] += room.size if hasattr(room, "size") else 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(join(room) for room in rooms))
+    seconds = time.monotonic() - started
+    generator_cpu, server_used = loadgen.cpu_seconds() - cpu0, server.cpu_seconds() - server0
+    readers = [asyncio.create_task(drain(member)) for member in members]
+    await asyncio.sleep(3.0)
+    rss_after = server.rss_kib()
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    result = {
+        "requested": count,
+        "connected": len(members),
+        "failures": dict(failures),
+        "setup_seconds": round(setup_seconds, 1),
+        "connect_seconds": round(seconds, 2),
+        "connects_per_s": round(len(members) / seconds, 1) if seconds else None,
+        "rss_before_kib": rss_before,
+        "rss_after_kib": rss_after,
+        "kib_per_connection": round((rss_after - rss_before) / len(members), 1) if members else None,
+        "generator_cpu_during_connect": round(generator_cpu / seconds, 3) if seconds else None,
+        "server_cpu_during_connect": round(server_used / seconds, 3) if seconds else None,
+        "ping_sample": 0,
+        "ping_alive": 0,
+        "room_size": IDLE_ROOM_SIZE,
+    }
+    log(
+        f"  idle: {len(members)}/{count} set up in {setup_seconds:.1f}s, connected in {seconds:.1f}s "
+        f"({result['connects_per_s']}/s), RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MiB = "
+        f"{result['kib_per_connection']} KiB/member; failures {dict(failures)}"
+    )
+    await asyncio.gather(*(member.close() for member in members), return_exceptions=True)
+    await asyncio.sleep(2.0)
+    return result
+
+
+def idle_not_run(config: Config, count: int) -> dict | None:
+    """The "not run" row of an idle count above the configuration's idle_max, else None."""
+    if config.idle_max is None or count <= config.idle_max:
+        return None
+    return {"requested": count, "not_run": config.idle_max_reason or f"above {config.idle_max:,}"}
+
+
+def run_peer_config(config: Config, args, server_cpus, workdir: Path, results: dict) -> dict:
+    """A peer: installed when missing (bench/peers/), started pinned like Parley, the same rooms;
+    then, on a fresh instance, the idle connections."""
     entry: dict = {"server": config.server, "database": config.database, "layer": None, "note": config.note}
     try:
         server = peer_server(config, workdir)
@@ -533,21 +953,43 @@ def run_peer_config(config: Config, args, server_cpus, workdir: Path) -> dict:
         server.start(server_cpus)
         try:
             entry["version"] = getattr(server, "version", None) or getattr(server, "VERSION", None)
-            entry["rooms"] = uvloop.run(run_peer_rooms(server, args))
+            if args.sizes:
+                entry["rooms"] = uvloop.run(run_peer_rooms(server, args))
             entry["server_rss_after_rooms_kib"] = server.rss_kib()
         finally:
             server.stop()
-        return entry
     except Exception as error:  # a peer that cannot be had here must not lose Parley's figures
         log(f"! {config.name} failed: {error}")
         return {**entry, "error": str(error)[-2000:]}
+    if args.idle and config.name in args.idle_configs:
+        idle = results["idle"].setdefault(config.name, {})
+        for count in args.idle:
+            skipped = idle_not_run(config, count)
+            if skipped:
+                log(f"  idle {count:,}: not run: {skipped['not_run']}")
+                idle[str(count)] = skipped
+                continue
+            server = peer_server(config, workdir / f"idle-{count}", idle=True)
+            try:
+                server.start(server_cpus)
+                idle[str(count)] = uvloop.run(run_peer_idle(server, count, args))
+            except Exception as error:
+                log(f"! {config.name} idle {count:,} failed: {error}")
+                idle[str(count)] = {"requested": count, "error": str(error)[-2000:]}
+            finally:
+                server.stop()
+    return entry
 
 
 def run_config(config: Config, backends: Backends, args, server_cpus, workdir: Path, results: dict) -> dict:
     if config.server in PEER_SERVERS:
-        return run_peer_config(config, args, server_cpus, workdir)
+        return run_peer_config(config, args, server_cpus, workdir, results)
     redis = None
     setup, env = None, None
+    group_cpus = process_cpus(config, server_cpus, getattr(args, "all_cpus", []))
+    # Several processes: one per core, and the generator, PostgreSQL and Redis share the cores.
+    shared = set(getattr(args, "all_cpus", [])) if config.processes > 1 else None
+    moved: list[int] = []
     try:
         if config.database == "sqlite":
             setup, path = backends.sqlite(config.name)
@@ -555,8 +997,11 @@ def run_config(config: Config, backends: Backends, args, server_cpus, workdir: P
         elif config.database == "postgres":
             setup, database_url = backends.postgres_url()
             sqlite_path = None
+            if shared:
+                moved = backends.postgres_pids()
+                procs.set_affinity(moved, shared)
         if config.layer in ("pubsub", "core"):
-            redis = backends.redis()
+            redis = backends.redis(shared or server_cpus)
         if config.database:
             env = procs.parley_env(
                 database_url=database_url,
@@ -576,24 +1021,32 @@ def run_config(config: Config, backends: Backends, args, server_cpus, workdir: P
             "database": config.database,
             "layer": config.layer,
             "note": config.note,
+            "processes": config.processes,
+            "server_cpus": [sorted(c) if c else None for c in group_cpus],
         }
         # The code a server runs is the work tree's when it starts: on a shared tree it can change
         # between configurations, so each records its own commit (and whether app files differed).
         entry["git_commit"] = tool_version(["git", "-C", str(BASE_DIR), "rev-parse", "--short", "HEAD"])
         changed = tool_version(["git", "-C", str(BASE_DIR), "status", "--porcelain", "--", ".", ":!bench"])
         entry["work_tree_changed"] = changed not in ("", "?")
-        server = start_server(config, env, procs.free_port(), workdir, server_cpus)
+        server = start_server(config, env, procs.free_port(), workdir, server_cpus, group_cpus=group_cpus)
         try:
-            entry["rooms"] = uvloop.run(run_rooms(config, server, setup, args, services_pids))
+            with procs.affinity(shared):
+                entry["rooms"] = uvloop.run(run_rooms(config, server, setup, args, services_pids))
             entry["server_rss_after_rooms_kib"] = server.rss_kib()
         finally:
             server.stop()
         if args.idle and config.name in args.idle_configs:
-            server = start_server(config, env, procs.free_port(), workdir, server_cpus)
-            try:
-                results["idle"][config.name] = uvloop.run(run_idle(config, server, setup, args))
-            finally:
-                server.stop()
+            idle = results["idle"].setdefault(config.name, {})
+            for count in args.idle:
+                if config.processes > 1:
+                    idle[str(count)] = {"requested": count, "not_run": "idle is measured per process"}
+                    continue
+                server = start_server(config, env, procs.free_port(), workdir, server_cpus)
+                try:
+                    idle[str(count)] = uvloop.run(run_idle(config, server, setup, args, count))
+                finally:
+                    server.stop()
         return entry
     except Exception as error:  # one configuration failing must not lose the others' figures
         log(f"! {config.name} failed: {error}")
@@ -606,26 +1059,34 @@ def run_config(config: Config, backends: Backends, args, server_cpus, workdir: P
     finally:
         if redis is not None:
             redis.close()
+        if moved and server_cpus:
+            procs.set_affinity(backends.postgres_pids(), server_cpus)
 
 
-def profile(backends: Backends, args, server_cpus, workdir: Path, results: dict, out: Path) -> dict | None:
-    config = CONFIGS["daphne-memory-sqlite"]
-    log("\n== py-spy profile of daphne-memory-sqlite under load (room of 100)")
+def profile(
+    backends: Backends, args, server_cpus, workdir: Path, results: dict, out: Path, size: int
+) -> dict | None:
+    """py-spy on --profile-config (a Parley configuration on SQLite) in a room of `size`, at 80 %
+    of the knee this run measured for it (20 msg/s when it did not measure one)."""
+    config = CONFIGS[args.profile_config]
+    log(f"\n== py-spy profile of {config.name} under load (room of {size})")
     rooms = results["configs"].get(config.name, {}).get("rooms", {})
-    knee = (rooms.get("100") or {}).get("knee_rate_msgs")
+    knee = (rooms.get(str(size)) or {}).get("knee_rate_msgs")
     # Below the knee, where the server is busy but keeping up: what a busy day costs.
     rate = round(0.8 * knee, 1) if knee else 20.0
     setup, path = backends.sqlite("profile")
-    env = procs.parley_env(database_url=None, sqlite_path=path, redis_url=None, layer="")
+    env = procs.parley_env(database_url=None, sqlite_path=path, redis_url=None, layer=config.layer or "")
+    stem = profile_stem(size, args.profile_sizes)
     server = start_server(config, env, procs.free_port(), workdir, server_cpus)
     try:
-        found = uvloop.run(run_profile(server, setup, args, rate, out, args.profile_seconds))
+        found = uvloop.run(run_profile(server, setup, args, rate, out, args.profile_seconds, size, stem))
     finally:
         server.stop()
+    found["config"] = config.name
     raw = out / found["raw"]
     if raw.exists():
         found["top"] = report.summarise_profile(raw.read_text())
-        (out / "profile.md").write_text(report.profile_markdown(found))
+        (out / found["markdown"]).write_text(report.profile_markdown(found))
     return found
 
 
@@ -636,9 +1097,13 @@ def write(results: dict, out: Path, started: float) -> None:
             results, indent=1, default=lambda v: None if isinstance(v, float) and math.isinf(v) else str(v)
         )
     )
-    (out / "results.md").write_text(report.markdown(results))
+    try:
+        (out / "results.md").write_text(report.markdown(results))
+    except Exception as error:  # results.json is written: the report can be redrawn from it
+        log(f"! report failed: {error!r} (python -m bench.report {out / 'results.json'})")
     try:
         report.plot(results, out / "latency.png")
+        report.plot_peers(results, out / "peers.png")
     except Exception as error:  # a missing plot must not lose the table
         log(f"! plot failed: {error}")
 

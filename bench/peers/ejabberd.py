@@ -302,30 +302,42 @@ class EjabberdServer:
             if "already" not in str(error):
                 raise
 
-    async def make_room(self, members: int, name: str | None = None) -> EjabberdRoom:
-        """`members` users registered (u0…), one persistent room created; joining is connect()."""
-        missing = [f"u{i}" for i in range(self.registered, members)]
+    async def _register_up_to(self, users: int) -> None:
+        missing = [f"u{i}" for i in range(self.registered, users)]
         if missing:
             with ThreadPoolExecutor(8) as pool:
                 await asyncio.get_running_loop().run_in_executor(
                     None, lambda: list(pool.map(self.register, missing))
                 )
-            self.registered = max(self.registered, members)
+            self.registered = max(self.registered, users)
+
+    async def make_room(self, members: int, name: str | None = None, first: int = 0) -> EjabberdRoom:
+        """`members` users registered (u<first>…), one persistent room created; joining is connect()."""
+        await self._register_up_to(first + members)
         if name is None:
             self.rooms += 1
         room = name or f"room{self.rooms}"
         await asyncio.to_thread(
             self.api, "create_room", {"name": room, "service": self.muc_host, "host": self.vhost}
         )
-        return EjabberdRoom(self, room, members)
+        return EjabberdRoom(self, room, members, first)
+
+    async def make_idle_rooms(self, members: int, room_size: int = 100) -> list[EjabberdRoom]:
+        """`members` distinct users in rooms of `room_size` (bench/run.py's idle connections, as
+        Parley's idle sockets are members of rooms of 100); joining is each room's connect()."""
+        rooms = []
+        for first in range(0, members, room_size):
+            rooms.append(await self.make_room(min(room_size, members - first), first=first))
+        return rooms
 
 
 class EjabberdRoom:
-    def __init__(self, server: EjabberdServer, name: str, members: int):
+    def __init__(self, server: EjabberdServer, name: str, members: int, first: int = 0):
         self.server = server
         self.name = name
         self.jid = f"{name}@{server.muc_host}"
         self.size = members
+        self.first = first  # its members are users u<first> to u<first + members - 1>
 
     async def connect(self, concurrency: int = 50) -> list[Member]:
         """Every member logged in and joined (its own presence back), `concurrency` at a time."""
@@ -335,7 +347,8 @@ class EjabberdRoom:
             async with gate:
                 return await Member.open(self, f"u{index}", index)
 
-        results = await asyncio.gather(*(one(i) for i in range(self.size)), return_exceptions=True)
+        users = range(self.first, self.first + self.size)
+        results = await asyncio.gather(*(one(i) for i in users), return_exceptions=True)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             for member in results:

@@ -374,6 +374,18 @@ class PeerServer:
                 pool.close()
         return PeerRoom(self, room_id, users)
 
+    async def make_idle_rooms(self, members: int, room_size: int = 100) -> list[PeerRoom]:
+        """`members` distinct users in rooms of `room_size` (bench/run.py's idle connections, as
+        Parley's idle sockets are members of rooms of 100), two rooms set up at a time."""
+        sizes = [min(room_size, members - first) for first in range(0, members, room_size)]
+        gate = asyncio.Semaphore(2)
+
+        async def one(size: int) -> PeerRoom:
+            async with gate:
+                return await self.make_room(size)
+
+        return list(await asyncio.gather(*(one(size) for size in sizes)))
+
 
 class PeerRoom:
     def __init__(self, server: PeerServer, room_id: str, users: list[dict]):
