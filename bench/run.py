@@ -123,10 +123,10 @@ PRESETS = {
     "full": {
         "configs": FULL_CONFIGS,
         "sizes": [10, 100, 1000],
-        "duration": 4.0,
+        "duration": 5.0,
         "drain": 3.0,
         "recover": 6.0,
-        "refine": 1,
+        "refine": 2,
         "knee_fraction": 0.8,
         "rates": None,
         "idle": [1000, 10000],
@@ -274,7 +274,7 @@ class Backends:
             from tests.servers import start_postgres
 
             with procs.affinity(self.server_cpus):
-                self.postgres = start_postgres()
+                self.postgres = start_postgres(durable=True)  # commits reach the disk, as deployed
             env = procs.parley_env(database_url=self.postgres.url, sqlite_path=None, redis_url=None, layer="")
             self.postgres_setup = self._setup(env, "postgres")
         return self.postgres_setup, self.postgres.url

@@ -269,7 +269,7 @@ class PeerServer:
             from tests.servers import start_postgres
 
             with procs.affinity(cpus):  # the cluster is part of the server: on the same cpus
-                self.postgres = start_postgres()  # its own directory, deleted by close()
+                self.postgres = start_postgres(durable=True)  # its own (close() deletes it), durable
         config = self.configure()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE_URL"))}
         env["PYTHONUNBUFFERED"] = "1"
