@@ -61,7 +61,8 @@ screenshots: $(TEST_STAMP)
 	$(BIN)/python scripts/screenshots.py
 
 # The delivery benchmark (docs/performance.md), not part of `make test`: the full matrix into
-# bench/results/ (about 30 minutes), or a smoke check of one small configuration (< 3 minutes).
+# bench/results/ (estimated 29 minutes, under 45: `python -m bench.run full --dry-run` prints the
+# configurations x sizes x steps), or a smoke check with one peer at two rates (< 3 minutes).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run full
 
