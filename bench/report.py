@@ -318,8 +318,13 @@ def near_knee_us(room: dict) -> float | None:
     """Server µs per delivery near the knee: the median over the passing steps at half the knee's
     rate or more (the knee, the refinements, 80 % of it); the fixed rates' best passing step."""
     passing = [s for s in room.get("steps", []) if s["pass"] and s.get("server_us_per_delivery")]
-    if not passing:
-        return None
+    if not passing:  # not one step passed: what the failing ones cost
+        costs = sorted(
+            s["server_us_per_delivery"]
+            for s in room.get("steps", [])
+            if s.get("server_us_per_delivery") and not s.get("superseded") and s["label"] != "warm-up"
+        )
+        return costs[len(costs) // 2] if costs else None
     top = max(s["rate_msgs"] for s in passing)
     costs = sorted(s["server_us_per_delivery"] for s in passing if s["rate_msgs"] >= top / 2)
     return costs[len(costs) // 2]
@@ -613,6 +618,9 @@ def plot_peers(results: dict, path: Path) -> bool:
             for bar, hatch in zip(bars, hatches, strict=True):
                 bar.set_hatch(hatch)
         ax.set_yscale("log")
+        values = [r[key] for r in rows if r.get(key)]
+        if values:  # bars on a log axis start from its bottom: below the smallest, so it shows
+            ax.set_ylim(bottom=min(values) / 3, top=max(values) * 2)
         ax.set_xticks(range(len(sizes)), [f"room of {s:,}" for s in sizes])
         ax.set_ylabel(label)
         ax.grid(True, axis="y", which="both", alpha=0.3)
