@@ -80,3 +80,36 @@ def test_two_processes_are_pinned_one_per_core():
     assert two.processes == 2 and two.layer == "pubsub"
     assert run.process_cpus(two, {0}, [0, 1]) == [{0}, {1}]
     assert run.process_cpus(run.CONFIGS["uvicorn-pubsub-postgres"], {0}, [0, 1]) == [{0}]
+
+
+def test_a_two_process_room_deals_its_members_round_robin_over_the_servers(monkeypatch):
+    opened = []
+
+    class Member:
+        def __init__(self, port, session, index):
+            self.port, self.session, self.index = port, session, index
+
+        def start(self, deliver, on_closed):
+            self.started = True
+
+    async def open_many(target, sessions, concurrency, first_index=0, *, opener=None, indices=None):
+        members = [Member(target.port, s, i) for s, i in zip(sessions, indices, strict=True)]
+        opened.append((target.port, concurrency))
+        return members, run.Counter(), 0.01
+
+    monkeypatch.setattr(run.loadgen, "open_many", open_many)
+    targets = [run.loadgen.Target("127.0.0.1", 1001), run.loadgen.Target("127.0.0.1", 1002)]
+    room = run.SplitRoom(
+        targets, 7, [f"s{i}" for i in range(5)], senders=2, server_cpu=lambda: 0.0, services_cpu=lambda: 0.0
+    )
+    assert room.processes == 1  # its members live in this process
+    run.asyncio.run(room.connect(50))
+    assert sorted(opened) == [(1001, 25), (1002, 25)]
+    assert [(m.port, m.session, m.index) for m in room.sockets] == [
+        (1001, "s0", 0),
+        (1002, "s1", 1),
+        (1001, "s2", 2),
+        (1002, "s3", 3),
+        (1001, "s4", 4),
+    ]
+    assert all(m.started for m in room.sockets)
