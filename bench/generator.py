@@ -348,6 +348,7 @@ async def serve(reader: asyncio.StreamReader, out_fd: int) -> None:
                 services_cpu=lambda: 0.0,
                 processes=1,
                 client=args["client"],
+                targets=args["targets"],
             )
             room.token = args["token"]
             room.ordered = args["ordered"]

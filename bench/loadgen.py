@@ -106,21 +106,23 @@ async def open_many(
     *,
     opener=None,
     indices: list[int] | None = None,
+    targets: list[Target] | None = None,
 ) -> tuple[list, Counter, float]:
     """Open one connection per session, `concurrency` handshakes at a time: connections (None for
     a failed one), failures, seconds. `opener` (bench/generator.py's CLIENTS) gives members;
     without it, `websockets` sockets. Member i's source address is that of `indices[i]`
-    (default: first_index + i)."""
+    (default: first_index + i), and with `targets` it connects to targets[indices[i] % n]."""
     gate = asyncio.Semaphore(concurrency)
     failures: Counter = Counter()
     indices = indices if indices is not None else [first_index + i for i in range(len(sessions))]
 
     async def one(index: int, session: str | None):
+        target_here = targets[index % len(targets)] if targets else target
         async with gate:
             try:
                 if opener is None:
-                    return await open_socket(target, session, index)
-                return await opener(target, session, index, 15.0)
+                    return await open_socket(target_here, session, index)
+                return await opener(target_here, session, index, 15.0)
             except generator.OPEN_ERRORS as error:
                 failures[type(error).__name__] += 1
                 return None
@@ -297,7 +299,8 @@ class Room:
     `processes`: how many generator processes hold the members (default: one per core this
     process may run on, i.e. the generator cores; see bench/generator.py); 1 keeps everything
     in this process. `client`: "picows" or "websockets" (default: picows unless the members
-    offer permessage-deflate)."""
+    offer permessage-deflate). `targets`: several server processes' ports, member m connecting
+    to targets[m % len(targets)] (default: [target])."""
 
     def __init__(
         self,
@@ -310,8 +313,10 @@ class Room:
         services_cpu: Callable[[], float],
         processes: int | None = None,
         client: str | None = None,
+        targets: list[Target] | None = None,
     ):
         self.target = target
+        self.targets = list(targets) if targets else [target]
         self.room_id = room_id
         self.needle = room_needle(room_id)
         self.sessions = sessions
@@ -348,6 +353,7 @@ class Room:
             concurrency,
             opener=generator.CLIENTS[self.client],
             indices=self.member_ids,
+            targets=self.targets,
         )
         if failures:
             abort_all(members)
@@ -372,6 +378,7 @@ class Room:
                     w.call(
                         "connect",
                         target=self.target,
+                        targets=self.targets,
                         room_id=self.room_id,
                         sessions=self.sessions[w.number :: n],
                         member_ids=list(range(len(self.sessions)))[w.number :: n],

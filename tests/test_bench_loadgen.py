@@ -38,9 +38,11 @@ class FaultyServer:
         self.held = None
         self.port = 0
         self.sent_from: dict[str, str] = {}  # client_id -> the sender's source address
+        self.joined: list[tuple[int, str]] = []  # (port, source address) of each connection
 
     async def handler(self, socket) -> None:
         self.sockets.append(socket)
+        self.joined.append((socket.local_address[1], socket.remote_address[0]))
         await socket.send(baseline_server.HELLO)
         async for text in socket:
             frame = orjson.loads(text)
@@ -66,9 +68,17 @@ class FaultyServer:
                 await victim.send(held, text=True)
 
     @contextlib.asynccontextmanager
-    async def running(self):
-        async with serve(self.handler, "127.0.0.1", 0, compression=None) as server:
-            self.port = server.sockets[0].getsockname()[1]
+    async def running(self, listeners: int = 1):
+        """Listening on `listeners` ports, all into the one room (as server processes sharing a
+        channel layer would be)."""
+        async with contextlib.AsyncExitStack() as stack:
+            self.ports = []
+            for _ in range(listeners):
+                server = await stack.enter_async_context(
+                    serve(self.handler, "127.0.0.1", 0, compression=None)
+                )
+                self.ports.append(server.sockets[0].getsockname()[1])
+            self.port = self.ports[0]
             yield self
 
 
@@ -123,6 +133,20 @@ async def test_the_senders_are_split_between_the_processes_with_the_members():
             await load.close()
     assert result["messages_sent"] == 30 and result["deliveries"] == 210
     assert server.sent_from == {f"{load.token}.1.{i}": f"127.0.0.{2 + i % 3}" for i in range(30)}
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_members_are_dealt_over_several_servers_ports(processes):
+    """targets=[a, b]: member m (source address 127.0.0.(2 + m)) connects to port m % 2, in one
+    process or from two."""
+    async with FaultyServer().running(listeners=2) as server:
+        targets = [loadgen.Target("127.0.0.1", port) for port in server.ports]
+        result = await one_step(server, processes=processes, targets=targets)
+    assert sorted(server.joined, key=lambda j: j[1]) == [
+        (server.ports[m % 2], f"127.0.0.{2 + m}") for m in range(7)
+    ]
+    assert result["deliveries"] == result["expected_deliveries"] == 30 * 7
+    assert (result["lost"], result["duplicates"], result["out_of_order"]) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("processes", [1, 2])
