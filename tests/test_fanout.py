@@ -11,7 +11,7 @@ from messaging.actions.messages import post_message
 from messaging.actions.rooms import create_room, join_room
 from messaging.realtime import hub as fanout
 from messaging.realtime.hub import room_hub
-from messaging.realtime.outlet import room_event, room_group_name
+from messaging.realtime.outlet import room_event, room_group_name, send_to_user
 from messaging.realtime.ratelimit import user_buckets
 from messaging.selectors import message_with_state
 from messaging.serializers import message_new_frame, stored_message_payload
@@ -128,3 +128,22 @@ async def test_a_message_is_written_to_every_socket_within_the_hand_out(connect,
     # when the hand-out returns, with no task woken per recipient.
     for client in clients:
         assert client.communicator.output_queue.get_nowait() == {"type": "websocket.send", "text": frame}
+
+
+async def test_an_idle_socket_is_one_task_and_the_hub_takes_its_users_events(
+    connect, room, alice, bob, carol
+):
+    await connect(alice)  # the hub's own tasks start with the process's first socket
+    await asyncio.sleep(0.05)
+    tasks = len(asyncio.all_tasks())
+    bobs = [await connect(bob), await connect(bob)]
+    carols = [await connect(carol), await connect(carol)]
+    await asyncio.sleep(0.05)
+
+    assert len(asyncio.all_tasks()) == tasks + 4  # the socket's own, awaiting its client
+    assert len(room_hub().users[bob.id]) == 2  # one subscription of the hub for both
+    await send_to_user(bob.id, '{"type": "notification.new", "n": 1}')
+    for client in bobs:
+        assert await client.receive() == {"type": "notification.new", "n": 1}
+    for client in carols:
+        await client.assert_nothing_more(wait=0.1)

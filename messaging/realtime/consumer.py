@@ -4,10 +4,12 @@ import asyncio
 import functools
 import logging
 import time
+from collections import deque
 
 import orjson
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
@@ -85,8 +87,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.closing = False
         self.closing_task: asyncio.Future | None = None
         self.released = False
+        # One handler at a time, in arrival order: the client's frames and the user's events
+        # (which the hub hands over), as Channels' own dispatch loop runs them.
+        self.turn = asyncio.Lock()
+        self.signals: deque[dict] | None = None
+        self.signalling: asyncio.Task | None = None
         self.groups_joined_at = 0.0
         self.standing_checked_at = 0.0
+
+    async def __call__(self, scope, receive, send):
+        """As Channels' own, minus a channel of its own in the layer and the tasks that wait on
+        it: the user's events reach every socket of this process through the hub (one
+        subscription per user), so an idle socket is one task awaiting its client."""
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     async def connect(self):
         user = self.scope.get("user")
@@ -119,7 +139,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.hub = room_hub()
             self.hub.attach(self)
             notifier().start()
-            # The user's group before the rooms are read: a removal committed after the read
+            # The user's events before the rooms are read: a removal committed after the read
             # reaches this socket as an event, one committed before is in the read.
             await self.join_groups()
             positions = await database_sync_to_async(selectors.member_room_positions)(user)
@@ -148,13 +168,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        if message["type"].startswith("websocket."):
-            await handler(message)
+        async with self.turn:
+            if message["type"].startswith("websocket."):
+                await handler(message)
+                return
+            if self.released:
+                return
+            try:
+                await handler(message)
+            except Exception:
+                logger.exception(
+                    "A %s event for user %s failed", message["type"], getattr(self.user, "id", None)
+                )
+
+    def signal(self, event: dict) -> None:
+        """One of the user's events, from the hub: handled in its turn, after those before it."""
+        if self.released:
             return
+        if self.signals is None:
+            self.signals = deque()
+        self.signals.append(event)
+        if self.signalling is None:
+            self.signalling = asyncio.ensure_future(self.handle_signals())
+
+    async def handle_signals(self) -> None:
         try:
-            await handler(message)
-        except Exception:
-            logger.exception("A %s event for user %s failed", message["type"], getattr(self.user, "id", None))
+            while self.signals:
+                await self.dispatch(self.signals.popleft())
+        finally:
+            self.signalling = None
+            if not self.signals:
+                self.signals = None
 
     async def disconnect(self, code):
         await self.release()
@@ -177,11 +221,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     await self.hub.remove(room_id, self)
                 except Exception:
                     logger.exception("Leaving room %s's hub entry failed", room_id)
-        if self.user is not None:
             try:
-                await self.channel_layer.group_discard(
-                    outlet.user_group_name(self.user.id), self.channel_name
-                )
+                await self.hub.remove_user(self.user.id, self)
             except Exception:
                 logger.exception("Leaving user %s's group failed", self.user.id)
 
@@ -425,7 +466,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         text = room_read_frame(room_id, stored)
         self.push(text)
         # The user's other tabs clear the room's unread count too.
-        await outlet.send_to_user(self.user.id, text, skip=self.channel_name)
+        await outlet.send_to_user(self.user.id, text, skip=self.name)
 
     async def on_ping(self, frame: dict) -> None:
         self.push(pong_frame())
@@ -433,13 +474,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.join_groups()
 
     async def join_groups(self) -> None:
-        """(Re)subscribe to the user's own group (rooms come through the process's hub).
+        """(Re)subscribe the process's hub to the user's own group, for this socket.
 
         The in-memory and core Redis layers forget a group membership after a day
-        (`group_expiry`); sockets live longer than that, so pings renew it every hour.
+        (`group_expiry`); sockets live longer than that, so pings renew it every hour (and the
+        hub renews its subscriptions hourly too).
         """
-        await self.channel_layer.group_add(outlet.user_group_name(self.user.id), self.channel_name)
+        await self.hub.add_user(self.user.id, self)
         self.groups_joined_at = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        """This socket, among every process's: what `send_to_user(skip=…)` names."""
+        return f"{self.hub.channel}#{id(self)}"
 
     handlers = {
         "message.send": on_message_send,
@@ -487,7 +534,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_frame(self, event: dict) -> None:
         """A frame for this user (a notification, a read room), serialised once by its sender."""
-        if event.get("skip") != self.channel_name:
+        if event.get("skip") != self.name:
             self.push(event["text"])
 
     async def session_ended(self, event: dict) -> None:

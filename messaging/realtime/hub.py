@@ -6,6 +6,10 @@ hops and dispatch tasks per message. Instead each process subscribes once per ro
 and hands every message to its own sockets directly. Messages sent through this process reach
 its sockets without the layer at all; the layer only carries them to the other processes.
 
+The same goes for a user's own events (notifications, a log-out, a room joined or left): the hub
+subscribes once per user with sockets here and hands each event to the user's sockets, so a
+socket holds no channel, queue or receiving task of its own in the layer.
+
 The hub also knows every open socket of the process, so it audits them all periodically, in
 one database hop: a socket whose session ended or whose member left a room while the event
 saying so was lost is cut off within AUDIT_SECONDS.
@@ -34,6 +38,8 @@ class RoomHub:
     def __init__(self):
         self.layer = get_channel_layer()
         self.members: dict[int, set] = {}
+        # user id → the user's sockets here, each subscribed to the user's group through the hub.
+        self.users: dict[int, set] = {}
         # Rooms with members here whose layer subscription failed; retried every RETRY_SECONDS.
         self.unsubscribed: set[int] = set()
         self.sockets: set = set()
@@ -106,6 +112,35 @@ class RoomHub:
                 else:
                     self.unsubscribed.discard(room_id)
 
+    async def add_user(self, user_id: int, consumer) -> None:
+        """Hand the user's events to this socket; raises when the layer cannot be reached (the
+        socket is refused, and its client retries). Awaited by each socket, so each returns
+        subscribed; a second subscription of the hub renews it."""
+        await self.start()
+        self.users.setdefault(user_id, set()).add(consumer)
+        try:
+            await self.layer.group_add(outlet.user_group_name(user_id), self.channel)
+        except Exception:
+            await self.remove_user(user_id, consumer)
+            raise
+
+    async def remove_user(self, user_id: int, consumer) -> None:
+        sockets = self.users.get(user_id)
+        if sockets is None:
+            return
+        sockets.discard(consumer)
+        if not sockets:
+            del self.users[user_id]
+            await self.layer.group_discard(outlet.user_group_name(user_id), self.channel)
+
+    def signal(self, event: dict) -> None:
+        """A user's event to each of the user's sockets here (each handles it in its turn)."""
+        for consumer in list(self.users.get(event.get("user"), ())):
+            try:
+                consumer.signal(event)
+            except Exception:
+                logger.exception("Handing a %s event to a socket failed", event.get("type"))
+
     def deliver(self, room_id: int, change: int, seq: int, frame: str, *, skip=None) -> None:
         """Hand a change's frame to every socket of this process in the room (but `skip`)."""
         size = len(frame.encode())
@@ -167,7 +202,9 @@ class RoomHub:
                 await asyncio.sleep(RETRY_SECONDS)
                 await self._rejoin()
                 continue
-            if event.get("origin") != self.channel:
+            if event.get("type") != outlet.ROOM_MESSAGE_EVENT:
+                self.signal(event)
+            elif event.get("origin") != self.channel:
                 self.deliver(event["room"], event["change"], event["seq"], event["text"])
 
     async def _renew(self) -> None:
@@ -178,6 +215,11 @@ class RoomHub:
     async def _rejoin(self) -> None:
         for room_id in list(self.members):
             await self._subscribe(room_id)
+        for user_id in list(self.users):
+            try:
+                await self.layer.group_add(outlet.user_group_name(user_id), self.channel)
+            except Exception:
+                logger.warning("Renewing user %s's subscription failed", user_id)
 
 
 def _audit_reads(identities, pairs) -> tuple[set, set, dict]:

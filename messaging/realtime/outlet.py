@@ -4,9 +4,10 @@ Every frame a client gets from anything but its own socket's answers leaves thro
 Zulip's events leave through `send_event_on_commit`; actions call it (and the chat socket, to
 tell the user's other tabs what it just answered, such as a `room.read`). A
 room's messages go to this process's sockets through its hub directly and to the other
-processes through the channel layer; a user's frames go to the user's group, which each of
-their sockets is in. Sending never raises: what is lost here the clients recover (sync, the
-socket audit, the next page load), and the write it follows is committed either way.
+processes through the channel layer; a user's frames go to the user's group, to which each
+process with sockets of the user is subscribed, once, through its hub. Sending never raises:
+what is lost here the clients recover (sync, the socket audit, the next page load), and the
+write it follows is committed either way.
 """
 
 import logging
@@ -40,14 +41,15 @@ def user_group_name(user_id: int) -> str:
 
 
 async def send_to_user(user_id: int, frame: str, *, skip: str | None = None) -> None:
-    """A serialised frame to every open socket of the user (but the channel `skip`)."""
+    """A serialised frame to every open socket of the user (but the socket named `skip`)."""
     await signal_user(user_id, FRAME_EVENT, text=frame, skip=skip)
 
 
 async def signal_user(user_id: int, event_type: str, **fields) -> None:
     """A control event to the user's sockets (a session ended, a room joined …)."""
     try:
-        await get_channel_layer().group_send(user_group_name(user_id), {"type": event_type, **fields})
+        event = {"type": event_type, "user": user_id, **fields}
+        await get_channel_layer().group_send(user_group_name(user_id), event)
     except Exception:
         logger.exception("Could not reach the open sockets of user %s", user_id)
 
