@@ -147,3 +147,13 @@ async def test_an_idle_socket_is_one_task_and_the_hub_takes_its_users_events(
         assert await client.receive() == {"type": "notification.new", "n": 1}
     for client in carols:
         await client.assert_nothing_more(wait=0.1)
+
+
+async def test_an_open_socket_keeps_nothing_of_its_handshake_nor_an_empty_queue(connect, room, alice):
+    a = await connect(alice)
+    consumer = next(iter(room_hub().sockets))
+
+    assert consumer.scope["headers"] == [] and consumer.scope["cookies"] == {}
+    assert consumer.outbox.frames is None and consumer.outbox.writer is None
+    await a.send({"type": "ping"})
+    assert (await a.receive_type("pong"))["type"] == "pong"

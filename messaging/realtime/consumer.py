@@ -156,6 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused; the client retries
             return
         self.outbox.start()
+        forget_handshake(self.scope)
 
     async def dispatch(self, message):
         """As Channels' own, minus its per-event database clean-up hop, and with layer events
@@ -559,6 +560,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.push(room_joined_frame(room))
         elif room["id"] in self.streams:
             await self.drop_room(room["id"], room)
+
+
+def forget_handshake(scope) -> None:
+    """An open socket needs nothing more of its handshake's headers and cookies: emptied in
+    place, since the scope's list and dict are shared by every middleware's copy of it (and
+    each socket would keep them for as long as it stays open)."""
+    headers = scope.get("headers")
+    if isinstance(headers, list):
+        headers.clear()
+    cookies = scope.get("cookies")
+    if isinstance(cookies, dict):
+        cookies.clear()
 
 
 def websocket_send_of(send):

@@ -18,6 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 class RoomStream:
+    __slots__ = ("delivered", "held", "known_end", "seq")
+
     def __init__(self, delivered: int, seq: int = 0):
         # Every change up to this position has been sent to the client (or predates the socket).
         self.delivered = delivered

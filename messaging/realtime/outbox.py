@@ -38,9 +38,10 @@ class Outbox:
         self.too_slow = too_slow
         self.max_frames = max_frames
         self.max_bytes = max_bytes
-        # Frames waiting behind a send that had to wait (or for the socket to open), and their
-        # bytes plus the bytes of that send, counted until the server has taken them.
-        self.frames: deque[tuple[str, int]] = deque()
+        # Frames waiting behind a send that had to wait (or for the socket to open), made only
+        # then (an idle socket holds none), and their bytes plus the bytes of that send, counted
+        # until the server has taken them.
+        self.frames: deque[tuple[str, int]] | None = None
         self.bytes = 0
         # The task finishing a send that had to wait, then the frames behind it; None when
         # nothing is waiting.
@@ -55,12 +56,15 @@ class Outbox:
         if self.open and self.writer is None:
             self._send_now(text, size)
             return
-        if len(self.frames) >= self.max_frames or self.bytes + size > self.max_bytes:
+        frames = self.frames
+        if frames is None:
+            frames = self.frames = deque()
+        if len(frames) >= self.max_frames or self.bytes + size > self.max_bytes:
             self.stop()
             self.too_slow()
             return
         self.bytes += size
-        self.frames.append((text, size))
+        frames.append((text, size))
 
     def start(self) -> None:
         """The socket is accepted: what waited goes out, and from now on each frame at once."""
@@ -69,11 +73,13 @@ class Outbox:
             text, size = self.frames.popleft()
             self.bytes -= size
             self._send_now(text, size)
+        if not self.frames:
+            self.frames = None
 
     def stop(self) -> None:
         """Send nothing more (the socket is closing or gone)."""
         self.stopped = True
-        self.frames.clear()
+        self.frames = None
         writer, self.writer = self.writer, None
         if writer is not None and writer is not asyncio.current_task():
             writer.cancel()
@@ -107,6 +113,8 @@ class Outbox:
         finally:
             if self.writer is asyncio.current_task():
                 self.writer = None
+            if not self.frames:
+                self.frames = None
 
     def _failed(self) -> None:
         # The server refuses sends once the client is gone; its disconnect event follows.
