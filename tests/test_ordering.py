@@ -122,3 +122,20 @@ async def test_a_position_superseded_by_a_later_change_is_passed_over():
     await socket.settle()
 
     assert socket.pushed == ["updated m1 edited twice", "m2"]
+
+
+async def test_any_arrival_order_with_repeats_goes_out_in_order_once():
+    import random
+
+    generator = random.Random(19)
+    for _ in range(200):
+        socket = Socket(stored=None)
+        socket.rooms.add(1, 0, 0)
+        arrivals = [change for change in range(1, 31) for _ in range(generator.randint(1, 3))]
+        # Mostly in order (the fast path), with some late and repeated ones (held, dropped).
+        arrivals.sort(key=lambda change: change + generator.choice((0, 0, 0, 2.5, -1.5)))
+        for change in arrivals:
+            socket.rooms.forward(1, change, change, f"m{change}", 3)
+        assert socket.pushed == [f"m{change}" for change in range(1, 31)]
+        assert socket.rooms.positions(1) == (30, 30)
+        socket.rooms.close()
