@@ -165,6 +165,8 @@ if picows is not None:
             self.on_closed: Callable[[], None] | None = None
             self.parts: list[bytes] | None = None
             self.aborted = False
+            # Set while the transport's write buffer is over its high-water mark.
+            self.writable: asyncio.Future | None = None
 
         def on_ws_frame(self, transport, frame) -> None:
             deliver = self.deliver
@@ -194,7 +196,17 @@ if picows is not None:
             elif not self.hello.done():
                 self.hello.set_result(data)
 
+        def pause_writing(self) -> None:
+            if self.writable is None:
+                self.writable = asyncio.get_running_loop().create_future()
+
+        def resume_writing(self) -> None:
+            writable, self.writable = self.writable, None
+            if writable is not None and not writable.done():
+                writable.set_result(None)
+
         def on_ws_disconnected(self, transport) -> None:
+            self.resume_writing()
             if not self.hello.done():
                 self.hello.set_exception(Closed("closed before hello"))
             if not self.aborted and self.on_closed is not None:
@@ -211,9 +223,14 @@ class PicowsMember:
         self.listener.on_closed = on_closed
 
     async def send(self, data: bytes) -> None:
+        """Written at once; then, like the websockets client's send, waits while the write
+        buffer is over its high-water mark (the server is not reading)."""
         if self.transport.is_disconnected:
             raise Closed()
         self.transport.send(TEXT, data)
+        writable = self.listener.writable
+        if writable is not None:
+            await writable
 
     async def stop(self) -> None:
         self.abort()
@@ -237,6 +254,9 @@ async def open_picows(target, session: str | None, index: int, timeout: float) -
         use_aiofastnet=False,  # the event loop's own transports (uvloop's)
         local_addr=(SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)], 0),
     )
+    # The websockets client's high-water mark (its write_limit), so that a sender waits for a
+    # server that does not read exactly as long with either client.
+    transport.underlying_transport.set_write_buffer_limits(high=2**15)
     try:
         hello = orjson.loads(await asyncio.wait_for(listener.hello, timeout))
         if hello.get("type") != "hello":

@@ -6,6 +6,7 @@ a fault plan makes it drop, duplicate or swap one delivery to one member. The mu
 runs put two worker processes on whatever cores this process has (one core proves the split
 as well as two)."""
 
+import asyncio
 import contextlib
 import math
 import os
@@ -315,3 +316,32 @@ def test_the_websockets_client_is_used_for_permessage_deflate():
     assert generator.choose_client(loadgen.Target("127.0.0.1", 1), None) == plain
     with pytest.raises(ValueError):
         generator.choose_client(deflate, "picows")
+
+
+class FakeTransport:
+    is_disconnected = False
+
+    def __init__(self):
+        self.sent: list[bytes] = []
+
+    def send(self, kind, data: bytes) -> None:
+        self.sent.append(data)
+
+
+@pytest.mark.skipif(generator.picows is None, reason="picows not installed")
+async def test_a_picows_sender_waits_while_its_write_buffer_is_over_the_mark_as_websockets_does():
+    listener = generator.PicowsListener()
+    transport = FakeTransport()
+    member = generator.PicowsMember(transport, listener)
+    await member.send(b"a")  # not paused: written, no wait
+    listener.pause_writing()
+    waiting = asyncio.create_task(member.send(b"b"))
+    await asyncio.sleep(0.05)
+    assert transport.sent == [b"a", b"b"] and not waiting.done()
+    listener.resume_writing()
+    await asyncio.wait_for(waiting, 1)
+    listener.pause_writing()
+    waiting = asyncio.create_task(member.send(b"c"))
+    await asyncio.sleep(0.01)
+    listener.on_ws_disconnected(transport)  # a lost connection frees the sender too
+    await asyncio.wait_for(waiting, 1)
