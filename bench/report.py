@@ -389,7 +389,8 @@ def peer_tables(results: dict) -> list[str]:
         "## Against the peers",
         "",
         "Knee: the highest rate with p99 ≤ 100 ms and nothing lost (≥: the generator saturated "
-        "first, a lower bound). µs/delivery: the server's CPU per delivery near the knee (the "
+        "first, a lower bound; with fixed rates, the highest that passed). µs/delivery: the "
+        "server's CPU per delivery near the knee (the "
         "passing steps at half its rate or more). peers.png draws both.",
         "",
         *header(["room", "configuration", "knee msg/s", "knee deliveries/s", "server µs/delivery"], "rlrrr"),
