@@ -153,7 +153,14 @@ async def test_members_are_dealt_over_several_servers_ports(processes):
 @pytest.mark.parametrize("processes", [1, 2])
 async def test_a_dropped_delivery_is_lost_and_fails_the_step(processes):
     async with FaultyServer({5: "drop"}).running() as server:
-        result = await one_step(server, processes=processes, drain=0.5)
+        load = room(server, 7, 3, processes=processes)
+        await load.connect()
+        try:
+            result = await load.run_step(60.0, 0.5, 0.5, "test")
+            still_missing = await load.late(1, 0.2)  # more time does not bring it
+        finally:
+            await load.close()
+    assert still_missing == 1
     assert result["deliveries"] == 30 * 7 - 1
     assert result["lost"] == 1
     assert result["duplicates"] == 0
