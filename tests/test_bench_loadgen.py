@@ -352,3 +352,51 @@ async def test_a_picows_sender_waits_while_its_write_buffer_is_over_the_mark_as_
     await asyncio.sleep(0.01)
     listener.on_ws_disconnected(transport)  # a lost connection frees the sender too
     await asyncio.wait_for(waiting, 1)
+
+
+class FakePeerMember:
+    """A peer adapter's member (bench/peers/): send(body, txn_id), messages() -> (body, own id)."""
+
+    def __init__(self, socket):
+        self.socket = socket
+
+    async def send(self, body: str, txn_id: str) -> None:
+        await self.socket.send(
+            orjson.dumps({"type": "message.send", "room": 1, "body": body, "client_id": txn_id})
+        )
+
+    async def messages(self):
+        async for text in self.socket:
+            frame = orjson.loads(text)
+            if frame["type"] == "message.new":
+                message = frame["message"]
+                yield message["body"], message["client_id"]
+
+    async def close(self) -> None:
+        self.socket.transport.abort()
+
+
+class FakePeerRoom:
+    def __init__(self, server: FaultyServer, members: int):
+        self.server, self.members = server, members
+
+    async def connect(self, concurrency: int = 50) -> list[FakePeerMember]:
+        target = loadgen.Target("127.0.0.1", self.server.port)
+        return [FakePeerMember(await loadgen.open_socket(target, None, i)) for i in range(self.members)]
+
+
+async def test_a_peer_room_still_counts_every_delivery_once_and_a_duplicate():
+    async with FaultyServer({4: "dup"}).running() as server:
+        load = loadgen.PeerRoom(
+            FakePeerRoom(server, 5), 5, senders=2, server_cpu=lambda: 0.0, services_cpu=lambda: 0.0
+        )
+        assert load.processes == 1
+        await load.connect()
+        try:
+            result = await load.run_step(40.0, 0.5, 2.0, "test")
+        finally:
+            await load.close()
+    assert result["messages_sent"] == 20
+    assert result["deliveries"] == result["expected_deliveries"] == 20 * 5
+    assert result["duplicates"] == 1 and result["lost"] == 0
+    assert result["unacknowledged"] == 0
