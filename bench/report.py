@@ -70,7 +70,8 @@ def knee_rows(results: dict) -> list[dict]:
 def targets(results: dict) -> list[str]:
     lines = []
     rows = knee_rows(results)
-    parley = [r for r in rows if r["config"] != BASELINE]
+    configs = results["configs"]
+    parley = [r for r in rows if r["config"] != BASELINE and is_parley(r["config"], configs[r["config"]])]
     if parley and any(r["config"] == BASELINE for r in rows):
         lines.append("**(a) ≥ half the baseline's deliveries/s, with p99 < 100 ms at 80 % of its own knee:**")
         for r in sorted(parley, key=lambda r: (r["config"], r["size"])):
@@ -84,7 +85,11 @@ def targets(results: dict) -> list[str]:
                 f"{_ratio(r['ratio'])} of the baseline; p99 at 80 % of the knee "
                 f"{_ms(p99_80) if at else '—'} ms → **{verdict}**"
             )
-    big = [(n, e["rooms"]["1000"]) for n, e in results["configs"].items() if "1000" in (e.get("rooms") or {})]
+    big = [
+        (n, e["rooms"]["1000"])
+        for n, e in results["configs"].items()
+        if "1000" in (e.get("rooms") or {}) and (n == BASELINE or is_parley(n, e))
+    ]
     if big:
         lines.append("")
         lines.append("**(b) a room of 1,000: p99 < 250 ms, nothing lost** (the highest rate meeting it):")
@@ -104,7 +109,11 @@ def targets(results: dict) -> list[str]:
                     else "no step met it → **not met**"
                 )
             )
-    idle_measured = [(n, i) for n, _, i in idle_entries(results) if "connected" in i]
+    idle_measured = [
+        (n, i)
+        for n, _, i in idle_entries(results)
+        if "connected" in i and (n == BASELINE or is_parley(n, results["configs"].get(n, {})))
+    ]
     if idle_measured:
         lines.append("")
         lines.append("**(c) 10,000 idle connections per process, under 60 KiB each:**")

@@ -1072,7 +1072,9 @@ def profile(
     config = CONFIGS[args.profile_config]
     log(f"\n== py-spy profile of {config.name} under load (room of {size})")
     rooms = results["configs"].get(config.name, {}).get("rooms", {})
-    knee = (rooms.get(str(size)) or {}).get("knee_rate_msgs")
+    room = rooms.get(str(size)) or {}
+    passed = [s["rate_msgs"] for s in room.get("steps", []) if s["pass"] and s["label"] != "warm-up"]
+    knee = room.get("knee_rate_msgs") or max(passed, default=None)  # fixed rates: the best passing
     # Below the knee, where the server is busy but keeping up: what a busy day costs.
     rate = round(0.8 * knee, 1) if knee else 20.0
     setup, path = backends.sqlite("profile")
