@@ -458,9 +458,14 @@ def make_room(server, room_id: int, sessions: list, args, services_pids) -> load
 
 def generator_kwargs(args) -> dict:
     """Keywords the generator's rooms take beyond the original ones (only those given):
-    --generator-processes (loadgen.Room's default: one per generator core)."""
-    processes = getattr(args, "generator_processes", None)
-    return {"processes": processes} if processes else {}
+    --generator-processes (loadgen.Room's default: one per generator core), --generator-client
+    (its default: picows for plain frames when installed, else websockets)."""
+    found = {}
+    if getattr(args, "generator_processes", None):
+        found["processes"] = args.generator_processes
+    if getattr(args, "generator_client", None):
+        found["client"] = args.generator_client
+    return found
 
 
 async def run_rooms(config: Config, server, setup: dict | None, args, services_pids) -> dict:
@@ -565,6 +570,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         type=int,
         help="load generator processes holding a room's members (default: one per generator core)",
     )
+    parser.add_argument(
+        "--generator-client",
+        choices=["picows", "websockets"],
+        help="the members' WebSocket client (default: picows for plain frames when installed)",
+    )
     parser.add_argument("--server-cpus")
     parser.add_argument("--generator-cpus")
     parser.add_argument("--out", type=Path)
@@ -585,6 +595,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         connect_concurrency=cli.connect_concurrency,
         profile_seconds=cli.profile_seconds,
         generator_processes=cli.generator_processes,
+        generator_client=cli.generator_client,
         compression=None if cli.compression == "none" else cli.compression,
     )
     if cli.configs:

@@ -113,3 +113,9 @@ def test_a_two_process_room_deals_its_members_round_robin_over_the_servers(monke
         (1001, "s4", 4),
     ]
     assert all(m.started for m in room.sockets)
+
+
+def test_the_generator_options_reach_the_rooms_only_when_given():
+    assert run.generator_kwargs(args_for("full")) == {}
+    given = args_for("full", "--generator-processes", "2", "--generator-client", "websockets")
+    assert run.generator_kwargs(given) == {"processes": 2, "client": "websockets"}
