@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import functools
 import importlib.metadata
 import json
 import math
@@ -397,62 +396,20 @@ async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = F
         await asyncio.sleep(1.0)
 
 
-class SplitRoom(loadgen.Room):
-    """One room whose members are dealt round robin over several server processes (member i on
-    targets[i % n]): each process holds its share of the sockets, and the senders (the first
-    members) are spread over the processes too. loadgen.Room takes one Target, and its worker
-    processes one each, so a SplitRoom's members live in this process (processes=1; in a
-    multi-process configuration this process may run on every core). Everything else is
-    loadgen.Room's."""
-
-    def __init__(self, targets: list[loadgen.Target], room_id: int, sessions: list, **kwargs):
-        super().__init__(targets[0], room_id, sessions, **{**kwargs, "processes": 1})
-        self.targets = targets
-
-    async def connect(self, concurrency: int = 50) -> None:
-        n = len(self.targets)
-        opener = loadgen.generator.CLIENTS[self.client]
-        started = time.monotonic()
-        parts = await asyncio.gather(
-            *(
-                loadgen.open_many(
-                    target,
-                    self.sessions[i::n],
-                    max(1, concurrency // n),
-                    opener=opener,
-                    indices=self.member_ids[i::n],
-                )
-                for i, target in enumerate(self.targets)
-            )
-        )
-        self.connect_seconds = time.monotonic() - started
-        members: list = [None] * len(self.sessions)
-        failures: Counter = Counter()
-        for i, (opened, failed, _) in enumerate(parts):
-            members[i::n] = opened
-            failures.update(failed)
-        if failures:
-            loadgen.abort_all(members)
-            raise RuntimeError(
-                f"{sum(failures.values())} of {len(self.sessions)} members failed to connect: "
-                f"{dict(failures)}"
-            )
-        self.sockets = members
-        for i, member in enumerate(members):
-            member.start(functools.partial(self._deliver, i), self._on_closed)
-
-
 def make_room(server, room_id: int, sessions: list, args, services_pids) -> loadgen.Room:
-    """loadgen.Room on the server's one port, or a SplitRoom over a ServerGroup's ports."""
+    """A loadgen.Room on the server's port, or over a ServerGroup's ports (member m on process
+    m mod n, so the senders are split too). A multi-process configuration's members are held by
+    one generator process sharing the cores with the servers (issue 19: "generator on a third
+    process, sharing"), unless --generator-processes says otherwise."""
     targets = [loadgen.Target(procs.HOST, port, compression=args.compression) for port in server.ports]
     kwargs = dict(
         senders=args.senders,
         server_cpu=server.cpu_seconds,
         services_cpu=lambda: procs.proc_cpu_seconds(services_pids()),
-        **generator_kwargs(args),
     )
     if len(targets) > 1:
-        return SplitRoom(targets, room_id, sessions, **kwargs)
+        kwargs.update(targets=targets, processes=1)
+    kwargs.update(generator_kwargs(args))
     return loadgen.Room(targets[0], room_id, sessions, **kwargs)
 
 

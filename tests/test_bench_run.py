@@ -82,37 +82,21 @@ def test_two_processes_are_pinned_one_per_core():
     assert run.process_cpus(run.CONFIGS["uvicorn-pubsub-postgres"], {0}, [0, 1]) == [{0}]
 
 
-def test_a_two_process_room_deals_its_members_round_robin_over_the_servers(monkeypatch):
-    opened = []
+def test_a_two_process_room_is_dealt_over_both_servers_by_one_generator_process():
+    class Group:
+        ports = [1001, 1002]
 
-    class Member:
-        def __init__(self, port, session, index):
-            self.port, self.session, self.index = port, session, index
+        def cpu_seconds(self):
+            return 0.0
 
-        def start(self, deliver, on_closed):
-            self.started = True
-
-    async def open_many(target, sessions, concurrency, first_index=0, *, opener=None, indices=None):
-        members = [Member(target.port, s, i) for s, i in zip(sessions, indices, strict=True)]
-        opened.append((target.port, concurrency))
-        return members, run.Counter(), 0.01
-
-    monkeypatch.setattr(run.loadgen, "open_many", open_many)
-    targets = [run.loadgen.Target("127.0.0.1", 1001), run.loadgen.Target("127.0.0.1", 1002)]
-    room = run.SplitRoom(
-        targets, 7, [f"s{i}" for i in range(5)], senders=2, server_cpu=lambda: 0.0, services_cpu=lambda: 0.0
-    )
-    assert room.processes == 1  # its members live in this process
-    run.asyncio.run(room.connect(50))
-    assert sorted(opened) == [(1001, 25), (1002, 25)]
-    assert [(m.port, m.session, m.index) for m in room.sockets] == [
-        (1001, "s0", 0),
-        (1002, "s1", 1),
-        (1001, "s2", 2),
-        (1002, "s3", 3),
-        (1001, "s4", 4),
-    ]
-    assert all(m.started for m in room.sockets)
+    args = args_for("full")
+    room = run.make_room(Group(), 7, [f"s{i}" for i in range(5)], args, list)
+    assert [t.port for t in room.targets] == [1001, 1002]
+    assert room.processes == 1 and room.senders == 5
+    given = run.make_room(Group(), 7, ["a", "b"], args_for("full", "--generator-processes", "2"), list)
+    assert given.processes == 2
+    one = run.make_room(type("One", (Group,), {"ports": [1001]})(), 7, ["a"], args, list)
+    assert [t.port for t in one.targets] == [1001]
 
 
 def test_the_generator_options_reach_the_rooms_only_when_given():
