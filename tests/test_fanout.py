@@ -157,3 +157,19 @@ async def test_an_open_socket_keeps_nothing_of_its_handshake_nor_an_empty_queue(
     assert consumer.outbox.frames is None and consumer.outbox.writer is None
     await a.send({"type": "ping"})
     assert (await a.receive_type("pong"))["type"] == "pong"
+
+
+async def test_a_burst_of_user_events_past_a_channels_capacity_reaches_every_socket(
+    connect, room, alice, bob, carol, settings
+):
+    clients = {user.id: await connect(user) for user in (alice, bob, carol)}
+    capacity = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("capacity", 100)
+
+    # A mention of a whole large room: a frame for every member, sent without a pause.
+    for i in range(capacity // 2):
+        for user_id in clients:
+            await send_to_user(user_id, f'{{"type": "notification.new", "n": {i}}}')
+
+    for client in clients.values():
+        got = [(await client.receive())["n"] for _ in range(capacity // 2)]
+        assert got == list(range(capacity // 2))

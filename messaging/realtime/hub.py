@@ -202,10 +202,12 @@ class RoomHub:
                 await asyncio.sleep(RETRY_SECONDS)
                 await self._rejoin()
                 continue
-            if event.get("type") != outlet.ROOM_MESSAGE_EVENT:
-                self.signal(event)
-            elif event.get("origin") != self.channel:
+            if event.get("origin") == self.channel:
+                continue  # this process's own, handed to its sockets already
+            if event.get("type") == outlet.ROOM_MESSAGE_EVENT:
                 self.deliver(event["room"], event["change"], event["seq"], event["text"])
+            else:
+                self.signal(event)
 
     async def _renew(self) -> None:
         while True:

@@ -10,8 +10,10 @@ what is lost here the clients recover (sync, the socket audit, the next page loa
 write it follows is committed either way.
 """
 
+import asyncio
+import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -46,9 +48,19 @@ async def send_to_user(user_id: int, frame: str, *, skip: str | None = None) -> 
 
 
 async def signal_user(user_id: int, event_type: str, **fields) -> None:
-    """A control event to the user's sockets (a session ended, a room joined …)."""
+    """A control event to the user's sockets (a session ended, a room joined …).
+
+    As for a room: this process's sockets get it from the hub directly (a burst, such as a
+    mention of a whole room, never waits in the hub's one layer channel, whose capacity would
+    drop the rest), and the layer carries it to the other processes' hubs.
+    """
+    event = {"type": event_type, "user": user_id, **fields}
+    hub = room_hub()
+    hub.signal(event)
+    if not hub.has_other_processes:
+        return
     try:
-        event = {"type": event_type, "user": user_id, **fields}
+        event["origin"] = hub.channel
         await get_channel_layer().group_send(user_group_name(user_id), event)
     except Exception:
         logger.exception("Could not reach the open sockets of user %s", user_id)
@@ -59,7 +71,7 @@ def send_to_user_sync(user_id: int, frame: str) -> None:
 
 
 def signal_user_sync(user_id: int, event_type: str, **fields) -> None:
-    async_to_sync(signal_user)(user_id, event_type, **fields)
+    async_to_sync(in_loop_context)(signal_user(user_id, event_type, **fields))
 
 
 def send_to_user_on_commit(user_id: int, frame: str) -> None:
@@ -93,10 +105,11 @@ async def send_to_room(room_id: int, change: int, seq: int, frame: str, *, sende
 
 
 def send_to_room_sync(room_id: int, change: int, seq: int, frame: str) -> None:
-    """From synchronous code: through the layer to every process's hub, this one's included."""
+    """From synchronous code, as `send_to_room`: in a server, in its event loop (this process's
+    sockets from the hub, in the order of everything else it hands them, the others through
+    the layer); elsewhere (a command) through the layer to every server's hub."""
     try:
-        event = room_event(room_id, change, seq, frame)
-        async_to_sync(get_channel_layer().group_send)(room_group_name(room_id), event)
+        async_to_sync(in_loop_context)(send_to_room(room_id, change, seq, frame))
     except Exception:
         logger.exception("Could not hand change %s of room %s to its sockets", change, room_id)
 
@@ -114,6 +127,13 @@ def room_event(room_id: int, change: int, seq: int, frame: str, origin: str | No
         "text": frame,
         "origin": origin,
     }
+
+
+async def in_loop_context(sending: Awaitable[None]) -> None:
+    """Await a hand-out from synchronous code in a context of its own: the tasks it starts for
+    sockets (a user's event, a gap fill) must not inherit the caller's, whose thread executor
+    is gone once the caller returns."""
+    await asyncio.get_running_loop().create_task(sending, context=contextvars.Context())
 
 
 def on_commit(send: Callable[[], None]) -> None:
