@@ -116,6 +116,11 @@ if REDIS_URL:
                     # redis-py's default 5 s, and a timeout there would end idle sockets.
                     "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
                     "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1500),
+                    # Each process's hub channel (messaging/realtime/hub.py) takes the events of
+                    # all its sockets: a burst (a mention of a whole room) must fit.
+                    "channel_capacity": {
+                        "parley-hub*": env.int("CHANNEL_LAYER_HUB_CAPACITY", default=100_000)
+                    },
                     "expiry": 30,
                 },
             }

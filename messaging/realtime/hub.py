@@ -32,6 +32,9 @@ RETRY_SECONDS = 1.0
 # How long a lost log-out, deactivation or removal event can leave a socket receiving, at most
 # (plus one database hop). docs/security.md states it; tests/test_standing.py proves it.
 AUDIT_SECONDS = 15.0
+# The hub's layer channel carries every room change and user event of the process: settings give
+# channels named so a capacity of their own on the Redis core layer (CHANNEL_LAYER_HUB_CAPACITY).
+HUB_CHANNEL_PREFIX = "parley-hub"
 
 
 class RoomHub:
@@ -52,7 +55,7 @@ class RoomHub:
     async def start(self) -> None:
         async with self._started:
             if self.channel is None:
-                self.channel = await self.layer.new_channel()
+                self.channel = await self.layer.new_channel(prefix=HUB_CHANNEL_PREFIX)
                 self._tasks = [
                     asyncio.create_task(self._receive()),
                     asyncio.create_task(self._renew()),
