@@ -505,7 +505,11 @@ def issue19_targets(results: dict) -> list[str]:
                     knee_parts.append(
                         f"{peer} {_knee_cell(other, 'knee')}" + (f" ({ratio:.2g}×)" if ratio else "")
                     )
-                    cheaper = mine["us"] is not None and other["us"] is not None and mine["us"] < other["us"]
+                    if other["us"] is None:
+                        # The peer delivered nothing at any step: no CPU per delivery to compare.
+                        us_parts.append(f"{peer} — (no passing step)")
+                        continue
+                    cheaper = mine["us"] is not None and mine["us"] < other["us"]
                     us_ok = us_ok and cheaper
                     us_parts.append(f"{peer} {_num(other['us'], 1)}")
                 knee_ok = False if False in knee_oks else (None if None in knee_oks else True)

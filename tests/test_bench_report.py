@@ -286,3 +286,19 @@ def test_the_peer_plot_is_drawn(tmp_path):
     path = tmp_path / "peers.png"
     assert plot_peers(sample_results(), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_peer_with_no_cpu_figure_does_not_decide_the_cpu_target():
+    # Synapse fails its first step in a room of 100 and delivered nothing to measure: Parley's
+    # 12 µs against ejabberd's 25 is ahead, whatever Synapse could not show.
+    results = sample_results()
+    results["configs"]["uvicorn-memory-sqlite"]["rooms"]["100"] = room(100, [2.5, 5, 10], 20, 12.0)
+    results["configs"]["synapse-sqlite"]["rooms"]["100"] = room(100, [], 2.5, None)
+    hundred = next(
+        line
+        for line in issue19_targets(results)
+        if line.startswith("- room of 100, uvicorn-memory-sqlite: knee")
+    )
+    assert hundred.endswith(
+        "µs/delivery 12.0 vs ejabberd-muc 25.0, synapse-sqlite — (no passing step) → **met**"
+    ), hundred
