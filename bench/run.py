@@ -96,6 +96,12 @@ CONFIGS = {
         ),
         Config("synapse-postgres", "synapse", "postgres", note="Matrix Synapse on a PostgreSQL of its own"),
         Config("ejabberd-muc", "ejabberd", note="ejabberd (Erlang), XMPP MUC over WebSocket"),
+        Config(
+            "ejabberd-muc-mam",
+            "ejabberd",
+            "mnesia",
+            note="ejabberd-muc with its message archive on (mod_mam in Mnesia: every message stored)",
+        ),
     )
 }
 PEER_SERVERS = {"synapse", "ejabberd"}
@@ -819,7 +825,9 @@ def peer_server(config: Config, workdir: Path, *, idle: bool = False):
     # members (rooms of 100) are measured with no join broadcast at all: with it, each member's
     # ~50 presence stanzas made 278 KiB of RSS per member and 131 connects/s (10,000 members);
     # without, 54 KiB and 400/s (1,000).
-    return EjabberdServer(workdir / config.name, max_users_presence=1 if idle else 100)
+    return EjabberdServer(
+        workdir / config.name, max_users_presence=1 if idle else 100, mam=config.name == "ejabberd-muc-mam"
+    )
 
 
 async def run_peer_rooms(server, args) -> dict:

@@ -66,3 +66,32 @@ async def test_every_member_receives_every_message_and_its_own_echo_carries_its_
         await asyncio.gather(*(member.close() for member in members), return_exceptions=True)
         await asyncio.to_thread(server.stop)
     assert server.pids() == []
+
+
+def test_config_template_with_mam_archives_every_room_in_mnesia(tmp_path):
+    server = ejabberd.EjabberdServer(tmp_path, mam=True)
+    server.port = 12345
+    text = server.config_text()
+    assert server.name == "ejabberd-muc-mam"
+    assert "mod_mam:\n    db_type: mnesia\n    default: always" in text
+    assert "      mam: true\n" in text and "      mam: false\n" not in text
+    assert "history_size: 0" in text and "$" not in text
+
+
+@pytest.mark.skipif(not ejabberd.installed(), reason="ejabberd is not installed (apt-get install ejabberd)")
+async def test_with_mam_every_groupchat_message_is_in_the_room_archive(tmp_path):
+    server = ejabberd.EjabberdServer(tmp_path, mam=True)
+    await asyncio.to_thread(server.start, None)
+    members = []
+    try:
+        room = await server.make_room(2)
+        members = await room.connect(concurrency=2)
+        streams = [member.messages() for member in members]
+        for i in range(7):
+            await members[i % 2].send(f"1|{i}|x", f"u{i % 2}-{i}")
+            for stream in streams:
+                await asyncio.wait_for(anext(stream), 10)
+        assert await ejabberd.archived_count(room) == 7
+    finally:
+        await asyncio.gather(*(member.close() for member in members), return_exceptions=True)
+        server.stop()

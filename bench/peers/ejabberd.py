@@ -19,6 +19,12 @@ authenticates with SASL PLAIN, binds a resource, joins the room with `maxstanzas
 history) and waits for its own presence (status 110). Receiving skips anything that is not a
 `<message` by its prefix, and parses messages with `xml.etree.ElementTree.fromstring` (one C
 expat parse of a ~300-byte stanza, about 10-15 µs: see `parse_cost_us`).
+
+`EjabberdServer(mam=True)` is the `ejabberd-muc-mam` configuration: the same server with its
+message archive on (XEP-0313: mod_mam, `db_type: mnesia` as a default install has it, and every
+room's `mam: true`), so every groupchat message is stored in the room's archive as it is
+broadcast, as Parley stores every message. `archived_count` asks the archive how many messages a
+room holds (a MAM query with RSM `max 0`: the count, no messages).
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
 BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 MUC = "http://jabber.org/protocol/muc"
 MUC_USER = "http://jabber.org/protocol/muc#user"
+MAM = "urn:xmpp:mam:2"
+RSM = "http://jabber.org/protocol/rsm"
 CLIENT = "jabber:client"
 PAD = "lorem ipsum dolor sit amet " * 3
 
@@ -78,10 +86,18 @@ def installed() -> bool:
     return shutil.which("ejabberdctl") is not None and Path("/usr/bin/erl").exists()
 
 
+# mod_mam for ejabberd-muc-mam: every room message archived in Mnesia (a default install's
+# db_type; the Debian package has no SQLite driver without erlang-p1-sqlite3). `default: always`
+# is the users' own archives' default (ejabberd keeps groupchat messages in the room's archive only).
+MAM_MODULE = """
+  mod_mam:
+    db_type: mnesia
+    default: always
+    assume_mam_usage: true"""
+
+
 class EjabberdServer:
     """Our own ejabberd instance: config, spool and port under `workdir`."""
-
-    name = "ejabberd-muc"
 
     def __init__(
         self,
@@ -90,7 +106,11 @@ class EjabberdServer:
         vhost: str = "bench.local",
         max_users_presence: int = 1000,
         busy_wait: bool = True,
+        mam: bool = False,
     ):
+        # Every room message archived (mod_mam, the rooms' `mam` option): ejabberd-muc-mam.
+        self.mam = mam
+        self.name = "ejabberd-muc-mam" if mam else "ejabberd-muc"
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-ejabberd-"))
         self.vhost = vhost
         self.muc_host = f"conference.{vhost}"
@@ -137,7 +157,11 @@ class EjabberdServer:
     # -- start / stop ----------------------------------------------------------------------
     def config_text(self) -> str:
         return string.Template(TEMPLATE.read_text()).substitute(
-            host=self.vhost, port=self.port, max_users_presence=self.max_users_presence
+            host=self.vhost,
+            port=self.port,
+            max_users_presence=self.max_users_presence,
+            room_mam="true" if self.mam else "false",
+            mam_module=MAM_MODULE if self.mam else "",
         )
 
     def command(self, schedulers: int) -> list[str]:
@@ -389,7 +413,9 @@ class Member:
         return cls(room, user, socket)
 
     @staticmethod
-    async def _login(socket: ClientConnection, server: EjabberdServer, user: str, room: EjabberdRoom) -> None:
+    async def _login(
+        socket: ClientConnection, server: EjabberdServer, user: str, room: EjabberdRoom, *, join: bool = True
+    ) -> None:
         stream_open = f'<open xmlns="{FRAMING}" to="{server.vhost}" version="1.0"/>'
 
         async def until(predicate) -> str:
@@ -419,6 +445,8 @@ class Member:
                 '<iq type="set" id="sess"><session xmlns="urn:ietf:params:xml:ns:xmpp-session"/></iq>'
             )
             await until(lambda f: 'id="sess"' in f or "id='sess'" in f)
+        if not join:
+            return
         await socket.send(
             f"<presence to={quoteattr(room.jid + '/' + user)}>"
             f'<x xmlns="{MUC}"><history maxstanzas="0"/></x></presence>'
@@ -452,6 +480,34 @@ class Member:
 
     def abort(self) -> None:
         self.socket.transport.abort()
+
+
+async def archived_count(room: EjabberdRoom, user: str = "u0", timeout: float = 30) -> int:
+    """How many messages the room's archive holds (XEP-0313 query to the room with RSM max 0:
+    the `<fin>` carries the count, no message comes), from a session of its own that does not join."""
+    server = room.server
+    socket = await connect(
+        f"ws://{HOST}:{server.port}/ws", subprotocols=["xmpp"], compression=None, ping_interval=None
+    )
+    try:
+        await asyncio.wait_for(Member._login(socket, server, user, room, join=False), timeout)
+        await socket.send(
+            f'<iq type="set" to="{room.jid}" id="mamcount"><query xmlns="{MAM}">'
+            f'<set xmlns="{RSM}"><max>0</max></set></query></iq>'
+        )
+        async with asyncio.timeout(timeout):
+            async for frame in socket:
+                if isinstance(frame, bytes):
+                    frame = frame.decode()
+                if frame.startswith("<iq") and "mamcount" in frame:
+                    element = ET.fromstring(frame)
+                    if element.get("type") != "result":
+                        raise RuntimeError(f"archive query: {frame[:300]}")
+                    count = element.find(f".//{{{RSM}}}count")
+                    return int(count.text) if count is not None and count.text else 0
+        raise RuntimeError("archive query: the stream closed")
+    finally:
+        socket.transport.abort()
 
 
 def parse_message(frame: str | bytes, own_from: str) -> tuple[str, str | None] | None:
@@ -497,7 +553,9 @@ def parse_cost_us(samples: int = 20000) -> float:
 
 # -- smoke ---------------------------------------------------------------------------------
 async def smoke(args) -> int:
-    server = EjabberdServer(max_users_presence=args.max_users_presence, busy_wait=not args.no_busy_wait)
+    server = EjabberdServer(
+        max_users_presence=args.max_users_presence, busy_wait=not args.no_busy_wait, mam=args.mam
+    )
     server.install()
     raise_nofile()  # the generator holds a socket per member
     cpus = {int(c) for c in args.server_cpus.split(",")} if args.server_cpus else None
@@ -517,7 +575,14 @@ async def smoke(args) -> int:
             f"{args.members} members: registered in {t1 - t0:.2f} s, joined in {t2 - t1:.2f} s "
             f"({args.members / (t2 - t1):.0f}/s); RSS {server.rss_kib() / 1024:.1f} MiB"
         )
-        return await measure(server, members, args)
+        failed = await measure(server, members, args)
+        if server.mam:
+            # Every message sent into the room (its warm-up's and the measured ones) in its archive.
+            sent = round(args.rate * args.warmup) + max(1, round(args.rate * args.seconds))
+            archived = await archived_count(room)
+            print(f"archive (mod_mam, Mnesia): {archived} messages of the {sent} sent into the room")
+            failed = failed or archived != sent
+        return failed
     finally:
         await asyncio.gather(*(m.close() for m in members), return_exceptions=True)
         server.stop()
@@ -623,6 +688,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--server-cpus", default="0", help="e.g. 0 or 0,1; empty for no pinning")
     run.add_argument("--max-users-presence", type=int, default=1000)
     run.add_argument("--no-busy-wait", action="store_true", help="Erlang schedulers sleep, not spin")
+    run.add_argument("--mam", action="store_true", help="archive every room message (ejabberd-muc-mam)")
     run.add_argument("--keep", action="store_true", help="keep the work directory")
     sub.add_parser("version", help="the installed ejabberd version")
     args = parser.parse_args(argv)
