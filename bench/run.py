@@ -102,6 +102,12 @@ CONFIGS = {
             "mnesia",
             note="ejabberd-muc with its message archive on (mod_mam in Mnesia: every message stored)",
         ),
+        Config(
+            "ejabberd-muc-mam-sqlite",
+            "ejabberd",
+            "sqlite",
+            note="ejabberd-muc-mam with the archive in SQLite (mod_mam db_type sql, erlang-p1-sqlite3)",
+        ),
     )
 }
 PEER_SERVERS = {"synapse", "ejabberd"}
@@ -826,7 +832,10 @@ def peer_server(config: Config, workdir: Path, *, idle: bool = False):
     # ~50 presence stanzas made 278 KiB of RSS per member and 131 connects/s (10,000 members);
     # without, 54 KiB and 400/s (1,000).
     return EjabberdServer(
-        workdir / config.name, max_users_presence=1 if idle else 100, mam=config.name == "ejabberd-muc-mam"
+        workdir / config.name,
+        max_users_presence=1 if idle else 100,
+        mam=config.name.startswith("ejabberd-muc-mam"),
+        mam_db=config.database or "mnesia",
     )
 
 

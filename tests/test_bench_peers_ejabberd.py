@@ -8,6 +8,9 @@ Debian's ejabberd is installed (`apt-get install ejabberd`), and is skipped else
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -78,9 +81,24 @@ def test_config_template_with_mam_archives_every_room_in_mnesia(tmp_path):
     assert "history_size: 0" in text and "$" not in text
 
 
+def test_config_template_with_the_archive_in_sqlite_points_mod_mam_at_a_file_in_the_workdir(tmp_path):
+    server = ejabberd.EjabberdServer(tmp_path, mam=True, mam_db="sqlite")
+    server.port = 12345
+    text = server.config_text()
+    assert server.name == "ejabberd-muc-mam-sqlite"
+    assert "mod_mam:\n    db_type: sql\n" in text and "\nsql_type: sqlite\n" in text
+    assert f'sql_database: "{tmp_path / "ejabberd.db"}"' in text and "$" not in text
+
+
+SQLITE_DRIVER = bool(list(Path("/usr/lib/erlang/lib").glob("p1_sqlite3-*")))
+
+
 @pytest.mark.skipif(not ejabberd.installed(), reason="ejabberd is not installed (apt-get install ejabberd)")
-async def test_with_mam_every_groupchat_message_is_in_the_room_archive(tmp_path):
-    server = ejabberd.EjabberdServer(tmp_path, mam=True)
+@pytest.mark.parametrize("mam_db", ["mnesia", "sqlite"])
+async def test_with_mam_every_groupchat_message_is_in_the_room_archive(tmp_path, mam_db):
+    if mam_db == "sqlite" and not (SQLITE_DRIVER and ejabberd.SQLITE_SCHEMA.exists()):
+        pytest.skip("ejabberd's SQLite driver is not installed (apt-get install erlang-p1-sqlite3)")
+    server = ejabberd.EjabberdServer(tmp_path, mam=True, mam_db=mam_db)
     await asyncio.to_thread(server.start, None)
     members = []
     try:
@@ -92,6 +110,12 @@ async def test_with_mam_every_groupchat_message_is_in_the_room_archive(tmp_path)
             for stream in streams:
                 await asyncio.wait_for(anext(stream), 10)
         assert await ejabberd.archived_count(room) == 7
+        if mam_db == "sqlite":
+            with contextlib.closing(sqlite3.connect(tmp_path / "ejabberd.db")) as database:
+                rows = database.execute(
+                    "SELECT username, kind, count(*) FROM archive GROUP BY 1, 2"
+                ).fetchall()
+            assert rows == [(room.jid, "groupchat", 7)]
     finally:
         await asyncio.gather(*(member.close() for member in members), return_exceptions=True)
         server.stop()

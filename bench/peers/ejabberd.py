@@ -61,6 +61,7 @@ from bench.procs import children_of, free_port, proc_cpu_seconds, proc_rss_kib, 
 
 HOST = "127.0.0.1"
 TEMPLATE = Path(__file__).with_name("ejabberd") / "ejabberd.yml"
+SQLITE_SCHEMA = Path("/usr/share/ejabberd/sql/lite.sql")
 SOURCE_ADDRESSES = [f"127.0.0.{i}" for i in range(2, 42)]
 PASSWORD = "bench-password"
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
@@ -107,10 +108,15 @@ class EjabberdServer:
         max_users_presence: int = 1000,
         busy_wait: bool = True,
         mam: bool = False,
+        mam_db: str = "mnesia",
     ):
         # Every room message archived (mod_mam, the rooms' `mam` option): ejabberd-muc-mam.
         self.mam = mam
-        self.name = "ejabberd-muc-mam" if mam else "ejabberd-muc"
+        # The archive's store: "mnesia" (a default install's) or "sqlite" (SQL, erlang-p1-sqlite3).
+        self.mam_db = mam_db
+        self.name = (
+            ("ejabberd-muc-mam" + ("-sqlite" if mam_db == "sqlite" else "")) if mam else "ejabberd-muc"
+        )
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="bench-ejabberd-"))
         self.vhost = vhost
         self.muc_host = f"conference.{vhost}"
@@ -161,8 +167,26 @@ class EjabberdServer:
             port=self.port,
             max_users_presence=self.max_users_presence,
             room_mam="true" if self.mam else "false",
-            mam_module=MAM_MODULE if self.mam else "",
+            mam_module=self._mam_module(),
         )
+
+    def _mam_module(self) -> str:
+        if not self.mam:
+            return ""
+        if self.mam_db == "mnesia":
+            return MAM_MODULE
+        sql = f"\nsql_type: sqlite\nsql_database: {json.dumps(str(self.workdir / 'ejabberd.db'))}"
+        return MAM_MODULE.replace("db_type: mnesia", "db_type: sql") + sql
+
+    def _create_sql_schema(self) -> None:
+        """ejabberd 23.01 does not create its SQL tables: the package's SQLite schema, once."""
+        import sqlite3
+
+        database = self.workdir / "ejabberd.db"
+        if database.exists():
+            return
+        with contextlib.closing(sqlite3.connect(database)) as connection:
+            connection.executescript(SQLITE_SCHEMA.read_text())
 
     def command(self, schedulers: int) -> list[str]:
         # What `ejabberdctl foreground` runs (+K, +P, the Mnesia dir, -s ejabberd), without the
@@ -185,6 +209,8 @@ class EjabberdServer:
         (self.workdir / "logs").mkdir(exist_ok=True)
         config = self.workdir / "ejabberd.yml"
         config.write_text(self.config_text())
+        if self.mam and self.mam_db == "sqlite":
+            self._create_sql_schema()
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.workdir),
@@ -554,7 +580,10 @@ def parse_cost_us(samples: int = 20000) -> float:
 # -- smoke ---------------------------------------------------------------------------------
 async def smoke(args) -> int:
     server = EjabberdServer(
-        max_users_presence=args.max_users_presence, busy_wait=not args.no_busy_wait, mam=args.mam
+        max_users_presence=args.max_users_presence,
+        busy_wait=not args.no_busy_wait,
+        mam=args.mam is not None,
+        mam_db=args.mam or "mnesia",
     )
     server.install()
     raise_nofile()  # the generator holds a socket per member
@@ -580,7 +609,7 @@ async def smoke(args) -> int:
             # Every message sent into the room (its warm-up's and the measured ones) in its archive.
             sent = round(args.rate * args.warmup) + max(1, round(args.rate * args.seconds))
             archived = await archived_count(room)
-            print(f"archive (mod_mam, Mnesia): {archived} messages of the {sent} sent into the room")
+            print(f"archive (mod_mam, {server.mam_db}): {archived} messages of the {sent} sent into the room")
             failed = failed or archived != sent
         return failed
     finally:
@@ -688,7 +717,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--server-cpus", default="0", help="e.g. 0 or 0,1; empty for no pinning")
     run.add_argument("--max-users-presence", type=int, default=1000)
     run.add_argument("--no-busy-wait", action="store_true", help="Erlang schedulers sleep, not spin")
-    run.add_argument("--mam", action="store_true", help="archive every room message (ejabberd-muc-mam)")
+    run.add_argument(
+        "--mam",
+        nargs="?",
+        const="mnesia",
+        choices=["mnesia", "sqlite"],
+        help="archive every room message (ejabberd-muc-mam, in Mnesia unless sqlite)",
+    )
     run.add_argument("--keep", action="store_true", help="keep the work directory")
     sub.add_parser("version", help="the installed ejabberd version")
     args = parser.parse_args(argv)
