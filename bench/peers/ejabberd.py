@@ -87,6 +87,10 @@ def installed() -> bool:
     return shutil.which("ejabberdctl") is not None and Path("/usr/bin/erl").exists()
 
 
+def sqlite_driver() -> bool:
+    return any(Path("/usr/lib/erlang/lib").glob("p1_sqlite3-*/ebin/sqlite3.app"))
+
+
 # mod_mam for ejabberd-muc-mam: every room message archived in Mnesia (a default install's
 # db_type; the Debian package has no SQLite driver without erlang-p1-sqlite3). `default: always`
 # is the users' own archives' default (ejabberd keeps groupchat messages in the room's archive only).
@@ -134,17 +138,22 @@ class EjabberdServer:
 
     # -- install ---------------------------------------------------------------------------
     def install(self) -> None:
+        # The archive in SQLite needs ejabberd's SQLite driver, a package of its own.
+        wanted = ["erlang-p1-sqlite3"] if self.mam and self.mam_db == "sqlite" and not sqlite_driver() else []
         if not installed():
+            wanted.append("ejabberd")
+        if wanted:
             sudo = [] if os.geteuid() == 0 else ["sudo"]
             env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            print("bench.peers.ejabberd: installing ejabberd", file=sys.stderr)
+            print(f"bench.peers.ejabberd: installing {', '.join(wanted)}", file=sys.stderr)
             subprocess.run([*sudo, "apt-get", "update", "-q"], check=True, env=env)
             subprocess.run(
-                [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "ejabberd"],
+                [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", *wanted],
                 check=True,
                 env=env,
             )
-            self._stop_debian_service(sudo)
+            if "ejabberd" in wanted:
+                self._stop_debian_service(sudo)
         self.version = ejabberd_version()
 
     @staticmethod
