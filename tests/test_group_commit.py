@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 
 from messaging.actions import messages as message_actions
 from messaging.actions.messages import SendRequest, post_message, post_messages
@@ -294,3 +294,41 @@ async def test_a_refused_send_in_a_batch_is_answered_and_the_others_delivered(
     assert (error["code"], error["client_id"]) == ("not_member", "d1")
     got = await a.receive_messages(2)
     assert [(m["seq"], m["client_id"]) for m in got] == [(1, "a1"), (2, "b1")]
+
+
+@pytest.mark.parametrize("client_id", ["a\x00b", "tab\there", "line\nbreak", "\x7fdel", "\u202eflip"])
+def test_a_client_id_with_control_characters_is_refused_alone(room, alice, bob, client_id):
+    # PostgreSQL refuses NUL in text: stored as it came, one such client_id failed every other
+    # send of its batch (a hostile client's review found it). It is refused before the database.
+    outcomes = post_messages(
+        [SendRequest(alice, room.id, "mine", "a1"), SendRequest(bob, room.id, "evil", client_id)]
+    )
+
+    assert outcomes[0].created and outcomes[0].message.seq == 1
+    assert isinstance(outcomes[1], BadRequest)
+    assert stored_seqs(room) == [(1, "a1")]
+
+
+def test_a_row_the_database_refuses_fails_only_its_own_send(room, alice, bob, carol, monkeypatch):
+    """Defence in depth: a data error on one row (anything the checks before the database let
+    through) sends the batch again one message at a time, so it costs only its own send."""
+    real = ChatMessage.objects.bulk_create
+
+    def refuse_poison(objs, *args, **kwargs):
+        if any(message.client_id == "poison" for message in objs):
+            raise DataError("value the database refuses")
+        return real(objs, *args, **kwargs)
+
+    monkeypatch.setattr(ChatMessage.objects, "bulk_create", refuse_poison)
+    outcomes = post_messages(
+        [
+            SendRequest(alice, room.id, "one", "a1"),
+            SendRequest(bob, room.id, "evil", "poison"),
+            SendRequest(carol, room.id, "two", "c1"),
+        ]
+    )
+
+    assert [o.message.seq for o in (outcomes[0], outcomes[2])] == [1, 2]
+    assert isinstance(outcomes[1], DataError)
+    assert stored_seqs(room) == [(1, "a1"), (2, "c1")]
+    assert ChatRoom.objects.get(pk=room.pk).last_seq == 2

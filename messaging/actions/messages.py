@@ -13,7 +13,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from notifications.models import PendingNotification
 from notifications.notifier import hand_off, notifier
@@ -78,6 +78,10 @@ def clean_body(body: str) -> str:
 def clean_client_id(client_id: str) -> str:
     if not 1 <= len(client_id) <= MAX_CLIENT_ID_CHARS:
         raise BadRequest(f"client_id must be 1 to {MAX_CLIENT_ID_CHARS} characters.")
+    # Control and format characters (NUL, line breaks, direction marks): PostgreSQL refuses NUL
+    # in text, and the same client_id must mean the same on every database.
+    if any(unicodedata.category(char)[0] == "C" for char in client_id):
+        raise BadRequest("client_id must not contain control or format characters.")
     return client_id
 
 
@@ -172,13 +176,17 @@ def post_messages(requests: Sequence[SendRequest]) -> list[PostedMessage | Excep
     try:
         with transaction.atomic():
             _store(ready, outcomes)
-    except IntegrityError as error:
+    except (IntegrityError, DataError) as error:
+        # One row refused for what it holds: a resent client_id, or a value the checks above let
+        # through. Alone, each costs only its own send.
         if len(ready) > 1:
             for index, request in ready:
                 outcomes[index] = post_messages([replace(request, recheck=None)])[0]
-        else:
+        elif isinstance(error, IntegrityError):
             index, request = ready[0]
             outcomes[index] = _answer_resend(request, error)
+        else:
+            outcomes[ready[0][0]] = error
     return outcomes
 
 
