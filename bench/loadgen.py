@@ -497,12 +497,7 @@ class Room:
         if self.workers:
             return await self._run_step_workers(index, rate, duration, drain, label)
         step = self.new_step(index, rate, duration, label)
-        cpu0, server0, services0, busy0 = (
-            cpu_seconds(),
-            self.server_cpu(),
-            self.services_cpu(),
-            machine_busy_seconds(),
-        )
+        cpu0, server0, services0, busy0 = self._cpu_marks()
         wall0 = time.monotonic()
         with generator.gc_paused():
             await self.send_all(step, clock() + 20_000_000)
@@ -517,17 +512,16 @@ class Room:
             wall=wall, generator_cpu=generator_cpu, server_cpu=server, services_cpu=services, other_cpu=other
         )
 
+    def _cpu_marks(self) -> tuple[float, float, float, float]:
+        """CPU seconds so far: this process, the server, PostgreSQL + Redis, the whole machine."""
+        return cpu_seconds(), self.server_cpu(), self.services_cpu(), machine_busy_seconds()
+
     async def _run_step_workers(self, index: int, rate: float, duration: float, drain: float, label: str):
         """Every worker sends its senders' share from one t0; when all have sent, each drains
         until one deadline; their samples and counts are merged into this process's step."""
         step = Step(index, len(self.sessions), self.senders, rate, duration, label, ordered=self.ordered)
         self.steps[index] = step
-        cpu0, server0, services0, busy0 = (
-            cpu_seconds(),
-            self.server_cpu(),
-            self.services_cpu(),
-            machine_busy_seconds(),
-        )
+        cpu0, server0, services0, busy0 = self._cpu_marks()
         wall0 = time.monotonic()
         step.start_ns = t0 = clock() + 50_000_000  # time for the command to reach every worker
         step_args = {"index": index, "rate": rate, "duration": duration, "label": label, "t0": t0}
