@@ -72,6 +72,11 @@ class MessageDeleted(ParleyError):
     default_detail = "This message was deleted."
 
 
+class ThreadDepth(ParleyError):
+    code = "thread_depth"
+    default_detail = "This message is a reply in a thread; threads are one level deep, so reply to its root."
+
+
 class TooLate(ParleyError):
     code = "too_late"
     default_detail = "It is too late to change this message."

@@ -118,6 +118,20 @@ class ChatMessage(models.Model):
     mentioned_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"
     )
+    # A reply in a thread: the message it answers (a root, never itself a reply: threads are one
+    # level deep). Messages are never deleted but with their room (deletes are tombstones).
+    thread_root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    # Whether the room's timeline shows it: every message but a reply not "also sent to the room".
+    # The room's unread count counts only these.
+    in_room = models.BooleanField(default=True)
+    # A root's thread as the room's timeline shows it, kept in the transaction of each reply and
+    # each reply's delete (so a message's payload is still one row).
+    reply_count = models.PositiveIntegerField(default=0)
+    last_reply_at = models.DateTimeField(null=True, blank=True)
+    # The authors of the newest replies, newest first, as author payloads (at most 3).
+    last_repliers = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["room", "seq"]
@@ -136,11 +150,22 @@ class ChatMessage(models.Model):
             models.CheckConstraint(
                 condition=Q(body="") | Q(deleted_at__isnull=True), name="chatmessage_deleted_has_no_body"
             ),
+            models.CheckConstraint(
+                condition=Q(in_room=True) | Q(thread_root__isnull=False), name="chatmessage_only_replies_hide"
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["room", "pinned_at"], name="chatmessage_pinned", condition=Q(pinned_at__isnull=False)
             ),
+            # A thread's replies in order.
+            models.Index(
+                fields=["thread_root", "seq"],
+                name="chatmessage_thread",
+                condition=Q(thread_root__isnull=False),
+            ),
+            # The room's timeline (history pages, unread counts) without the thread-only replies.
+            models.Index(fields=["room", "seq"], name="chatmessage_timeline", condition=Q(in_room=True)),
         ]
 
     def __str__(self) -> str:
@@ -149,6 +174,37 @@ class ChatMessage(models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.deleted_at is not None
+
+
+class ThreadFollow(models.Model):
+    """A user's standing in one thread: whether they follow it (its root's author, whoever
+    replied or was mentioned in it, or chose to), muted, and how far they have read it."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="thread_follows"
+    )
+    root = models.ForeignKey(ChatMessage, on_delete=models.CASCADE, related_name="follows")
+    # Denormalised from the root: the Threads view and access checks read by room.
+    room = models.ForeignKey(ChatRoom, on_delete=models.CASCADE, related_name="+")
+    # False: unfollowed on purpose; kept so that a later mention does not follow again.
+    following = models.BooleanField(default=True)
+    # Followed, but no notifications and no unread badge.
+    muted = models.BooleanField(default=False)
+    # The newest reply's seq the user has seen in this thread (replies are the room's seqs).
+    last_read_seq = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "root"], name="threadfollow_unique_user_root"),
+        ]
+        indexes = [
+            models.Index(fields=["root", "user"], name="threadfollow_root_user"),
+        ]
+
+    def __str__(self) -> str:
+        state = "follows" if self.following else "unfollowed"
+        return f"{self.user_id} {state} thread {self.root_id}"
 
 
 class MessageRevision(models.Model):

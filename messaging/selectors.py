@@ -4,7 +4,8 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from .errors import (
     BadRequest,
@@ -13,9 +14,10 @@ from .errors import (
     NotMember,
     ParleyError,
     PermissionDenied,
+    ThreadDepth,
     Unauthenticated,
 )
-from .models import ChatMessage, ChatRoom, Membership, Reaction
+from .models import ChatMessage, ChatRoom, Membership, Reaction, ThreadFollow
 
 User = get_user_model()
 
@@ -27,12 +29,28 @@ def member_room_positions(user) -> dict[int, tuple[int, int]]:
 
 
 def rooms_for(user) -> QuerySet[ChatRoom]:
-    """The rooms the user is a member of, by name, each with `unread`: messages not yet seen."""
+    """The rooms the user is a member of, by name, each with `unread`: messages of its
+    timeline not yet seen (a reply only in its thread is not the room's news)."""
+    unread = (
+        ChatMessage.objects.filter(
+            room=OuterRef("pk"), in_room=True, seq__gt=OuterRef("memberships__last_read_seq")
+        )
+        .order_by()
+        .values("room")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
     return (
         ChatRoom.objects.filter(memberships__user=user)
-        .annotate(unread=F("last_seq") - F("memberships__last_read_seq"))
+        .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))
         .order_by("name")
     )
+
+
+def room_unread(*, user, room_id: int) -> int:
+    """The room's unread count for this member, as the sidebar shows it."""
+    read = Membership.objects.filter(user=user, room_id=room_id).values("last_read_seq")[:1]
+    return ChatMessage.objects.filter(room_id=room_id, in_room=True, seq__gt=Subquery(read)).count()
 
 
 def joinable_rooms(user) -> QuerySet[ChatRoom]:
@@ -88,8 +106,10 @@ def write_refusal(*, user, room_id: int) -> Exception:
 def messages_with_state() -> QuerySet[ChatMessage]:
     """Messages with what their payload shows: author, mentions, reactions and who pinned."""
     reactions = Reaction.objects.select_related("user").order_by("created_at", "id")
-    return ChatMessage.objects.select_related("author", "pinned_by").prefetch_related(
-        "mentioned_users", Prefetch("reactions", queryset=reactions)
+    return (
+        ChatMessage.objects.select_related("author", "pinned_by")
+        .annotate(thread_root_seq=F("thread_root__seq"))
+        .prefetch_related("mentioned_users", Prefetch("reactions", queryset=reactions))
     )
 
 
@@ -98,8 +118,9 @@ def message_with_state(*, room_id: int, seq: int) -> ChatMessage:
 
 
 def room_history(room: ChatRoom, *, before_seq: int | None = None, limit: int = 50) -> list[ChatMessage]:
-    """The `limit` messages before `before_seq` (the newest when None), oldest first."""
-    messages = messages_with_state().filter(room=room)
+    """The `limit` messages of the room's timeline before `before_seq` (the newest when
+    None), oldest first: replies only in their thread are not in it."""
+    messages = messages_with_state().filter(room=room, in_room=True)
     if before_seq is not None:
         messages = messages.filter(seq__lt=before_seq)
     return list(reversed(messages.order_by("-seq")[:limit]))
@@ -190,3 +211,87 @@ def message_versions(*, room: ChatRoom, membership: Membership | None, seq: int)
 
 def room_members(room: ChatRoom) -> QuerySet[Membership]:
     return Membership.objects.filter(room=room).select_related("user").order_by("user__username")
+
+
+# --- Threads -------------------------------------------------------------------------------
+
+
+def thread_root(*, room: ChatRoom, seq: int) -> ChatMessage:
+    """The root of a thread (a message that is not itself a reply), with its state."""
+    root = messages_with_state().filter(room=room, seq=seq).first()
+    if root is None:
+        raise NoSuchMessage()
+    if root.thread_root_id is not None:
+        raise ThreadDepth()
+    return root
+
+
+def thread_replies(
+    root: ChatMessage, *, before_seq: int | None = None, limit: int = 500
+) -> list[ChatMessage]:
+    """The thread's replies, oldest first: the `limit` newest (before `before_seq`)."""
+    replies = messages_with_state().filter(thread_root=root)
+    if before_seq is not None:
+        replies = replies.filter(seq__lt=before_seq)
+    return list(reversed(replies.order_by("-seq")[:limit]))
+
+
+def _unread_replies(user) -> Subquery:
+    """For a ThreadFollow row: its thread's replies by others after its read pointer."""
+    return Coalesce(
+        Subquery(
+            ChatMessage.objects.filter(
+                thread_root=OuterRef("root_id"), seq__gt=OuterRef("last_read_seq"), deleted_at__isnull=True
+            )
+            .exclude(author=user)
+            .order_by()
+            .values("thread_root")
+            .annotate(count=Count("*"))
+            .values("count"),
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def followed_threads(user, *, limit: int = 200) -> list[ThreadFollow]:
+    """The threads the user follows in rooms they are still in, newest activity first, each
+    with `unread`, its root (with state) and its room."""
+    follows = (
+        ThreadFollow.objects.filter(user=user, following=True, room__memberships__user=user)
+        .annotate(unread=_unread_replies(user))
+        .select_related("room")
+        .order_by(F("root__last_reply_at").desc(nulls_last=True), "-root_id")[:limit]
+    )
+    follows = list(follows)
+    roots = messages_with_state().in_bulk([follow.root_id for follow in follows])
+    for follow in follows:
+        follow.root = roots[follow.root_id]
+    return follows
+
+
+def thread_standing(*, user, root: ChatMessage) -> ThreadFollow | None:
+    """The user's (a user or their id) follow row for this thread with `unread`, or None when
+    there is none."""
+    follow = ThreadFollow.objects.filter(user=user, root=root).annotate(unread=_unread_replies(user)).first()
+    if follow is not None:
+        follow.root = root
+    return follow
+
+
+def unread_thread_count(user) -> int:
+    """How many followed, unmuted threads have replies the user has not read: the header's
+    Threads badge."""
+    return (
+        ThreadFollow.objects.filter(user=user, following=True, muted=False, room__memberships__user=user)
+        .filter(
+            Exists(
+                ChatMessage.objects.filter(
+                    thread_root=OuterRef("root_id"),
+                    seq__gt=OuterRef("last_read_seq"),
+                    deleted_at__isnull=True,
+                ).exclude(author=user)
+            )
+        )
+        .count()
+    )

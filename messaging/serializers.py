@@ -16,6 +16,9 @@ NOTIFICATION_REMOVED = "notification.removed"
 ROOM_JOINED = "room.joined"
 ROOM_LEFT = "room.left"
 ROOM_READ = "room.read"
+THREAD_FOLLOWED = "thread.followed"
+THREAD_READ = "thread.read"
+THREADS_STATE = "threads.state"
 ERROR = "error"
 PONG = "pong"
 HELLO = "hello"
@@ -51,6 +54,8 @@ def message_payload(message: ChatMessage, mentions: list[str], reactions=()) -> 
             "deleted": True,
             "reactions": [],
             "pinned": None,
+            # A deleted root keeps its thread readable.
+            **thread_fields(message),
         }
     return {
         "id": message.id,
@@ -68,6 +73,28 @@ def message_payload(message: ChatMessage, mentions: list[str], reactions=()) -> 
         "pinned": (
             {"by": message.pinned_by.username, "at": message.pinned_at.isoformat()}
             if message.pinned_at is not None
+            else None
+        ),
+        **thread_fields(message),
+    }
+
+
+def thread_fields(message: ChatMessage) -> dict[str, Any]:
+    """Where the message stands in threads: the root it replies to (by seq), whether the room's
+    timeline shows it, and, for a root with replies, its thread's summary."""
+    root_seq = getattr(message, "thread_root_seq", None)
+    if root_seq is None and message.thread_root_id is not None:
+        root_seq = message.thread_root.seq
+    return {
+        "thread_root": root_seq,
+        "in_room": message.in_room,
+        "thread": (
+            {
+                "reply_count": message.reply_count,
+                "last_reply_at": message.last_reply_at.isoformat() if message.last_reply_at else None,
+                "repliers": message.last_repliers,
+            }
+            if message.reply_count
             else None
         ),
     }
@@ -116,8 +143,36 @@ def room_left_frame(room: dict[str, Any]) -> str:
     return dumps({"type": ROOM_LEFT, "room": room})
 
 
-def room_read_frame(room_id: int, seq: int) -> str:
-    return dumps({"type": ROOM_READ, "room": room_id, "seq": seq})
+def room_read_frame(room_id: int, seq: int, unread: int) -> str:
+    return dumps({"type": ROOM_READ, "room": room_id, "seq": seq, "unread": unread})
+
+
+def thread_payload(follow, root: ChatMessage) -> dict[str, Any]:
+    """A user's standing in a thread: `follow` is their ThreadFollow row with `unread`
+    annotated (see selectors), or None when they never had one."""
+    following = follow is not None and follow.following
+    return {
+        "room": root.room_id,
+        "root": root.seq,
+        "following": following,
+        "muted": follow is not None and follow.muted,
+        "last_read_seq": follow.last_read_seq if follow is not None else 0,
+        "unread": follow.unread if following else 0,
+        "reply_count": root.reply_count,
+        "last_reply_at": root.last_reply_at.isoformat() if root.last_reply_at else None,
+    }
+
+
+def thread_followed_frame(thread: dict[str, Any]) -> str:
+    return dumps({"type": THREAD_FOLLOWED, "thread": thread})
+
+
+def thread_read_frame(thread: dict[str, Any]) -> str:
+    return dumps({"type": THREAD_READ, "thread": thread})
+
+
+def threads_state_frame(threads: list[dict[str, Any]]) -> str:
+    return dumps({"type": THREADS_STATE, "threads": threads})
 
 
 def hello_frame(user_id: int, room_ids: list[int]) -> str:

@@ -3,9 +3,11 @@
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from messaging.models import ChatMessage
+from messaging.actions.threads import follow_for_reply
+from messaging.models import ChatMessage, ThreadFollow
 from messaging.realtime import outlet
 
 from .models import Notification, PendingNotification
@@ -42,8 +44,79 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
             created = notify_mentions(
                 message=message, recipient_ids=[u.id for u in mentioned], may_exist=True
             )
-        frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
+            frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
+            if message.thread_root_id is not None and message.deleted_at is None:
+                mentioned_ids = [u.id for u in mentioned]
+                frames += follow_for_reply(reply=message, mentioned_ids=mentioned_ids)
+                frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
     return frames
+
+
+def notify_followers(
+    *, reply: ChatMessage, mentions: list[str], skip: Iterable[int]
+) -> list[tuple[int, str]]:
+    """Tell the thread's followers of a new reply: not its author, not those who muted it, not
+    those it mentions (a mention notifies them already), only members of the room. One unread
+    notification per follower and thread: a follower who has one gets it brought up to date
+    (this reply, one more in its count), the others a new one. Returns the `notification.new`
+    frames, as (recipient id, frame)."""
+    followers = set(
+        ThreadFollow.objects.filter(
+            root_id=reply.thread_root_id,
+            following=True,
+            muted=False,
+            user__memberships__room_id=reply.room_id,
+            user__is_active=True,
+        )
+        .exclude(user_id=reply.author_id)
+        .values_list("user_id", flat=True)
+    ) - set(skip)
+    if not followers:
+        return []
+    unread = Notification.objects.filter(
+        kind=Notification.Kind.REPLY, thread_root_id=reply.thread_root_id, read_at__isnull=True
+    )
+    bring_up_to_date = dict(
+        actor=reply.author, message=reply, count=F("count") + 1, created_at=reply.created_at
+    )
+    updated = set(unread.filter(recipient_id__in=followers).values_list("recipient_id", flat=True))
+    unread.filter(recipient_id__in=updated).update(**bring_up_to_date)
+    fresh = followers - updated
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient_id=recipient_id,
+                kind=Notification.Kind.REPLY,
+                actor=reply.author,
+                room_id=reply.room_id,
+                message=reply,
+                thread_root_id=reply.thread_root_id,
+                created_at=reply.created_at,
+            )
+            for recipient_id in sorted(fresh)
+        ],
+        ignore_conflicts=True,
+    )
+    # Made meanwhile by another process's step for another reply: brought up to date instead.
+    lost = fresh - set(
+        Notification.objects.filter(message=reply, kind=Notification.Kind.REPLY).values_list(
+            "recipient_id", flat=True
+        )
+    )
+    if lost:
+        unread.filter(recipient_id__in=lost).update(**bring_up_to_date)
+    notifications = Notification.objects.filter(message=reply, kind=Notification.Kind.REPLY).select_related(
+        "actor", "message__author", "recipient", "thread_root"
+    )
+    return [
+        (
+            n.recipient_id,
+            notification_new_frame(
+                n, mentions, updated=n.recipient_id not in fresh - lost, unread=unread_count(n.recipient)
+            ),
+        )
+        for n in notifications
+    ]
 
 
 def notify_mentions(

@@ -8,6 +8,9 @@ from django.utils import timezone
 class Notification(models.Model):
     class Kind(models.TextChoices):
         MENTION = "mention", "Mention"
+        # New replies in a thread the recipient follows: one unread notification per thread,
+        # brought up to date (its newest reply, how many) while it stays unread.
+        REPLY = "reply", "Reply in a followed thread"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -22,6 +25,11 @@ class Notification(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     read_at = models.DateTimeField(null=True, blank=True)
+    # For replies: the thread's root, and how many replies the notification stands for.
+    thread_root = models.ForeignKey(
+        "messaging.ChatMessage", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    count = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -29,6 +37,12 @@ class Notification(models.Model):
             # A retried notification step must not notify twice for one message.
             models.UniqueConstraint(
                 fields=["recipient", "message", "kind"], name="notification_unique_per_message"
+            ),
+            # One unread reply notification per thread, however many replies it stands for.
+            models.UniqueConstraint(
+                fields=["recipient", "thread_root"],
+                condition=models.Q(read_at__isnull=True, kind="reply"),
+                name="notification_one_unread_per_thread",
             ),
         ]
         indexes = [

@@ -25,6 +25,22 @@ MESSAGE = {
     "deleted": bool,
     "reactions": [{"emoji": str, "count": int, "users": [str]}],
     "pinned": ({"by": str, "at": ISO_TIME}, type(None)),
+    "thread_root": (int, type(None)),
+    "in_room": bool,
+    "thread": (
+        {"reply_count": int, "last_reply_at": (ISO_TIME, type(None)), "repliers": [AUTHOR]},
+        type(None),
+    ),
+}
+THREAD = {
+    "room": int,
+    "root": int,
+    "following": bool,
+    "muted": bool,
+    "last_read_seq": int,
+    "unread": int,
+    "reply_count": int,
+    "last_reply_at": (ISO_TIME, type(None)),
 }
 ROOM = {"id": int, "name": str, "slug": str, "is_private": bool, "last_seq": int, "last_change": int}
 NOTIFICATION = {
@@ -35,6 +51,8 @@ NOTIFICATION = {
     "created_at": ISO_TIME,
     "read": bool,
     "message": MESSAGE,
+    "thread_root": (int, type(None)),
+    "count": int,
 }
 
 SERVER_FRAMES = {
@@ -48,13 +66,16 @@ SERVER_FRAMES = {
         "last_change": (int, type(None)),
         "has_more": bool,
     },
-    "notification.new": {"notification": NOTIFICATION},
+    "notification.new": {"notification": NOTIFICATION, "updated": bool, "unread?": int},
     "notification.read": {"ids": [int], "unread": int},
     "notification.removed": {"ids": [int], "unread": int},
     "room.joined": {"room": ROOM},
     # A socket that finds itself out of a room (a refused frame, the audit) knows only its id.
     "room.left": {"room": (ROOM, {"id": int})},
-    "room.read": {"room": int, "seq": int},
+    "room.read": {"room": int, "seq": int, "unread": int},
+    "thread.followed": {"thread": THREAD},
+    "thread.read": {"thread": THREAD},
+    "threads.state": {"threads": [THREAD]},
     "pong": {},
     "error": {
         "code": str,
@@ -68,7 +89,7 @@ SERVER_FRAMES = {
 }
 
 CLIENT_FRAMES = {
-    "message.send": {"room": int, "body": str, "client_id": str},
+    "message.send": {"room": int, "body": str, "client_id": str, "thread_root?": int, "also_in_room?": bool},
     "message.edit": {"room": int, "seq": int, "body": str, "client_id": str},
     "message.delete": {"room": int, "seq": int},
     "reaction.add": {"room": int, "seq": int, "emoji": str},
@@ -76,6 +97,9 @@ CLIENT_FRAMES = {
     "message.pin": {"room": int, "seq": int, "pinned": bool},
     "sync": {"room": int, "after_seq?": int, "after_change?": int},
     "room.read": {"room": int, "seq": int},
+    "thread.read": {"room": int, "root": int, "seq": int},
+    "thread.follow": {"room": int, "root": int, "following": bool, "muted?": bool},
+    "threads.sync": {},
     "ping": {},
 }
 
@@ -91,6 +115,7 @@ ERROR_CODES = {
     "message_deleted",
     "too_late",
     "reaction_limit",
+    "thread_depth",
     "unauthenticated",
     "server_error",
 }

@@ -94,6 +94,9 @@ async def test_every_member_gets_every_change_in_change_order(connect, room, ali
             "deleted": True,
             "reactions": [],
             "pinned": None,
+            "thread_root": None,
+            "in_room": True,
+            "thread": None,
         }
 
 

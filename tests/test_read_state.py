@@ -77,7 +77,7 @@ async def test_room_read_frame_reaches_every_tab_of_the_reader(connect, room, al
         await a.post(room.id, f"m{i}", f"c{i}")
     first_tab, second_tab = await connect(bob), await connect(bob)
     await first_tab.send({"type": "room.read", "room": room.id, "seq": 2})
-    expected = {"type": "room.read", "room": room.id, "seq": 2}
+    expected = {"type": "room.read", "room": room.id, "seq": 2, "unread": 1}
     assert await first_tab.receive_type("room.read") == expected
     assert await second_tab.receive_type("room.read") == expected
     await a.assert_nothing_more()
@@ -90,7 +90,7 @@ async def test_marking_read_outside_the_socket_reaches_every_tab(connect, room, 
     await database_sync_to_async(post)(room, alice, 3)
     tab = await connect(bob)
     await database_sync_to_async(mark_room_read)(user=bob, room_id=room.id, seq=3)
-    assert await tab.receive_type("room.read") == {"type": "room.read", "room": room.id, "seq": 3}
+    assert await tab.receive_type("room.read") == {"type": "room.read", "room": room.id, "seq": 3, "unread": 0}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -36,9 +36,9 @@ from ..errors import (
 from ..mentions import parse_mentions
 from ..models import ChatMessage, ChatRoom, Membership, MessageRevision, Reaction
 from ..realtime import outlet
-from ..selectors import message_with_state, write_refusal
-from ..serializers import message_updated_frame, stored_message_payload
-from .messages import clean_body, clean_client_id, database_hop
+from ..selectors import message_with_state, messages_with_state, write_refusal
+from ..serializers import author_payload, message_updated_frame, stored_message_payload
+from .messages import SHOWN_REPLIERS, clean_body, clean_client_id, database_hop
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -53,6 +53,8 @@ class ChangedMessage:
     newly_mentioned: bool = False
     # Notifications the change removed, by recipient: (their ids, the recipient's unread count).
     removed_notifications: dict[int, tuple[list[int], int]] = field(default_factory=dict)
+    # A deleted reply's root, its thread summary without the reply, at the next position.
+    root: ChatMessage | None = None
 
     @functools.cached_property
     def payload(self) -> dict:
@@ -62,6 +64,15 @@ class ChangedMessage:
     def frame(self) -> str:
         """Its `message.updated` frame, serialised once for every recipient."""
         return message_updated_frame(self.payload)
+
+    @functools.cached_property
+    def room_frames(self) -> list[tuple[int, int, str]]:
+        """What goes to the room's sockets, in change order, as (change, seq, frame)."""
+        frames = [(self.message.change, self.message.seq, self.frame)]
+        if self.root is not None:
+            root_frame = message_updated_frame(stored_message_payload(self.root))
+            frames.append((self.root.change, self.root.seq, root_frame))
+        return frames
 
 
 class _Unchanged(Exception):
@@ -116,6 +127,8 @@ def store_edit(*, user, room_id: int, seq: int, body: str, client_id: str) -> Ch
 
 def store_delete(*, user, room_id: int, seq: int, as_site_admin: bool = False) -> ChangedMessage:
     removed: dict[int, list[int]] = {}
+    roots: list[int] = []
+    root_after: list[ChatMessage] = []
 
     def delete(message: ChatMessage, context: _Context) -> bool:
         if message.is_deleted:
@@ -141,9 +154,22 @@ def store_delete(*, user, room_id: int, seq: int, as_site_admin: bool = False) -
         message.deleted_by = user
         message.pinned_at = None
         message.pinned_by = None
+        if message.thread_root_id is not None:
+            roots.append(message.thread_root_id)
         return True
 
-    changed = _change(user=user, room_id=room_id, seq=seq, apply=delete, as_site_admin=as_site_admin)
+    def recount_thread(message: ChatMessage) -> bool:
+        if roots:
+            _recount_thread(room_id=room_id, root_id=roots[0])
+            # Under the room's lock: the root as of its new position.
+            root_after.append(messages_with_state().get(pk=roots[0]))
+        return False
+
+    changed = _change(
+        user=user, room_id=room_id, seq=seq, apply=delete, after=recount_thread, as_site_admin=as_site_admin
+    )
+    if changed.changed and root_after:
+        changed.root = root_after[0]
     if changed.changed:
         recipients = User.objects.in_bulk(list(removed))
         changed.removed_notifications = {
@@ -223,7 +249,8 @@ def publish(changed: ChangedMessage) -> ChangedMessage:
     after it commits, so no member hears of a change that is then rolled back)."""
     message = changed.message
     if changed.changed:
-        outlet.send_to_room_on_commit(message.room_id, message.change, message.seq, changed.frame)
+        for change, seq, frame in changed.room_frames:
+            outlet.send_to_room_on_commit(message.room_id, change, seq, frame)
         for user_id, (ids, unread) in changed.removed_notifications.items():
             outlet.send_to_user_on_commit(user_id, notification_removed_frame(ids, unread))
     if changed.newly_mentioned:
@@ -247,7 +274,8 @@ async def apply_change_async(
     changed = await (hop or database_hop)(store)
     if changed.changed:
         message = changed.message
-        await outlet.send_to_room(message.room_id, message.change, message.seq, changed.frame)
+        for change, seq, frame in changed.room_frames:
+            await outlet.send_to_room(message.room_id, change, seq, frame)
         for user_id, (ids, unread) in changed.removed_notifications.items():
             await outlet.send_to_user(user_id, notification_removed_frame(ids, unread))
     if changed.newly_mentioned:
@@ -329,6 +357,30 @@ def _take_next_change(*, user, room_id: int, as_site_admin: bool) -> _Context:
         edit_window_minutes=edit_window,
         delete_window_minutes=delete_window,
         pins_by=pins_by,
+    )
+
+
+def _recount_thread(*, room_id: int, root_id: int) -> None:
+    """A reply of the root's thread was deleted: the root's summary from the replies left, at
+    the room's next change position (under the lock the delete holds, after the delete's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ChatRoom._meta.db_table} SET last_change = last_change + 1 "  # noqa: S608
+            f"WHERE id = %s RETURNING last_change",
+            [room_id],
+        )
+        (position,) = cursor.fetchone()
+    replies = ChatMessage.objects.filter(thread_root_id=root_id, deleted_at__isnull=True)
+    newest = list(replies.select_related("author").order_by("-seq")[:50])
+    repliers: list[dict] = []
+    for reply in newest:
+        if all(shown["id"] != reply.author_id for shown in repliers) and len(repliers) < SHOWN_REPLIERS:
+            repliers.append(author_payload(reply.author))
+    ChatMessage.objects.filter(pk=root_id).update(
+        change=position,
+        reply_count=replies.count(),
+        last_reply_at=newest[0].created_at if newest else None,
+        last_repliers=repliers,
     )
 
 

@@ -9,7 +9,7 @@ from django.db.models.functions import Greatest, Least
 from ..errors import BadRequest, NotMember, PermissionDenied
 from ..models import ChatRoom, Membership
 from ..realtime import outlet
-from ..selectors import access_room, write_refusal
+from ..selectors import access_room, room_unread, write_refusal
 from ..serializers import room_payload, room_read_frame
 
 User = get_user_model()
@@ -80,5 +80,7 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
         Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
     )
     if announce:
-        outlet.send_to_user_on_commit(user.id, room_read_frame(room_id, stored))
+        outlet.send_to_user_on_commit(
+            user.id, room_read_frame(room_id, stored, room_unread(user=user, room_id=room_id))
+        )
     return stored

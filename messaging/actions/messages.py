@@ -18,13 +18,27 @@ from django.db import DataError, IntegrityError, connection, transaction
 from notifications.models import PendingNotification
 from notifications.notifier import hand_off, notifier
 
-from ..errors import BadRequest, ParleyError, TooLarge, Unauthenticated
+from ..errors import (
+    BadRequest,
+    MessageDeleted,
+    NoSuchMessage,
+    ParleyError,
+    ThreadDepth,
+    TooLarge,
+    Unauthenticated,
+)
 from ..mentions import parse_mentions
 from ..models import ChatMessage, ChatRoom, Membership
 from ..realtime import outlet, standing
 from ..realtime.standing import SocketIdentity
 from ..selectors import messages_with_state, write_refusal
-from ..serializers import message_new_frame, message_payload, stored_message_payload
+from ..serializers import (
+    author_payload,
+    message_new_frame,
+    message_payload,
+    message_updated_frame,
+    stored_message_payload,
+)
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -47,6 +61,9 @@ class PostedMessage:
     mentioned_user_ids: list[int]
     # False when the same author already sent this client_id: nothing new was stored.
     created: bool
+    # A reply's root as the reply left it (a new change of the room, after the reply's), on
+    # the last reply to it in the batch; published after the reply.
+    root: ChatMessage | None = None
 
     @functools.cached_property
     def frame(self) -> str:
@@ -55,6 +72,29 @@ class PostedMessage:
         if not self.created:
             return message_new_frame(stored_message_payload(self.message))
         return message_new_frame(message_payload(self.message, self.mentions))
+
+    @functools.cached_property
+    def root_frame(self) -> str | None:
+        """The root's `message.updated` (its thread's new summary), when this reply changed it."""
+        return message_updated_frame(stored_message_payload(self.root)) if self.root is not None else None
+
+    async def publish(self) -> None:
+        """The stored reply, then its root, to every member socket, in the room's change order."""
+        message = self.message
+        await outlet.send_to_room(message.room_id, message.change, message.seq, self.frame)
+        if self.root is not None:
+            await outlet.send_to_room(self.root.room_id, self.root.change, self.root.seq, self.root_frame)
+
+    def publish_sync(self) -> None:
+        message = self.message
+        outlet.send_to_room_sync(message.room_id, message.change, message.seq, self.frame)
+        if self.root is not None:
+            outlet.send_to_room_sync(self.root.room_id, self.root.change, self.root.seq, self.root_frame)
+
+    @property
+    def notifies(self) -> bool:
+        """Whether the notification step has work: mentions, or a thread's followers."""
+        return bool(self.mentioned_user_ids) or self.message.thread_root_id is not None
 
 
 def shows(char: str) -> bool:
@@ -85,15 +125,31 @@ def clean_client_id(client_id: str) -> str:
     return client_id
 
 
-def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
-    """The whole of sending a message: store it (`post_message`), then hand it to every
-    member's open sockets on every process, then notify the mentioned, who are never waited
+def send_message(
+    *,
+    author,
+    room_id: int,
+    body: str,
+    client_id: str,
+    thread_root: int | None = None,
+    also_in_room: bool = False,
+) -> PostedMessage:
+    """The whole of sending a message (or a reply in the thread of the message at seq
+    `thread_root`): store it (`post_message`), then hand it to every member's open sockets on
+    every process, then notify the mentioned and the thread's followers, who are never waited
     for. For synchronous callers (views, commands, tests); the socket uses `send_message_async`.
     """
-    posted = post_message(author=author, room_id=room_id, body=body, client_id=client_id)
+    posted = post_message(
+        author=author,
+        room_id=room_id,
+        body=body,
+        client_id=client_id,
+        thread_root=thread_root,
+        also_in_room=also_in_room,
+    )
     if posted.created:
-        outlet.send_to_room_sync(room_id, posted.message.change, posted.message.seq, posted.frame)
-    if posted.mentioned_user_ids:
+        posted.publish_sync()
+    if posted.notifies:
         try:
             hand_off([posted.message.id])
         except Exception:
@@ -103,16 +159,25 @@ def send_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
 
 
 async def send_message_async(
-    *, author, room_id: int, body: str, client_id: str, recheck: SocketIdentity | None = None
+    *,
+    author,
+    room_id: int,
+    body: str,
+    client_id: str,
+    recheck: SocketIdentity | None = None,
+    thread_root: int | None = None,
+    also_in_room: bool = False,
 ) -> PostedMessage:
     """`send_message` for async callers: stored through this process's `send_queue()`, which
     writes the sends that arrive together in one transaction (`recheck`: the sending socket's
     identity, when its session is due a re-check before it writes), then every member socket
     of the room, this process's straight from its hub, then the notifier."""
-    posted = await send_queue().post(SendRequest(author, room_id, body, client_id, recheck))
+    posted = await send_queue().post(
+        SendRequest(author, room_id, body, client_id, recheck, thread_root, also_in_room)
+    )
     if posted.created:
-        await outlet.send_to_room(room_id, posted.message.change, posted.message.seq, posted.frame)
-    if posted.mentioned_user_ids:
+        await posted.publish()
+    if posted.notifies:
         notifier().wake([posted.message.id])
     return posted
 
@@ -131,13 +196,26 @@ class SendRequest:
     client_id: str
     # The sending socket's identity when its session is due a re-check before the write.
     recheck: SocketIdentity | None = None
+    # A reply: the seq of the thread's root in the same room; shown in the room's timeline too
+    # when `also_in_room`.
+    thread_root: int | None = None
+    also_in_room: bool = False
 
 
-def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMessage:
+def post_message(
+    *,
+    author,
+    room_id: int,
+    body: str,
+    client_id: str,
+    thread_root: int | None = None,
+    also_in_room: bool = False,
+) -> PostedMessage:
     """Store a message as the room's next `seq`, with its mentions resolved to members (a
     batch of one; see `post_messages`). Broadcasting is the caller's next step, after commit;
     notifications come after that."""
-    outcome = post_messages([SendRequest(author, room_id, body, client_id)])[0]
+    request = SendRequest(author, room_id, body, client_id, None, thread_root, also_in_room)
+    outcome = post_messages([request])[0]
     if isinstance(outcome, Exception):
         raise outcome
     return outcome
@@ -146,13 +224,14 @@ def post_message(*, author, room_id: int, body: str, client_id: str) -> PostedMe
 def post_messages(requests: Sequence[SendRequest]) -> list[PostedMessage | Exception]:
     """Store several messages in one transaction (group commit), each as its room's next
     `seq` in the order given; the outcome of each, in the same order, is what it stored or
-    why it was refused. A refusal (a bad body, a session that ended, not a member) costs only
-    its own request.
+    why it was refused. A refusal (a bad body, a session that ended, not a member, a reply to
+    a message that cannot have one) costs only its own request.
 
     One transaction: the authors' right to write, one `UPDATE` per room that takes as many
-    positions as the room has messages here (the row lock orders concurrent writers, so seq
-    stays gap-free; rooms are locked in id order, so two batches cannot deadlock), one
-    `INSERT` of every message, the authors' read pointers, the mentions. A database failure
+    positions as the room has messages here, and one change position more per thread root
+    they reply to (the row lock orders concurrent writers, so seq stays gap-free; rooms are
+    locked in id order, so two batches cannot deadlock), one `INSERT` of every message, the
+    roots' thread summaries, the authors' read pointers, the mentions. A database failure
     fails the whole batch and stores nothing. A resent client_id (its unique index refuses
     the batch) sends the batch again one message at a time: the resend is answered with what
     was stored the first time, the others are stored once.
@@ -162,6 +241,8 @@ def post_messages(requests: Sequence[SendRequest]) -> list[PostedMessage | Excep
     for index, request in enumerate(requests):
         try:
             body, client_id = clean_body(request.body), clean_client_id(request.client_id)
+            if request.also_in_room and request.thread_root is None:
+                raise BadRequest("“also_in_room” is for replies: give the thread's “thread_root”.")
         except ParleyError as error:
             outcomes[index] = error
         else:
@@ -176,6 +257,14 @@ def post_messages(requests: Sequence[SendRequest]) -> list[PostedMessage | Excep
     try:
         with transaction.atomic():
             _store(ready, outcomes)
+    except _RefusedReplies as refused:
+        # Found under the room's lock, so the positions taken were given back with the
+        # transaction: the refused ones are answered, the rest are stored without them.
+        for index, error in refused.errors.items():
+            outcomes[index] = error
+        rest = [(index, request) for index, request in ready if index not in refused.errors]
+        for (index, _), outcome in zip(rest, post_messages([request for _, request in rest]), strict=True):
+            outcomes[index] = outcome
     except (IntegrityError, DataError) as error:
         # One row refused for what it holds: a resent client_id, or a value the checks above let
         # through. Alone, each costs only its own send.
@@ -190,46 +279,86 @@ def post_messages(requests: Sequence[SendRequest]) -> list[PostedMessage | Excep
     return outcomes
 
 
+class _RefusedReplies(Exception):
+    """Replies whose root cannot take them, by request index: rolls the batch back."""
+
+    def __init__(self, errors: dict[int, Exception]):
+        self.errors = errors
+        super().__init__(errors)
+
+
+# The repliers a root's summary names.
+SHOWN_REPLIERS = 3
+
+
 def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
     by_room: dict[int, list[tuple[int, SendRequest]]] = {}
     for index, request in ready:
         by_room.setdefault(request.room_id, []).append((index, request))
     stored: list[tuple[int, ChatMessage]] = []
+    changed_roots: dict[int, ChatMessage] = {}  # root id → root, summary updated
+    last_reply_of: dict[int, int] = {}  # root id → index of the batch's last reply to it
     for room_id in sorted(by_room):
-        entries = _take_positions(room_id, by_room[room_id], outcomes)
-        stored.extend(
-            (
-                index,
-                ChatMessage(
-                    room_id=room_id,
-                    author=request.author,
-                    seq=seq,
-                    change=change,
-                    body=request.body,
-                    client_id=request.client_id,
-                ),
+        entries, roots = _take_positions(room_id, by_room[room_id], outcomes)
+        for index, request, seq, change in entries:
+            root = roots[request.thread_root] if request.thread_root is not None else None
+            message = ChatMessage(
+                room_id=room_id,
+                author=request.author,
+                seq=seq,
+                change=change,
+                body=request.body,
+                client_id=request.client_id,
+                thread_root=root,
+                in_room=root is None or request.also_in_room,
             )
-            for index, request, seq, change in entries
-        )
+            message.thread_root_seq = root.seq if root is not None else None
+            stored.append((index, message))
+            if root is not None:
+                _add_reply(root, message)
+                changed_roots[root.id] = root
+                last_reply_of[root.id] = index
     if not stored:
         return
     ChatMessage.objects.bulk_create([message for _, message in stored])
-    _mark_read([message for _, message in stored])
+    if changed_roots:
+        ChatMessage.objects.bulk_update(
+            list(changed_roots.values()), ["change", "reply_count", "last_reply_at", "last_repliers"]
+        )
+    _mark_read([message for _, message in stored if message.in_room])
+    root_of = {index: changed_roots[root_id] for root_id, index in last_reply_of.items()}
     for index, message in stored:
         mentioned = _link_mentions(message)
+        if message.thread_root_id is not None and not mentioned:
+            # The thread's followers are the notification step's to find.
+            PendingNotification.objects.create(message_id=message.id)
         outcomes[index] = PostedMessage(
             message,
             mentions=sorted(u.username for u in mentioned),
             mentioned_user_ids=[u.id for u in mentioned],
             created=True,
+            root=root_of.get(index),
         )
 
 
-def _take_positions(room_id: int, entries: list[tuple[int, SendRequest]], outcomes: list) -> list:
+def _add_reply(root: ChatMessage, reply: ChatMessage) -> None:
+    """The root's thread summary with one reply more."""
+    root.reply_count += 1
+    root.last_reply_at = reply.created_at
+    replier = author_payload(reply.author)
+    others = [shown for shown in root.last_repliers if shown.get("id") != replier["id"]]
+    root.last_repliers = [replier, *others][:SHOWN_REPLIERS]
+
+
+def _take_positions(
+    room_id: int, entries: list[tuple[int, SendRequest]], outcomes: list
+) -> tuple[list, dict[int, ChatMessage]]:
     """The room's next seqs and change positions for the entries whose authors may write
-    there, in order; the others' outcomes are why not. One round trip when all may."""
+    there, in order, and the roots their replies answer, by seq, each with its own new change
+    position after the messages'; the others' outcomes are why not. One round trip when all
+    may and nobody replies."""
     authors = {request.author.pk for _, request in entries}
-    positions = _take_next_seqs(room_id, len(entries), authors)
+    positions = _take_next_seqs(room_id, len(entries), _root_seqs(entries), authors)
     if positions is None:
         # Someone here may not write (or the room is archived): find out who, take the rest.
         allowed = _writable_authors(room_id, authors)
@@ -237,21 +366,53 @@ def _take_positions(room_id: int, entries: list[tuple[int, SendRequest]], outcom
             if request.author.pk not in allowed:
                 outcomes[index] = write_refusal(user=request.author, room_id=room_id)
         entries = [(index, request) for index, request in entries if request.author.pk in allowed]
-        positions = _take_next_seqs(room_id, len(entries), allowed) if entries else None
+        positions = _take_next_seqs(room_id, len(entries), _root_seqs(entries), allowed) if entries else None
         if positions is None:  # changed in between
             for index, request in entries:
                 outcomes[index] = write_refusal(user=request.author, room_id=room_id)
-            return []
+            return [], {}
     first_seq, first_change = positions
-    return [
+    roots = _roots_under_lock(room_id, entries)
+    for offset, root_seq in enumerate(sorted(roots)):
+        roots[root_seq].change = first_change + len(entries) + offset
+    placed = [
         (index, request, first_seq + offset, first_change + offset)
         for offset, (index, request) in enumerate(entries)
     ]
+    return placed, roots
 
 
-def _take_next_seqs(room_id: int, count: int, authors: set[int]) -> tuple[int, int] | None:
-    """Take the room's next `count` seqs and change positions (a new message is a change of
-    the room too) if every one of `authors` may write there: the first of each, or None.
+def _root_seqs(entries: list[tuple[int, SendRequest]]) -> set[int]:
+    return {request.thread_root for _, request in entries if request.thread_root is not None}
+
+
+def _roots_under_lock(room_id: int, entries: list[tuple[int, SendRequest]]) -> dict[int, ChatMessage]:
+    """The roots the entries reply to, read under the room's lock (so no delete can come in
+    between); a reply its root cannot take rolls the batch back with why."""
+    wanted = _root_seqs(entries)
+    if not wanted:
+        return {}
+    roots = {root.seq: root for root in messages_with_state().filter(room_id=room_id, seq__in=wanted)}
+    refused: dict[int, Exception] = {}
+    for index, request in entries:
+        if request.thread_root is None:
+            continue
+        root = roots.get(request.thread_root)
+        if root is None:
+            refused[index] = NoSuchMessage("There is no message to reply to at that seq in this room.")
+        elif root.thread_root_id is not None:
+            refused[index] = ThreadDepth()
+        elif root.is_deleted:
+            refused[index] = MessageDeleted("This message was deleted; its thread takes no new replies.")
+    if refused:
+        raise _RefusedReplies(refused)
+    return roots
+
+
+def _take_next_seqs(room_id: int, count: int, roots: set[int], authors: set[int]) -> tuple[int, int] | None:
+    """Take the room's next `count` seqs and `count` change positions (a new message is a
+    change of the room too), plus one change position per thread root in `roots` (a reply
+    changes its root), if every one of `authors` may write there: the first of each, or None.
     One round trip.
 
     May write: a member, with an active account (a deactivated one posts nothing, even through
@@ -263,6 +424,7 @@ def _take_next_seqs(room_id: int, count: int, authors: set[int]) -> tuple[int, i
     membership_table = Membership._meta.db_table
     user_table = User._meta.db_table
     marks = ", ".join(["%s"] * len(authors))
+    changes = count + len(roots)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {room_table} SET last_seq = last_seq + %s, last_change = last_change + %s "  # noqa: S608
@@ -270,12 +432,12 @@ def _take_next_seqs(room_id: int, count: int, authors: set[int]) -> tuple[int, i
             f"SELECT COUNT(*) FROM {membership_table} m JOIN {user_table} u ON u.id = m.user_id "
             f"WHERE m.room_id = %s AND u.is_active AND m.user_id IN ({marks})) = %s "
             f"RETURNING last_seq, last_change",
-            [count, count, room_id, room_id, *sorted(authors), len(authors)],
+            [count, changes, room_id, room_id, *sorted(authors), len(authors)],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    return row[0] - count + 1, row[1] - count + 1
+    return row[0] - count + 1, row[1] - changes + 1
 
 
 def _writable_authors(room_id: int, authors: set[int]) -> set[int]:
@@ -287,11 +449,14 @@ def _writable_authors(room_id: int, authors: set[int]) -> set[int]:
 
 
 def _mark_read(messages: list[ChatMessage]) -> None:
-    """Writing in a room is having read it: one's own message is never unread."""
+    """Writing in a room is having read it: one's own message is never unread. (A reply only
+    in its thread is not: it moves the author's place in the thread, in the notification step.)"""
     newest: dict[tuple[int, int], int] = {}
     for message in messages:
         key = (message.room_id, message.author_id)
         newest[key] = max(newest.get(key, 0), message.seq)
+    if not newest:
+        return
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {Membership._meta.db_table} SET last_read_seq = %s "  # noqa: S608

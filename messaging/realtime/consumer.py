@@ -18,7 +18,7 @@ from django.db import DatabaseError
 from notifications.notifier import notifier
 
 from .. import selectors
-from ..actions import changes
+from ..actions import changes, threads
 from ..actions.memberships import mark_room_read
 from ..actions.messages import MAX_CLIENT_ID_CHARS, send_message_async
 from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
@@ -33,6 +33,9 @@ from ..serializers import (
     room_read_frame,
     stored_message_payload,
     sync_done_frame,
+    thread_payload,
+    thread_read_frame,
+    threads_state_frame,
 )
 from . import outlet, standing
 from .hub import room_hub
@@ -329,6 +332,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_id = require_id(frame, "room")
         body = require_str(frame, "body")
         client_id = require_str(frame, "client_id")
+        thread_root = require_id(frame, "thread_root") if frame.get("thread_root") is not None else None
+        also_in_room = require_bool(frame, "also_in_room", default=False)
         # Written with the other sockets' sends that arrive meanwhile (one transaction), with
         # the session re-check when due, as every write of this socket.
         recheck = self.recheck_due()
@@ -338,6 +343,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             body=body,
             client_id=client_id,
             recheck=self.identity if recheck else None,
+            thread_root=thread_root,
+            also_in_room=also_in_room,
         )
         if recheck:
             self.standing_checked_at = time.monotonic()
@@ -351,6 +358,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message = posted.message
         await self.join_stream(room_id, message.change - 1, message.seq - 1)
         self.forward(room_id, message.change, message.seq, posted.frame)
+        if posted.root is not None:
+            self.forward(room_id, posted.root.change, posted.root.seq, posted.root_frame)
 
     async def on_message_edit(self, frame: dict) -> None:
         store = functools.partial(
@@ -387,9 +396,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.on_reaction_add(frame, add=False)
 
     async def on_message_pin(self, frame: dict) -> None:
-        pinned = frame.get("pinned", True)
-        if not isinstance(pinned, bool):
-            raise BadRequest("“pinned” must be true or false.")
+        pinned = require_bool(frame, "pinned", default=True)
         store = functools.partial(
             changes.store_pin,
             user=self.user,
@@ -409,7 +416,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         # As for a new message: this socket's copy never depends on the layer.
         await self.join_stream(message.room_id, message.change - 1, message.seq)
-        self.forward(message.room_id, message.change, message.seq, changed.frame)
+        for change, seq, text in changed.room_frames:
+            self.forward(message.room_id, change, seq, text)
 
     async def on_sync(self, frame: dict) -> None:
         """Catch up on a room: by change position (`after_change`: every message changed since,
@@ -461,13 +469,57 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
         seq = require_id(frame, "seq", minimum=0)
-        stored = await self.write_hop(
-            functools.partial(mark_room_read, user=self.user, room_id=room_id, seq=seq, announce=False)
-        )
-        text = room_read_frame(room_id, stored)
+        user = self.user
+
+        def read():
+            stored = mark_room_read(user=user, room_id=room_id, seq=seq, announce=False)
+            return stored, selectors.room_unread(user=user, room_id=room_id)
+
+        stored, unread = await self.write_hop(read)
+        text = room_read_frame(room_id, stored, unread)
         self.push(text)
         # The user's other tabs clear the room's unread count too.
         await outlet.send_to_user(self.user.id, text, skip=self.name)
+
+    async def on_thread_read(self, frame: dict) -> None:
+        state = await self.write_hop(
+            functools.partial(
+                threads.mark_thread_read,
+                user=self.user,
+                room_id=require_id(frame, "room"),
+                root_seq=require_id(frame, "root"),
+                seq=require_id(frame, "seq", minimum=0),
+                announce=False,
+            )
+        )
+        text = thread_read_frame(state)
+        self.push(text)
+        # The user's other tabs clear the thread's unread count too.
+        await outlet.send_to_user(self.user.id, text, skip=self.name)
+
+    async def on_thread_follow(self, frame: dict) -> None:
+        muted = frame.get("muted")
+        if muted is not None and not isinstance(muted, bool):
+            raise BadRequest("“muted” must be true or false.")
+        # Answered with `thread.followed`, which reaches every socket of the user, this one too.
+        await self.write_hop(
+            functools.partial(
+                threads.follow_thread,
+                user=self.user,
+                room_id=require_id(frame, "room"),
+                root_seq=require_id(frame, "root"),
+                following=require_bool(frame, "following", default=True),
+                muted=muted,
+            )
+        )
+
+    async def on_threads_sync(self, frame: dict) -> None:
+        user = self.user
+
+        def read():
+            return [thread_payload(follow, follow.root) for follow in selectors.followed_threads(user)]
+
+        self.push(threads_state_frame(await database_sync_to_async(read)()))
 
     async def on_ping(self, frame: dict) -> None:
         self.push(pong_frame())
@@ -498,6 +550,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "message.pin": on_message_pin,
         "sync": on_sync,
         "room.read": on_room_read,
+        "thread.read": on_thread_read,
+        "thread.follow": on_thread_follow,
+        "threads.sync": on_threads_sync,
         "ping": on_ping,
     }
 
@@ -606,6 +661,13 @@ def require_id(frame: dict, key: str, *, minimum: int = 1) -> int:
     value = frame.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
         raise BadRequest(f"“{key}” must be a whole number of at least {minimum}.")
+    return value
+
+
+def require_bool(frame: dict, key: str, *, default: bool) -> bool:
+    value = frame.get(key, default)
+    if not isinstance(value, bool):
+        raise BadRequest(f"“{key}” must be true or false.")
     return value
 
 

@@ -1,0 +1,121 @@
+"""A user's standing in threads: following (by choice, or by taking part), muting, reading.
+
+Replies themselves are messages (`actions.messages`); what is here is per user and outside the
+room's change order: it reaches the user's own sockets as `thread.followed` and `thread.read`,
+and a socket that was away asks for all of it again with `threads.sync`.
+"""
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from notifications.models import Notification
+from notifications.selectors import unread_count
+from notifications.serializers import notification_read_frame
+
+from ..models import ChatMessage, ChatRoom, ThreadFollow
+from ..realtime import outlet
+from ..selectors import access_room, thread_root, thread_standing
+from ..serializers import thread_followed_frame, thread_payload, thread_read_frame
+
+
+def follow_thread(*, user, room_id: int, root_seq: int, following: bool, muted: bool | None = None) -> dict:
+    """Follow or unfollow the thread of the message at `root_seq` (and mute or unmute it);
+    returns the user's standing in it, which every socket of the user hears of too.
+
+    Following on purpose starts from what the thread holds now: its earlier replies are not
+    news. An unfollow is kept (not deleted), so being mentioned there later does not follow
+    the thread again; replying does.
+    """
+    room, _ = access_room(user=user, room_id=room_id, member=True)
+    root = thread_root(room=room, seq=root_seq)
+    with transaction.atomic():
+        follow = ThreadFollow.objects.select_for_update().filter(user=user, root=root).first()
+        if follow is None:
+            follow = ThreadFollow(user=user, root=root, room=room, following=False)
+        if following and not follow.following:
+            follow.last_read_seq = max(follow.last_read_seq, newest_reply_seq(root))
+        follow.following = following
+        if muted is not None:
+            follow.muted = muted
+        follow.save()
+        state = thread_payload(thread_standing(user=user, root=root), root)
+        outlet.send_to_user_on_commit(user.id, thread_followed_frame(state))
+    return state
+
+
+def mark_thread_read(*, user, room_id: int, root_seq: int, seq: int, announce: bool = True) -> dict:
+    """The user has seen the thread up to reply `seq`: their place in it moves forward (never
+    back, never past the room's end), and its reply notifications are read. The room's own read
+    pointer does not move: reading a thread is not reading the room.
+
+    Returns the standing now stored; with `announce`, every socket of the user hears of it
+    (the socket that asked answers itself).
+    """
+    room, _ = access_room(user=user, room_id=room_id, member=True)
+    root = thread_root(room=room, seq=root_seq)
+    room_end = ChatRoom.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
+    with transaction.atomic():
+        ThreadFollow.objects.filter(user=user, root=root).update(
+            last_read_seq=Greatest(F("last_read_seq"), Least(Value(seq), Value(room_end)))
+        )
+        read_ids = list(
+            Notification.objects.filter(
+                recipient=user, kind=Notification.Kind.REPLY, thread_root=root, read_at__isnull=True
+            ).values_list("pk", flat=True)
+        )
+        if read_ids:
+            Notification.objects.filter(pk__in=read_ids).update(read_at=timezone.now())
+            outlet.send_to_user_on_commit(user.id, notification_read_frame(read_ids, unread_count(user)))
+        state = thread_payload(thread_standing(user=user, root=root), root)
+        if announce:
+            outlet.send_to_user_on_commit(user.id, thread_read_frame(state))
+    return state
+
+
+def newest_reply_seq(root: ChatMessage) -> int:
+    return (
+        ChatMessage.objects.filter(thread_root=root).order_by("-seq").values_list("seq", flat=True).first()
+        or root.seq
+    )
+
+
+def follow_for_reply(*, reply: ChatMessage, mentioned_ids: Iterable[int]) -> list[tuple[int, str]]:
+    """Who a new reply makes follow its thread: its author (again, even after an unfollow, and
+    read up to the reply), the root's author and the members it mentions (unless they
+    unfollowed). For the notification step; returns the `thread.followed` frames of those now
+    following, as (user id, frame)."""
+    root = ChatMessage.objects.get(pk=reply.thread_root_id)
+    candidates = {root.author_id, *mentioned_ids} - {reply.author_id}
+    existing = {
+        follow.user_id: follow
+        for follow in ThreadFollow.objects.filter(root=root, user_id__in=[*candidates, reply.author_id])
+    }
+    newly: list[int] = []
+    mine = existing.get(reply.author_id)
+    if mine is None:
+        ThreadFollow.objects.create(
+            user_id=reply.author_id, root=root, room_id=root.room_id, last_read_seq=reply.seq
+        )
+        newly.append(reply.author_id)
+    else:
+        ThreadFollow.objects.filter(pk=mine.pk).update(
+            following=True, last_read_seq=Greatest(F("last_read_seq"), Value(reply.seq))
+        )
+        if not mine.following:
+            newly.append(reply.author_id)
+    fresh = [user_id for user_id in sorted(candidates) if user_id not in existing]
+    ThreadFollow.objects.bulk_create(
+        [ThreadFollow(user_id=user_id, root=root, room_id=root.room_id) for user_id in fresh],
+        ignore_conflicts=True,
+    )
+    newly += fresh
+    frames = []
+    for user_id in newly:
+        follow = thread_standing(user=user_id, root=root)
+        if follow is not None and follow.following:
+            frames.append((user_id, thread_followed_frame(thread_payload(follow, root))))
+    return frames
