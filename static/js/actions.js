@@ -3,7 +3,7 @@
 // server as a frame and shows only when the server's `message.updated` comes back (room.js);
 // a refusal is said in words. The message list is one stop in the Tab order: arrow keys move
 // between messages, Tab goes into the focused message's actions; a long press shows them on a
-// touch screen.
+// touch screen. The room's list and the thread panel's each have theirs; the dialogs are shared.
 
 import { renderDiff, wordDiff } from "./diff.js";
 import { messageState, rove } from "./messages.js";
@@ -37,8 +37,6 @@ export class MessageActions {
     this.alertTimer = null;
     this.edits = new Map(); // seq → the edit on its way: { clientId, body, editedBefore, timer }
     this.retries = new Map(); // "type:seq" → the frame to send again after a wait
-    this.deleteDialog = null;
-    this.versionsDialog = null;
     this.pressTimer = null;
 
     list.addEventListener("click", (event) => this.clicked(event));
@@ -99,6 +97,8 @@ export class MessageActions {
   refused(frame) {
     const what = CHANGE_FRAMES[frame.frame];
     if (!what || frame.room !== this.view.roomId) return;
+    // The room and the open thread each answer for the messages they show.
+    if (Number.isInteger(frame.seq) && !this.view.itemFor(frame.seq)) return;
     const wait = frame.retry_after ? frame.retry_after * 1000 : RETRY_WITHOUT_HINT_MS;
     const edit = frame.frame === "message.edit" ? this.edits.get(frame.seq) : null;
     if (edit && frame.client_id && frame.client_id !== edit.clientId) return;
@@ -388,7 +388,8 @@ export class MessageActions {
   confirmDelete(item, opener) {
     const message = messageState(item);
     if (!message || message.deleted) return;
-    const dialog = this.deleteDialog || this.buildDeleteDialog();
+    const dialog = document.getElementById("delete-dialog") || buildDeleteDialog();
+    dialog.owner = this;
     const own = message.author.username === this.me;
     dialog.querySelector("#delete-title").textContent = own
       ? "Delete your message?"
@@ -402,44 +403,12 @@ export class MessageActions {
     dialog.querySelector('button[value="cancel"]').focus();
   }
 
-  buildDeleteDialog() {
-    const dialog = document.createElement("dialog");
-    dialog.className = "dialog confirm-dialog";
-    dialog.id = "delete-dialog";
-    dialog.setAttribute("role", "alertdialog");
-    dialog.setAttribute("aria-labelledby", "delete-title");
-    dialog.setAttribute("aria-describedby", "delete-detail");
-    dialog.innerHTML = `<form method="dialog">
-        <h2 id="delete-title">Delete this message?</h2>
-        <p id="delete-detail">Everyone in the room will see “Message deleted” in its place. This cannot be undone.</p>
-        <blockquote class="dialog-quote"></blockquote>
-        <div class="dialog-buttons">
-          <button type="submit" value="cancel" class="secondary">Cancel</button>
-          <button type="submit" value="delete" class="danger">Delete</button>
-        </div>
-      </form>`;
-    dialog.addEventListener("close", () => {
-      const item = this.view.itemFor(dialog.seq);
-      if (dialog.returnValue === "delete" && item) {
-        this.send({ type: "message.delete", room: this.view.roomId, seq: dialog.seq });
-        // The message stays where it is, as a tombstone: the focus stays with it.
-        item.focus();
-      } else if (dialog.opener?.isConnected) {
-        dialog.opener.focus();
-      }
-      if (item) release(item);
-    });
-    document.body.append(dialog);
-    this.deleteDialog = dialog;
-    return dialog;
-  }
-
   // --- earlier versions ------------------------------------------------------------------------
 
   async showVersions(item, opener) {
     const message = messageState(item);
     if (!message) return;
-    const dialog = this.versionsDialog || this.buildVersionsDialog();
+    const dialog = document.getElementById("versions-dialog") || buildVersionsDialog();
     const list = dialog.querySelector(".versions");
     const status = dialog.querySelector(".versions-status");
     list.replaceChildren();
@@ -499,30 +468,63 @@ export class MessageActions {
     });
   }
 
-  buildVersionsDialog() {
-    const dialog = document.createElement("dialog");
-    dialog.className = "dialog versions-dialog";
-    dialog.id = "versions-dialog";
-    dialog.setAttribute("aria-labelledby", "versions-title");
-    dialog.innerHTML = `<form method="dialog">
-        <div class="dialog-head">
-          <h2 id="versions-title">Edit history</h2>
-          <button type="submit" value="close" class="quiet-button dialog-close">Close</button>
-        </div>
-        <p class="versions-status" role="status"></p>
-        <ol class="versions"></ol>
-      </form>`;
-    dialog.addEventListener("close", () => {
-      if (dialog.opener?.isConnected) dialog.opener.focus();
-    });
-    // A click on the backdrop closes it, as Escape does.
-    dialog.addEventListener("click", (event) => {
-      if (event.target === dialog) dialog.close();
-    });
-    document.body.append(dialog);
-    this.versionsDialog = dialog;
-    return dialog;
-  }
+}
+
+/** One confirmation for the page; `dialog.owner` is the list (room or thread) that opened it. */
+function buildDeleteDialog() {
+  const dialog = document.createElement("dialog");
+  dialog.className = "dialog confirm-dialog";
+  dialog.id = "delete-dialog";
+  dialog.setAttribute("role", "alertdialog");
+  dialog.setAttribute("aria-labelledby", "delete-title");
+  dialog.setAttribute("aria-describedby", "delete-detail");
+  dialog.innerHTML = `<form method="dialog">
+      <h2 id="delete-title">Delete this message?</h2>
+      <p id="delete-detail">Everyone in the room will see “Message deleted” in its place. This cannot be undone.</p>
+      <blockquote class="dialog-quote"></blockquote>
+      <div class="dialog-buttons">
+        <button type="submit" value="cancel" class="secondary">Cancel</button>
+        <button type="submit" value="delete" class="danger">Delete</button>
+      </div>
+    </form>`;
+  dialog.addEventListener("close", () => {
+    const owner = dialog.owner;
+    const item = owner.view.itemFor(dialog.seq);
+    if (dialog.returnValue === "delete" && item) {
+      owner.send({ type: "message.delete", room: owner.view.roomId, seq: dialog.seq });
+      // The message stays where it is, as a tombstone: the focus stays with it.
+      item.focus();
+    } else if (dialog.opener?.isConnected) {
+      dialog.opener.focus();
+    }
+    if (item) release(item);
+  });
+  document.body.append(dialog);
+  return dialog;
+}
+
+function buildVersionsDialog() {
+  const dialog = document.createElement("dialog");
+  dialog.className = "dialog versions-dialog";
+  dialog.id = "versions-dialog";
+  dialog.setAttribute("aria-labelledby", "versions-title");
+  dialog.innerHTML = `<form method="dialog">
+      <div class="dialog-head">
+        <h2 id="versions-title">Edit history</h2>
+        <button type="submit" value="close" class="quiet-button dialog-close">Close</button>
+      </div>
+      <p class="versions-status" role="status"></p>
+      <ol class="versions"></ol>
+    </form>`;
+  dialog.addEventListener("close", () => {
+    if (dialog.opener?.isConnected) dialog.opener.focus();
+  });
+  // A click on the backdrop closes it, as Escape does.
+  dialog.addEventListener("click", (event) => {
+    if (event.target === dialog) dialog.close();
+  });
+  document.body.append(dialog);
+  return dialog;
 }
 
 // While a message's picker or dialog is open the focus is outside the message, which would hide

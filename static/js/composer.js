@@ -1,6 +1,7 @@
 // The message box: Enter sends, Shift+Enter is a new line, ↑ in the empty box edits one's last
 // message, the box grows with the text, the draft survives a reload. What is sent goes through the outbox (outbox.js), which keeps it until the
-// server has it; here it shows as pending, then as delivered or refused.
+// server has it; here it shows as pending, then as delivered or refused. The thread panel's reply
+// box is the same composer aimed at a thread (`threadRoot`): its own draft, its own queue.
 
 import { forgetOutbox } from "./outbox.js";
 import { setDelivery } from "./messages.js";
@@ -10,16 +11,16 @@ const DRAFT_PREFIX = "parley.draft.";
 const SENDING = "sending…";
 const WAITING = "waiting for the connection…";
 
-export function draftKey(me, roomId) {
-  return `${DRAFT_PREFIX}${me}.${roomId}`;
+export function draftKey(me, roomId, threadRoot = null) {
+  return `${DRAFT_PREFIX}${me}.${roomId}${threadRoot ? `.t${threadRoot}` : ""}`;
 }
 
 /** Drafts and unsent messages are per person; logging out forgets this person's. */
 export function forgetDrafts(me) {
   try {
     for (const key of Object.keys(localStorage)) {
-      // Only this person's: the rest of the key is a room id (usernames may contain dots).
-      if (key.startsWith(`${DRAFT_PREFIX}${me}.`) && /^\d+$/.test(key.slice(`${DRAFT_PREFIX}${me}.`.length))) {
+      // Only this person's: the rest of the key is a room id, or a room's thread (usernames may contain dots).
+      if (key.startsWith(`${DRAFT_PREFIX}${me}.`) && /^\d+(\.t\d+)?$/.test(key.slice(`${DRAFT_PREFIX}${me}.`.length))) {
         localStorage.removeItem(key);
       }
     }
@@ -29,10 +30,10 @@ export function forgetDrafts(me) {
   forgetOutbox(me);
 }
 
-/** A message refused while its room was not on screen goes back into that room's draft. */
-export function keepAsDraft(me, roomId, body) {
+/** A message refused while its room (or thread) was not on screen goes back into its draft. */
+export function keepAsDraft(me, roomId, body, threadRoot = null) {
   try {
-    const key = draftKey(me, roomId);
+    const key = draftKey(me, roomId, threadRoot);
     const draft = localStorage.getItem(key);
     localStorage.setItem(key, draft ? `${draft}\n${body}` : body);
   } catch {
@@ -41,7 +42,19 @@ export function keepAsDraft(me, roomId, body) {
 }
 
 export class Composer {
-  constructor({ form, input, socket, outbox, view, me, myName, picker = null, editLast = null }) {
+  constructor({
+    form,
+    input,
+    socket,
+    outbox,
+    view,
+    me,
+    myName,
+    picker = null,
+    editLast = null,
+    threadRoot = null,
+    alsoInRoom = null,
+  }) {
     this.form = form;
     this.input = input;
     this.socket = socket;
@@ -51,8 +64,10 @@ export class Composer {
     this.myName = myName;
     this.picker = picker;
     this.roomId = view.roomId;
+    this.threadRoot = threadRoot;
+    this.alsoInRoom = alsoInRoom; // the "Also send to the room" checkbox of a thread's composer
     this.failedEntries = new Map(); // client_id → outbox entry the server refused, for Retry
-    this.draftKey = draftKey(me, view.roomId);
+    this.draftKey = draftKey(me, view.roomId, threadRoot);
     this.status = null; // why the composer is disabled, when it is
 
     input.addEventListener("keydown", (event) => {
@@ -78,7 +93,7 @@ export class Composer {
       this.submit();
     });
     outbox.addEventListener("refused", (event) => {
-      if (event.detail.roomId !== this.roomId) return;
+      if (event.detail.roomId !== this.roomId || (event.detail.threadRoot || null) !== this.threadRoot) return;
       event.preventDefault();
       this.failed(event.detail.entry, event.detail.frame);
     });
@@ -86,8 +101,25 @@ export class Composer {
     socket.addEventListener("close", () => this.markPending(WAITING));
 
     // Written before a reload (or in another tab) and not stored yet: still on its way.
-    for (const entry of outbox.entries(this.roomId)) this.showPending(entry);
+    // (A thread's are shown by the panel, once the thread's replies are in.)
+    if (!threadRoot) this.showWaiting();
     this.restoreDraft();
+  }
+
+  showWaiting() {
+    for (const entry of this.outbox.entries(this.roomId, this.threadRoot)) this.showPending(entry);
+  }
+
+  /** The thread panel shows another thread: its own draft and waiting replies. */
+  retarget(threadRoot) {
+    if (threadRoot === this.threadRoot) return;
+    this.threadRoot = threadRoot;
+    this.draftKey = draftKey(this.me, this.roomId, threadRoot);
+    this.failedEntries.clear();
+    this.input.value = "";
+    this.picker?.close();
+    this.restoreDraft();
+    this.grow();
   }
 
   grow() {
@@ -132,6 +164,8 @@ export class Composer {
     const item = this.view.showPending({
       client_id: entry.client_id,
       room: this.roomId,
+      thread_root: this.threadRoot,
+      in_room: !this.threadRoot || Boolean(entry.also_in_room),
       body: entry.body,
       author: { username: this.me, display_name: this.myName },
       created_at: entry.created_at,
@@ -145,8 +179,13 @@ export class Composer {
     const body = this.input.value.trim();
     if (!body || this.status) return;
     this.picker?.close();
-    const entry = this.outbox.add(this.roomId, body);
+    const entry = this.outbox.add(this.roomId, body, {
+      threadRoot: this.threadRoot,
+      alsoInRoom: Boolean(this.threadRoot && this.alsoInRoom?.checked),
+    });
     this.showPending(entry);
+    // Like Slack: "Also send to the room" is for the one reply.
+    if (this.alsoInRoom) this.alsoInRoom.checked = false;
     this.input.value = "";
     this.saveDraft();
     this.grow();
@@ -162,7 +201,11 @@ export class Composer {
     item.classList.add("pending");
     setDelivery(item, this.socket.isOpen ? SENDING : WAITING);
     // Behind whatever else is waiting: it is sent again now, as if just written.
-    this.outbox.add(this.roomId, entry.body, { clientId });
+    this.outbox.add(this.roomId, entry.body, {
+      clientId,
+      threadRoot: this.threadRoot,
+      alsoInRoom: Boolean(entry.also_in_room),
+    });
     this.input.focus();
   }
 

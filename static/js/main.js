@@ -1,5 +1,5 @@
-// Wires the page: one socket, the connection banner, the badge, the sidebar, the outbox of
-// unsent messages, and the room if one is open.
+// Wires the page: one socket, the connection banner, the badges, the sidebar, the outbox of
+// unsent messages, the followed threads, and the room (with its thread panel) if one is open.
 
 import { MessageActions } from "./actions.js";
 import { Composer, forgetDrafts, keepAsDraft } from "./composer.js";
@@ -13,6 +13,8 @@ import { PinnedList } from "./pins.js";
 import { RoomView } from "./room.js";
 import { Drawer, RoomList } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
+import { ThreadPanel } from "./thread.js";
+import { ThreadStore, ThreadsPage } from "./threads.js";
 
 const body = document.body;
 const socket = new ChatSocket(body.dataset.socketPath, { loginUrl: body.dataset.loginUrl });
@@ -25,8 +27,23 @@ watchConnection(socket, {
   status: document.getElementById("connection-state"),
   banner: document.getElementById("connection-banner"),
 });
-watchNotifications(socket, document.getElementById("notification-badge"), document.getElementById("notification-list"));
+// Every page counts the followed threads' unread replies, for the header's Threads badge.
+const threads = new ThreadStore({ socket, me, badge: document.getElementById("threads-badge") });
+let threadPanel = null;
+watchNotifications(socket, document.getElementById("notification-badge"), document.getElementById("notification-list"), {
+  readingThread: (room, root) => threads.isReading(room, root),
+  readNotified: () => threadPanel?.readNotified(),
+});
 localiseTimes(document);
+const threadList = document.getElementById("thread-list");
+if (threadList) {
+  new ThreadsPage({
+    store: threads,
+    list: threadList,
+    jsonUrl: threadList.dataset.jsonUrl || `${window.location.pathname}?format=json`,
+    empty: document.getElementById("threads-empty"),
+  });
+}
 document.querySelector(".logout-form")?.addEventListener("submit", () => forgetDrafts(me));
 
 const configElement = document.getElementById("room-config");
@@ -55,14 +72,18 @@ if (config) {
     editWindowMs: minutes(config.edit_window_minutes),
     deleteWindowMs: minutes(config.delete_window_minutes),
     names: new Map((config.members || []).map((m) => [m.username, m.display_name || m.username])),
+    // Whoever may write in the room (the page has its composer) may reply in its threads.
+    canReply: Boolean(config.member) && Boolean(document.getElementById("composer")),
+    threadsUrl: config.threads_url || `/rooms/${config.slug}/threads/{root}/`,
   });
   const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });
+  const emojiPicker = new EmojiPicker({ me, url: config.emoji_url || "/emoji.json" });
   const actions = new MessageActions({
     view: room,
     socket,
     list,
     me,
-    picker: new EmojiPicker({ me, url: config.emoji_url || "/emoji.json" }),
+    picker: emojiPicker,
     versionsUrl: config.versions_url || `/rooms/${config.slug}/messages/{seq}/versions/`,
     canSeeVersions: config.can_see_versions !== false,
     alert: document.getElementById("room-alert"),
@@ -83,6 +104,20 @@ if (config) {
       myName: body.dataset.displayName,
       picker: new MentionPicker({ input, container: form, members: config.members || [], me }),
       editLast: () => actions.editLast(input),
+    });
+  }
+  const panel = document.getElementById("thread-panel");
+  if (panel) {
+    threadPanel = new ThreadPanel({
+      panel,
+      room,
+      config,
+      socket,
+      outbox,
+      store: threads,
+      me,
+      myName: body.dataset.displayName,
+      picker: emojiPicker,
     });
   }
   socket.on("room.left", (frame) => {
@@ -106,7 +141,8 @@ if (config) {
 
 // Refused while its room was not on screen: nothing the person wrote is thrown away.
 outbox.addEventListener("refused", (event) => {
-  if (!event.defaultPrevented) keepAsDraft(me, event.detail.roomId, event.detail.entry.body);
+  const { roomId, threadRoot, entry } = event.detail;
+  if (!event.defaultPrevented) keepAsDraft(me, roomId, entry.body, threadRoot);
 });
 
 socket.connect();

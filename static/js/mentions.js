@@ -34,11 +34,12 @@ const MAX_OPTIONS = 8;
 const TYPING_PATTERN = new RegExp(String.raw`(?:^|[^${WORD}])@([${WORD}.+-]*)$`, "u");
 
 export class MentionPicker {
-  constructor({ input, container, members, me }) {
+  constructor({ input, container, members, me, idPrefix = "mention" }) {
     this.input = input;
+    this.idPrefix = idPrefix; // ids stay unique with a second message box (the thread's) on the page
     this.members = members.filter((member) => member.username !== me);
     this.list = document.createElement("ul");
-    this.list.id = "mention-list";
+    this.list.id = `${idPrefix}-list`;
     this.list.className = "mention-list";
     this.list.setAttribute("role", "listbox");
     this.list.setAttribute("aria-label", "Members to mention");
@@ -90,7 +91,7 @@ export class MentionPicker {
     const previous = this.options[this.active]?.dataset.username;
     this.options = members.map((member, index) => {
       const option = document.createElement("li");
-      option.id = `mention-option-${index}`;
+      option.id = `${this.idPrefix}-option-${index}`;
       option.className = "mention-option";
       option.setAttribute("role", "option");
       option.dataset.username = member.username;

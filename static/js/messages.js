@@ -91,6 +91,8 @@ const viewer = {
   editWindowMs: 0,
   deleteWindowMs: 0,
   names: new Map(), // username → display name, for who reacted and who pinned
+  canReply: false, // a member of a room that is not archived
+  threadsUrl: "", // the thread page, "{root}" for the root's seq: the link without JavaScript
 };
 
 export function setViewer(options) {
@@ -148,6 +150,8 @@ export function fillMessage(item, message, { me = viewer.me, pending = false } =
   }
   if (Number.isInteger(message.change)) item.dataset.change = message.change;
   if (message.client_id) item.dataset.clientId = message.client_id;
+  if (message.thread_root) item.dataset.threadRoot = message.thread_root;
+  else delete item.dataset.threadRoot;
   item.dataset.author = message.author.username;
   item.dataset.mentions = mentions.join(" ");
 
@@ -187,9 +191,12 @@ export function fillMessage(item, message, { me = viewer.me, pending = false } =
   }
   item.append(avatar, meta, body);
   if (!message.deleted) {
+    if (message.thread_root && message.in_room) item.append(renderThreadNote(message));
     item.append(renderNotes(message), renderReactions(message, me));
     if (message.seq && !pending) item.append(renderActions(message, me));
   }
+  // A deleted root keeps its thread reachable.
+  item.append(renderThreadSummary(message));
   if (pending) setDelivery(item, "sending…");
   shownState.set(item, message);
 }
@@ -219,6 +226,72 @@ function renderNotes(message) {
   }
   notes.hidden = !notes.childElementCount;
   return notes;
+}
+
+export function threadUrl(root) {
+  return viewer.threadsUrl ? viewer.threadsUrl.replace("{root}", String(root)) : `#m${root}`;
+}
+
+function pluralReplies(count) {
+  return `${count} ${count === 1 ? "reply" : "replies"}`;
+}
+
+/**
+ * Under a root: "N replies", the last repliers' avatars and when the last reply came; a link to
+ * the thread page that thread.js turns into opening the thread beside the room.
+ */
+function renderThreadSummary(message) {
+  const summary = document.createElement("div");
+  summary.className = "thread-summary";
+  const thread = message.thread;
+  if (!thread || !thread.reply_count || message.thread_root) {
+    summary.hidden = true;
+    return summary;
+  }
+  const link = document.createElement("a");
+  link.className = "thread-link";
+  link.href = threadUrl(message.seq);
+  link.dataset.action = "thread";
+  link.dataset.root = message.seq;
+  const faces = document.createElement("span");
+  faces.className = "thread-avatars";
+  faces.setAttribute("aria-hidden", "true");
+  for (const person of (thread.repliers || []).slice(0, 3)) {
+    const face = document.createElement("span");
+    face.className = `avatar avatar-tiny ${avatarClass(person.username)}`;
+    face.dataset.username = person.username;
+    face.title = person.display_name || person.username;
+    face.textContent = initial(person.display_name || person.username);
+    faces.append(face);
+  }
+  const count = document.createElement("span");
+  count.className = "thread-count";
+  count.textContent = pluralReplies(thread.reply_count);
+  link.append(faces, count);
+  if (thread.last_reply_at) {
+    const last = document.createElement("span");
+    last.className = "thread-last";
+    const time = document.createElement("time");
+    time.dateTime = thread.last_reply_at;
+    localiseTime(time);
+    last.append("Last reply ", time);
+    link.append(last);
+  }
+  summary.append(link);
+  return summary;
+}
+
+/** On a reply also sent to the room: what it answers, and the way to its thread. */
+function renderThreadNote(message) {
+  const note = document.createElement("p");
+  note.className = "thread-note";
+  const link = document.createElement("a");
+  link.href = threadUrl(message.thread_root);
+  link.dataset.action = "thread";
+  link.dataset.root = message.thread_root;
+  link.textContent = "View thread";
+  note.append("replied to a thread · ", link);
+  return note;
 }
 
 /** One button per emoji: the count, the reader's own pressed, who reacted on hover and focus. */
@@ -257,6 +330,7 @@ const REACT_ICON =
   "M12 2a10 10 0 1 0 10 10h-2a8 8 0 1 1-8-8zm-3.5 7a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm7 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zM7.2 14a5 5 0 0 0 9.6 0zM19 1v3h-3v2h3v3h2V6h3V4h-3V1z";
 const EDIT_ICON = "M3 17.25V21h3.75L17.8 9.94l-3.75-3.75zM20.7 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75z";
 const DELETE_ICON = "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z";
+const REPLY_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2zm3 5v2h10V9zm0 4v2h7v-2z";
 
 function icon(path) {
   const svg = document.createElementNS(SVG, "svg");
@@ -292,6 +366,8 @@ function renderActions(message, me) {
   group.setAttribute("role", "group");
   group.setAttribute("aria-label", "Message actions");
   group.append(actionButton("react", "Add reaction", REACT_ICON));
+  // A reply is answered in its root's thread (threads are one level deep).
+  if (viewer.canReply) group.append(actionButton("reply", "Reply in thread", REPLY_ICON));
   if (own && withinWindow(message, viewer.editWindowMs)) group.append(actionButton("edit", "Edit", EDIT_ICON));
   if (viewer.canPin) {
     group.append(actionButton("pin", message.pinned ? "Unpin" : "Pin", PIN_ICON));
@@ -317,6 +393,9 @@ export function updateMessage(item, message, { me = viewer.me } = {}) {
     return;
   }
   item.dataset.change = message.change;
+  if (JSON.stringify(message.thread || null) !== JSON.stringify(before.thread || null)) {
+    item.querySelector(".thread-summary")?.replaceWith(renderThreadSummary(message));
+  }
   if (message.deleted) {
     shownState.set(item, message);
     return;
@@ -436,6 +515,24 @@ export function payloadOf(item) {
     deleted,
     reactions,
     pinned: data.pinnedBy ? { by: data.pinnedBy, at: data.pinnedAt || "" } : null,
+    thread_root: data.threadRoot ? Number(data.threadRoot) : null,
+    in_room: true,
+    thread: threadOf(item),
+  };
+}
+
+/** The thread summary the server rendered under a root (partials/message.html). */
+function threadOf(item) {
+  const summary = item.querySelector(".thread-summary[data-reply-count]");
+  const count = Number(summary?.dataset.replyCount || 0);
+  if (!count) return null;
+  return {
+    reply_count: count,
+    last_reply_at: summary.dataset.lastReplyAt || null,
+    repliers: Array.from(summary.querySelectorAll("[data-username]")).map((face) => ({
+      username: face.dataset.username,
+      display_name: face.dataset.name || face.dataset.username,
+    })),
   };
 }
 

@@ -4,6 +4,12 @@
 // A notification may arrive before the message it points to (held behind a gap): the badge counts
 // it at once; the room, if open, fetches the message itself (room.js) and never renders it from
 // the notification.
+//
+// A thread's replies make one notification while it is unread, sent again (same id) as replies
+// come; frames that carry `unread` (the server's count) set the badge to it, so an update is
+// never counted twice. A reply notification for the thread this tab is reading does not bump the
+// badge at all: `readingThread` says so, and `readNotified` reads the thread again, which marks
+// the notification read (the server then says how many are left).
 
 function setBadge(badge, unread) {
   badge.textContent = String(unread);
@@ -11,12 +17,22 @@ function setBadge(badge, unread) {
   badge.hidden = unread === 0;
 }
 
-export function watchNotifications(socket, badge, list = null) {
+export function watchNotifications(socket, badge, list = null, { readingThread = null, readNotified = null } = {}) {
   if (!badge) return;
   const counted = new Set();
   socket.on("notification.new", (frame) => {
+    const notification = frame.notification || {};
+    if (notification.kind === "reply" && readingThread?.(notification.room ?? notification.message?.room, notification.thread_root)) {
+      readNotified?.();
+      return;
+    }
+    if (Number.isInteger(frame.unread)) {
+      if (notification.id !== undefined) counted.add(notification.id);
+      setBadge(badge, frame.unread);
+      return;
+    }
     // The same notification twice (a resend after a reconnect) counts once.
-    const id = frame.notification?.id;
+    const id = notification.id;
     if (id !== undefined) {
       if (counted.has(id)) return;
       counted.add(id);

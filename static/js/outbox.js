@@ -11,6 +11,9 @@
 //
 // Every tab of the person reads and writes the same stored queues. Two tabs may then both send a
 // message: the server keeps one, and both tabs see its echo.
+//
+// A thread's replies wait in a queue of their own (room and root): a reply is ordered after the
+// replies written before it in that thread, not behind a long queue of the room's messages.
 
 const KEY_PREFIX = "parley.outbox.";
 // No echo for this long (a frame lost with a dying connection): send the same message again.
@@ -18,15 +21,21 @@ const ACK_TIMEOUT_MS = 10000;
 const RETRY_WITHOUT_HINT_MS = 2000;
 const RETRYABLE = new Set(["rate_limited", "server_error"]);
 
-function storageKey(me, roomId) {
-  return `${KEY_PREFIX}${me}.${roomId}`;
+/** A queue: a room's messages ("12"), or the replies in one of its threads ("12.t40"). */
+export function queueName(roomId, threadRoot = null) {
+  return threadRoot ? `${roomId}.t${threadRoot}` : String(roomId);
 }
 
-/** The room a key of this person's holds the queue of, or null (usernames may contain dots). */
-function roomOfKey(me, key) {
+function storageKey(me, queue) {
+  return `${KEY_PREFIX}${me}.${queue}`;
+}
+
+/** The queue a key of this person's holds, or null (usernames may contain dots). */
+function queueOfKey(me, key) {
   const prefix = `${KEY_PREFIX}${me}.`;
   const rest = key.startsWith(prefix) ? key.slice(prefix.length) : "";
-  return /^\d+$/.test(rest) ? Number(rest) : null;
+  const match = /^(\d+)(?:\.t(\d+))?$/.exec(rest);
+  return match ? { name: rest, roomId: Number(match[1]), threadRoot: match[2] ? Number(match[2]) : null } : null;
 }
 
 function read(key) {
@@ -51,7 +60,7 @@ function write(key, entries) {
 export function forgetOutbox(me) {
   try {
     for (const key of Object.keys(localStorage)) {
-      if (roomOfKey(me, key) !== null) localStorage.removeItem(key);
+      if (queueOfKey(me, key) !== null) localStorage.removeItem(key);
     }
   } catch {
     // Nothing stored, nothing to forget.
@@ -63,11 +72,12 @@ export class Outbox extends EventTarget {
     super();
     this.socket = socket;
     this.me = me;
-    this.rooms = new Map(); // room id → { inFlight: client_id | null, timer }
+    // queue name → { roomId, threadRoot, inFlight: client_id | null, timer }
+    this.queues = new Map();
     try {
       for (const key of Object.keys(localStorage)) {
-        const roomId = roomOfKey(me, key);
-        if (roomId !== null) this.room(roomId);
+        const queue = queueOfKey(me, key);
+        if (queue !== null) this.queue(queue.roomId, queue.threadRoot);
       }
     } catch {
       // Storage disabled: nothing was kept.
@@ -82,99 +92,117 @@ export class Outbox extends EventTarget {
     }
     socket.on("error", (frame) => this.refused(frame));
     socket.addEventListener("open", () => {
-      for (const roomId of this.rooms.keys()) {
-        this.idle(roomId);
-        this.pump(roomId);
+      for (const name of this.queues.keys()) {
+        this.idle(name);
+        this.pump(name);
       }
     });
     socket.addEventListener("close", () => {
-      for (const roomId of this.rooms.keys()) this.idle(roomId);
+      for (const name of this.queues.keys()) this.idle(name);
     });
   }
 
-  room(roomId) {
-    if (!this.rooms.has(roomId)) this.rooms.set(roomId, { inFlight: null, timer: null });
-    return this.rooms.get(roomId);
+  queue(roomId, threadRoot = null) {
+    const name = queueName(roomId, threadRoot);
+    if (!this.queues.has(name)) this.queues.set(name, { roomId, threadRoot, inFlight: null, timer: null });
+    return this.queues.get(name);
   }
 
-  /** The room's waiting messages, oldest first: `{client_id, body, created_at}`. */
-  entries(roomId) {
-    return read(storageKey(this.me, roomId));
+  /** The waiting messages of a room (or of a thread of it), oldest first: `{client_id, body, created_at}`. */
+  entries(roomId, threadRoot = null) {
+    return read(storageKey(this.me, queueName(roomId, threadRoot)));
   }
 
-  /** Queue a message (a new one, or a refused one again, with its own client_id). */
-  add(roomId, body, { clientId = crypto.randomUUID(), createdAt = new Date().toISOString() } = {}) {
-    const key = storageKey(this.me, roomId);
+  /**
+   * Queue a message (a new one, or a refused one again, with its own client_id); with
+   * `threadRoot`, a reply in that thread, `alsoInRoom` if it is also sent to the room.
+   */
+  add(
+    roomId,
+    body,
+    { clientId = crypto.randomUUID(), createdAt = new Date().toISOString(), threadRoot = null, alsoInRoom = false } = {},
+  ) {
+    const name = queueName(roomId, threadRoot);
+    const key = storageKey(this.me, name);
     const entry = { client_id: clientId, body, created_at: createdAt };
+    if (threadRoot) Object.assign(entry, { thread_root: threadRoot, also_in_room: Boolean(alsoInRoom) });
     write(key, [...read(key).filter((e) => e.client_id !== clientId), entry]);
-    this.pump(roomId);
+    this.queue(roomId, threadRoot);
+    this.pump(name);
     return entry;
   }
 
-  remove(roomId, clientId) {
-    const key = storageKey(this.me, roomId);
+  remove(roomId, clientId, threadRoot = null) {
+    const key = storageKey(this.me, queueName(roomId, threadRoot));
     write(key, read(key).filter((e) => e.client_id !== clientId));
   }
 
-  idle(roomId) {
-    const state = this.room(roomId);
+  idle(name) {
+    const state = this.queues.get(name);
+    if (!state) return;
     clearTimeout(state.timer);
     state.timer = null;
     state.inFlight = null;
   }
 
-  /** Send the room's oldest waiting message, unless one is on its way or the room must wait. */
-  pump(roomId) {
-    const state = this.room(roomId);
-    if (state.inFlight !== null || state.timer !== null) return;
-    const [head] = this.entries(roomId);
+  /** Send the queue's oldest waiting message, unless one is on its way or the queue must wait. */
+  pump(name) {
+    const state = this.queues.get(name);
+    if (!state || state.inFlight !== null || state.timer !== null) return;
+    const [head] = this.entries(state.roomId, state.threadRoot);
     if (!head) return;
-    const frame = { type: "message.send", room: roomId, body: head.body, client_id: head.client_id };
+    const frame = { type: "message.send", room: state.roomId, body: head.body, client_id: head.client_id };
+    if (state.threadRoot) Object.assign(frame, { thread_root: state.threadRoot, also_in_room: Boolean(head.also_in_room) });
     if (!this.socket.send(frame)) return; // sent when the socket opens
     state.inFlight = head.client_id;
     state.timer = setTimeout(() => {
       state.timer = null;
       state.inFlight = null;
-      this.pump(roomId);
+      this.pump(name);
     }, ACK_TIMEOUT_MS);
   }
 
   acknowledged(message) {
-    const state = this.rooms.get(message.room);
-    const waiting = this.entries(message.room).some((e) => e.client_id === message.client_id);
-    if (!state || (!waiting && state.inFlight !== message.client_id)) return;
-    this.remove(message.room, message.client_id);
-    if (state.inFlight === message.client_id) this.idle(message.room);
-    this.pump(message.room);
+    const threadRoot = message.thread_root || null;
+    const name = queueName(message.room, threadRoot);
+    const state = this.queues.get(name);
+    if (!state) return;
+    const waiting = this.entries(message.room, threadRoot).some((e) => e.client_id === message.client_id);
+    if (!waiting && state.inFlight !== message.client_id) return;
+    this.remove(message.room, message.client_id, threadRoot);
+    if (state.inFlight === message.client_id) this.idle(name);
+    this.pump(name);
   }
 
   refused(frame) {
     if (!frame.client_id) return;
     const found = this.find(frame.client_id);
     if (!found) return;
-    const { roomId, entry } = found;
-    const state = this.room(roomId);
+    const { name, state, entry } = found;
+    const { roomId, threadRoot } = state;
     if (RETRYABLE.has(frame.code)) {
       // Worth another try, and still ahead of everything written after it.
-      this.idle(roomId);
+      this.idle(name);
       const wait = frame.retry_after ? frame.retry_after * 1000 : RETRY_WITHOUT_HINT_MS;
       state.timer = setTimeout(() => {
         state.timer = null;
-        this.pump(roomId);
+        this.pump(name);
       }, wait);
       return;
     }
-    this.remove(roomId, entry.client_id);
-    if (state.inFlight === entry.client_id) this.idle(roomId);
-    // The composer of that room shows it as failed (and cancels the event); see main.js otherwise.
-    this.dispatchEvent(new CustomEvent("refused", { detail: { roomId, entry, frame }, cancelable: true }));
-    this.pump(roomId);
+    this.remove(roomId, entry.client_id, threadRoot);
+    if (state.inFlight === entry.client_id) this.idle(name);
+    // The composer of that room (or thread) shows it as failed and cancels the event; see main.js otherwise.
+    this.dispatchEvent(
+      new CustomEvent("refused", { detail: { roomId, threadRoot, entry, frame }, cancelable: true }),
+    );
+    this.pump(name);
   }
 
   find(clientId) {
-    for (const roomId of this.rooms.keys()) {
-      const entry = this.entries(roomId).find((e) => e.client_id === clientId);
-      if (entry) return { roomId, entry };
+    for (const [name, state] of this.queues) {
+      const entry = this.entries(state.roomId, state.threadRoot).find((e) => e.client_id === clientId);
+      if (entry) return { name, state, entry };
     }
     return null;
   }

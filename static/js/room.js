@@ -17,6 +17,11 @@
 // A page opened at an old message (`?around=`) does not show the room's newest messages: it
 // first fetches them by seq (`after_seq`), then follows the change order from the position the
 // page was rendered at.
+//
+// Thread replies are messages of the room: they take its seqs and change positions like any
+// other, so the view follows them in order, and hands every one on (the "message" event) to the
+// thread panel and the thread counts. Only those also sent to the room (`in_room`) are shown in
+// the timeline; a thread-only reply is a seq the timeline legitimately skips.
 
 import { arrange, confirmMessage, enhanceMessages, renderMessage, updateMessage } from "./messages.js";
 
@@ -58,6 +63,7 @@ export class RoomView extends EventTarget {
     // The highest seq shown with nothing missing below it (down to firstSeq): what is read.
     this.lastSeq = Math.max(newest, this.firstSeq - 1, 0);
     this.outside = new Map(); // seq → newest payload of a message above the loaded window
+    this.threadOnly = new Map(); // seq → change of a reply shown only in its thread
     // Rendering the page reads nothing: the reader reads what the view shows at its bottom, and
     // says so with room.read (the server keeps the pointer from going back).
     this.readSeq = 0; // sent, or heard from another tab
@@ -72,6 +78,9 @@ export class RoomView extends EventTarget {
     // sync is not sent again at once unless something newer is heard of.
     this.stalled = null; // { at, known }
     this.knownChange = this.lastChange; // the newest change heard of (held frames, notifications)
+    // Whether something covers the timeline (the thread panel, full screen on a phone): then the
+    // reader cannot see the newest message, whatever the scroll position says.
+    this.covered = () => false;
 
     enhanceMessages(list, me);
     arrange(list);
@@ -115,7 +124,7 @@ export class RoomView extends EventTarget {
   }
 
   canSeeLatest() {
-    return document.visibilityState === "visible" && this.isNearBottom();
+    return document.visibilityState === "visible" && this.isNearBottom() && !this.covered();
   }
 
   scrollToBottom() {
@@ -216,7 +225,7 @@ export class RoomView extends EventTarget {
    */
   notified(notification) {
     const message = notification?.message;
-    if (!message || message.room !== this.roomId || this.itemFor(message.seq)) return;
+    if (!message || message.room !== this.roomId || this.itemFor(message.seq) || this.threadOnly.has(message.seq)) return;
     if (Number.isInteger(message.change) && message.change <= this.lastChange) return;
     this.knownChange = Math.max(this.knownChange, message.change || this.lastChange + 1);
     this.sync();
@@ -251,7 +260,7 @@ export class RoomView extends EventTarget {
 
   completeTail() {
     this.tailComplete = true;
-    this.lastSeq = Math.max(this.lastSeq, ...this.items.keys());
+    this.lastSeq = Math.max(this.lastSeq, ...this.items.keys(), ...this.threadOnly.keys());
   }
 
   receive(message, { isNew }) {
@@ -286,6 +295,7 @@ export class RoomView extends EventTarget {
    * Returns null when nothing changed on screen, else { item, added }.
    */
   apply(message) {
+    if (message.thread_root && message.in_room === false) return this.applyThreadOnly(message);
     const item = this.itemFor(message.seq);
     if (item) {
       this.dropPendingCopy(message);
@@ -307,7 +317,28 @@ export class RoomView extends EventTarget {
     return { item: added, added: true };
   }
 
-  /** Tell the rest of the page (actions, the pinned list) what a message is now like. */
+  /**
+   * A reply not in the timeline: nothing changes on screen, but its seq is accounted for (what is
+   * read has no hole there) and the thread hears of it, once per change.
+   */
+  applyThreadOnly(message) {
+    const known = this.threadOnly.get(message.seq);
+    if (known !== undefined && known >= (message.change ?? 0)) return null;
+    this.threadOnly.set(message.seq, message.change ?? 0);
+    if (message.seq >= this.firstSeq) {
+      if (this.tailComplete) this.lastSeq = Math.max(this.lastSeq, message.seq);
+      else this.advanceLastSeq();
+    }
+    this.announce(message, null);
+    return null;
+  }
+
+  /** Past every seq that is shown or legitimately not (a thread-only reply). */
+  advanceLastSeq() {
+    while (this.items.has(this.lastSeq + 1) || this.threadOnly.has(this.lastSeq + 1)) this.lastSeq += 1;
+  }
+
+  /** Tell the rest of the page (actions, the pinned list, threads) what a message is now like. */
   announce(message, item) {
     this.dispatchEvent(new CustomEvent("message", { detail: { message, item } }));
   }
@@ -359,7 +390,7 @@ export class RoomView extends EventTarget {
     else this.list.append(item);
     this.items.set(message.seq, item);
     if (this.tailComplete) this.lastSeq = Math.max(this.lastSeq, message.seq);
-    else while (this.items.has(this.lastSeq + 1)) this.lastSeq += 1;
+    else this.advanceLastSeq();
     document.getElementById("empty-room")?.remove();
     return item;
   }

@@ -1,5 +1,7 @@
 // The room list in the sidebar: live unread counts, rooms joined and left while the page is open.
-// A room's count is its newest seq minus the reader's read pointer, both tracked from frames.
+// A room's count is the server's (the page's, then each room.read's `unread`) plus the messages
+// of its timeline by others that arrived since, each counted once (by seq). A thread reply not
+// sent to the room is the thread's news, never the room's (threads.js counts those).
 
 export class RoomList {
   constructor({ nav, socket, me, openRoomId = null }) {
@@ -9,13 +11,13 @@ export class RoomList {
     this.me = me;
     this.openRoomId = openRoomId;
     this.refreshUrl = nav.dataset.refreshUrl;
-    this.rooms = new Map(); // room id → { link, badge, lastSeq, readSeq }
+    this.rooms = new Map(); // room id → { link, badge, lastSeq, unread }
     for (const link of this.list.querySelectorAll("a[data-room-id]")) this.track(link);
 
     socket.on("message.new", (frame) => this.messageArrived(frame.message));
     // A sync by change brings new messages as updates; their seq still counts.
     socket.on("message.updated", (frame) => this.messageSeen(frame.message));
-    socket.on("room.read", (frame) => this.read(frame.room, frame.seq));
+    socket.on("room.read", (frame) => this.read(frame.room, frame.seq, frame.unread));
     socket.on("room.joined", (frame) => this.joined(frame.room));
     socket.on("room.left", (frame) => this.left(frame.room));
     let connectedBefore = false;
@@ -33,7 +35,7 @@ export class RoomList {
       link,
       badge: link.querySelector(".unread-count"),
       lastSeq,
-      readSeq: Number(link.dataset.roomId) === this.openRoomId ? lastSeq : lastSeq - unread,
+      unread: Number(link.dataset.roomId) === this.openRoomId ? 0 : unread,
     };
     this.rooms.set(Number(link.dataset.roomId), entry);
     return entry;
@@ -43,7 +45,7 @@ export class RoomList {
     const entry = this.rooms.get(roomId);
     if (!entry) return;
     // The open room's news is on screen; its count would only repeat it.
-    const unread = roomId === this.openRoomId ? 0 : Math.max(0, entry.lastSeq - entry.readSeq);
+    const unread = roomId === this.openRoomId ? 0 : Math.max(0, entry.unread);
     entry.badge.textContent = String(unread);
     entry.badge.setAttribute("aria-label", `${unread} unread`);
     entry.badge.hidden = unread === 0;
@@ -52,25 +54,29 @@ export class RoomList {
 
   messageArrived(message) {
     const entry = this.rooms.get(message.room);
-    if (!entry) return;
-    entry.lastSeq = Math.max(entry.lastSeq, message.seq);
-    // Writing in a room means having read it; one's own message is never news.
-    if (message.author.username === this.me) entry.readSeq = Math.max(entry.readSeq, message.seq);
-    this.render(message.room);
-  }
-
-  messageSeen(message) {
-    const entry = this.rooms.get(message.room);
     if (!entry || message.seq <= entry.lastSeq) return;
     entry.lastSeq = message.seq;
+    const inTimeline = message.in_room !== false;
+    // Writing in a room means having read it; one's own message is never news.
+    if (message.author.username === this.me) {
+      if (inTimeline) entry.unread = 0;
+    } else if (inTimeline && !message.deleted) {
+      entry.unread += 1;
+    }
     this.render(message.room);
   }
 
-  read(roomId, seq) {
+  /** A sync by change brings new messages as updates; they count the same. */
+  messageSeen(message) {
+    this.messageArrived(message);
+  }
+
+  read(roomId, seq, unread) {
     const entry = this.rooms.get(roomId);
     if (!entry) return;
-    entry.readSeq = Math.max(entry.readSeq, seq);
     entry.lastSeq = Math.max(entry.lastSeq, seq);
+    // The server's count after the move; a server that does not say, only ever reads to the end.
+    entry.unread = Number.isInteger(unread) ? unread : Math.max(0, entry.lastSeq - seq);
     this.render(roomId);
   }
 
@@ -111,7 +117,6 @@ export class RoomList {
       const roomId = Number(link.dataset.roomId);
       seen.add(roomId);
       const lastSeq = Number(link.dataset.lastSeq || 0);
-      const readSeq = lastSeq - Number(link.dataset.unread || 0);
       if (!this.rooms.has(roomId)) {
         const room = {
           id: roomId,
@@ -123,8 +128,9 @@ export class RoomList {
       }
       const entry = this.rooms.get(roomId);
       if (!entry) continue;
+      // The server's count as of its newest message; what came after it is counted here.
+      if (lastSeq >= entry.lastSeq) entry.unread = Number(link.dataset.unread || 0);
       entry.lastSeq = Math.max(entry.lastSeq, lastSeq);
-      entry.readSeq = Math.max(entry.readSeq, readSeq);
       this.render(roomId);
     }
     for (const roomId of Array.from(this.rooms.keys())) {
