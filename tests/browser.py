@@ -111,6 +111,41 @@ class Tab:
         self.page.goto(f"{server.url}/rooms/{slug}/")
         self.expect_connected()
 
+    # --- threads -------------------------------------------------------------------------------
+
+    @property
+    def thread_panel(self):
+        return self.page.locator("#thread-panel")
+
+    @property
+    def reply_box(self):
+        return self.page.get_by_label("Reply", exact=True)
+
+    def reply(self, text: str, *, also_in_room: bool = False) -> None:
+        """Write `text` in the open thread's reply box (ticking "Also send to the room") and send."""
+        if also_in_room:
+            self.thread_panel.get_by_label(re.compile(r"Also send to")).check()
+        self.reply_box.fill(text)
+        self.reply_box.press("Enter")
+
+    def thread_message(self, text: str):
+        """The message in the open thread panel whose whole body is `text`."""
+        body = self.page.locator(".body", has_text=re.compile(rf"^{re.escape(text)}$"))
+        return self.page.locator("#thread-messages .message").filter(has=body)
+
+    def thread_bodies(self) -> list[str]:
+        return self.page.locator("#thread-messages .message .body").all_text_contents()
+
+    def threads_badge(self) -> int:
+        """The header's count of followed threads with unread replies (0 while hidden)."""
+        badge = self.page.locator("#threads-badge")
+        return int(badge.text_content() or 0) if badge.is_visible() else 0
+
+    def room_badge(self, room_id: int) -> int:
+        """A room's unread count in the sidebar (0 while hidden)."""
+        badge = self.page.locator(f'#sidebar a[data-room-id="{room_id}"] .unread-count')
+        return int(badge.text_content() or 0) if badge.is_visible() else 0
+
 
 def log_in(tab: Tab, server: LiveServer, username: str) -> None:
     page = tab.page

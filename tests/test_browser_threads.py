@@ -1,0 +1,206 @@
+"""Threads in Chromium: "Reply in thread" opens a panel beside the room with the root and its
+replies, live at every member; "Also send to the room"; the root's "N replies" live (deletes
+too); the Threads page's unread counts; a phone's full-screen thread with Back; and three tabs of
+one person through a busy room and thread, every count back to exactly zero after reading.
+
+Same set-up as tests/test_browser_changes.py (helpers in tests/browser.py): one server and one
+Chromium for the module, rooms of their own per test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import (
+    SocketTap,
+    Tab,
+    create_rooms,
+    people_for_test,
+    unnamed_controls,
+)
+from tests.live_server import LiveServer, running_server
+
+pytestmark = [pytest.mark.browser]
+
+ROOMS = {
+    "thread-live": ["alice", "bob"],
+    "thread-also": ["alice", "bob"],
+    "thread-delete": ["alice", "bob"],
+    "thread-view": ["alice", "bob"],
+    "thread-phone": ["alice", "bob"],
+    "thread-draft": ["alice", "bob"],
+    "thread-busy": ["alice", "bob"],
+    "thread-elsewhere": ["alice", "bob"],
+}
+
+
+@pytest.fixture(scope="module")
+def parley_server(tmp_path_factory) -> Iterator[LiveServer]:
+    # Fast senders: the busy room sends many messages in a row.
+    env = {"PARLEY_RATE_BURST": "200", "PARLEY_RATE_PER_SECOND": "100"}
+    with running_server(tmp_path_factory.mktemp("browser-threads"), env=env) as server:
+        create_rooms(server, ROOMS)
+        yield server
+
+
+@pytest.fixture
+def people(browser, parley_server, sessions, request):
+    with people_for_test(browser, parley_server, sessions, request) as people:
+        yield people
+
+
+def room_id(server: LiveServer, slug: str) -> int:
+    return server.call("tests.server_data:room_id", slug=slug)
+
+
+def item(tab: Tab, seq: int):
+    return tab.page.locator(f"#messages #m{seq}")
+
+
+def sent_seq(tab: Tab, body: str) -> int:
+    message = tab.message(body)
+    expect(message).to_have_attribute("data-seq", re.compile(r"^\d+$"))
+    return int(message.get_attribute("data-seq"))
+
+
+def reply_seq(tab: Tab, body: str) -> int:
+    message = tab.thread_message(body)
+    expect(message).to_have_attribute("data-seq", re.compile(r"^\d+$"))
+    return int(message.get_attribute("data-seq"))
+
+
+def open_thread(tab: Tab, seq: int) -> None:
+    """Hover the message and choose "Reply in thread", as a mouse user does."""
+    message = item(tab, seq)
+    message.hover()
+    message.get_by_role("button", name="Reply in thread", exact=True).click()
+    expect(tab.thread_panel).to_be_visible()
+    expect(tab.page.locator(f"#thread-messages #m{seq}")).to_have_count(1)
+
+
+def summary(tab: Tab, seq: int):
+    return item(tab, seq).locator(".thread-summary")
+
+
+def test_reply_in_thread_opens_the_panel_and_the_other_member_sees_replies_live(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    bob_tap = SocketTap(bob.page)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "thread-live")
+    alice.send("shall we ship on friday?")
+    root = sent_seq(alice, "shall we ship on friday?")
+    expect(bob.message("shall we ship on friday?")).to_have_count(1)
+
+    open_thread(bob, root)
+    expect(bob.reply_box).to_be_focused()
+    expect(bob.page).to_have_url(re.compile(rf"\?thread={root}$"))
+    bob.reply("friday works for me")
+    first = reply_seq(bob, "friday works for me")
+    assert first == root + 1  # a reply is a message of the room: the room's next seq
+    # Alice's timeline does not show the reply; her root says "1 reply", with who and when.
+    expect(summary(alice, root)).to_contain_text("1 reply")
+    expect(summary(alice, root).locator('.avatar[data-username="bob"]')).to_have_count(1)
+    expect(summary(alice, root).locator(".thread-last time")).to_have_attribute(
+        "datetime", re.compile(r"^\d{4}-")
+    )
+    assert alice.bodies() == ["shall we ship on friday?"]
+    assert bob.bodies() == ["shall we ship on friday?"]
+
+    summary(alice, root).get_by_role("link").click()
+    expect(alice.thread_message("friday works for me")).to_have_count(1)
+    assert alice.thread_bodies() == ["shall we ship on friday?", "friday works for me"]
+    alice.reply("great, friday it is")
+    # Bob's panel gets Alice's reply live, and both roots count two.
+    expect(bob.thread_message("great, friday it is")).to_have_count(1)
+    assert bob.thread_bodies() == ["shall we ship on friday?", "friday works for me", "great, friday it is"]
+    for tab in (alice, bob):
+        expect(summary(tab, root).locator(".thread-count")).to_have_text("2 replies")
+        expect(summary(tab, root).locator(".avatar")).to_have_count(2)
+
+    # The timeline skips the thread's seqs and goes on: the next message of the room is shown
+    # in order without waiting for the seqs it does not show.
+    sync_frames_before = len(bob_tap.sent_of("sync"))
+    alice.send("back in the room")
+    after = sent_seq(bob, "back in the room")
+    assert after == root + 3
+    assert bob.seqs() == [root, after]
+    assert len(bob_tap.sent_of("sync")) == sync_frames_before  # no gap was seen: nothing to fetch
+    assert unnamed_controls(bob) == []
+
+    # Closing the panel gives the room its width back; the address forgets the thread.
+    bob.thread_panel.get_by_role("button", name="Close thread").click()
+    expect(bob.thread_panel).to_be_hidden()
+    expect(bob.page).not_to_have_url(re.compile(r"thread="))
+    people.assert_clean_consoles()
+
+
+def test_also_send_to_the_room_shows_the_reply_in_the_timeline_with_a_link_to_its_thread(
+    people, parley_server
+):
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "thread-also")
+    alice.send("the release notes are up")
+    root = sent_seq(alice, "the release notes are up")
+    open_thread(bob, root)
+    bob.reply("typo in the second line", also_in_room=True)
+    reply = reply_seq(bob, "typo in the second line")
+    # Unticked again after sending: the next reply stays in the thread.
+    expect(bob.thread_panel.get_by_label(re.compile(r"Also send to"))).not_to_be_checked()
+    bob.reply("and a missing comma")
+    reply_seq(bob, "and a missing comma")
+
+    shown = alice.message("typo in the second line")
+    expect(shown).to_have_count(1)
+    expect(shown.locator(".thread-note")).to_contain_text("replied to a thread")
+    expect(alice.message("and a missing comma")).to_have_count(0)
+    assert alice.seqs() == [root, reply]
+    expect(summary(alice, root).locator(".thread-count")).to_have_text("2 replies")
+    shown.get_by_role("link", name="View thread").click()
+    expect(alice.thread_panel).to_be_visible()
+    expect(alice.thread_message("and a missing comma")).to_have_count(1)
+    assert alice.thread_bodies() == [
+        "the release notes are up",
+        "typo in the second line",
+        "and a missing comma",
+    ]
+    people.assert_clean_consoles()
+
+
+def test_deleting_a_reply_counts_down_live_and_a_deleted_root_keeps_its_replies_link(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "thread-delete")
+    alice.send("root to be deleted")
+    root = sent_seq(alice, "root to be deleted")
+    open_thread(bob, root)
+    bob.reply("reply one")
+    bob.reply("reply two")
+    two = reply_seq(bob, "reply two")
+    expect(summary(alice, root).locator(".thread-count")).to_have_text("2 replies")
+
+    message = bob.page.locator(f"#thread-messages #m{two}")
+    message.hover()
+    message.get_by_role("button", name="Delete", exact=True).click()
+    bob.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    expect(message.locator(".body")).to_have_text("Message deleted")
+    for tab in (alice, bob):
+        expect(summary(tab, root).locator(".thread-count")).to_have_text("1 reply")
+
+    item(alice, root).hover()
+    item(alice, root).get_by_role("button", name="Delete", exact=True).click()
+    alice.page.get_by_role("alertdialog").get_by_role("button", name="Delete").click()
+    for tab in (alice, bob):
+        expect(item(tab, root).locator(".body")).to_have_text("Message deleted")
+        expect(summary(tab, root).locator(".thread-count")).to_have_text("1 reply")
+    # Bob's open panel shows the tombstone root above the reply that is left.
+    expect(bob.page.locator(f"#thread-messages #m{root} .body")).to_have_text("Message deleted")
+    bob.thread_panel.get_by_role("button", name="Close thread").click()
+    summary(bob, root).get_by_role("link").click()
+    expect(bob.thread_message("reply one")).to_have_count(1)
+    assert bob.thread_bodies() == ["Message deleted", "reply one", "Message deleted"]
+    people.assert_clean_consoles()
