@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
+    MOBILE,
     SocketTap,
     Tab,
     create_rooms,
@@ -204,3 +205,92 @@ def test_deleting_a_reply_counts_down_live_and_a_deleted_root_keeps_its_replies_
     expect(bob.thread_message("reply one")).to_have_count(1)
     assert bob.thread_bodies() == ["Message deleted", "reply one", "Message deleted"]
     people.assert_clean_consoles()
+
+
+def test_on_a_phone_the_thread_is_a_full_screen_view_and_back_returns_to_the_room(people, parley_server):
+    alice = people.open("alice")
+    bob = people.open("bob", viewport=MOBILE, is_mobile=True, has_touch=True)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "thread-phone")
+    alice.send("lunch at noon?")
+    root = sent_seq(alice, "lunch at noon?")
+    expect(bob.message("lunch at noon?")).to_have_count(1)
+
+    # A tap shows the message's actions, as for the others; "Reply in thread" opens the thread.
+    item(bob, root).locator(".body").tap()
+    item(bob, root).get_by_role("button", name="Reply in thread", exact=True).tap()
+    panel = bob.thread_panel
+    expect(panel).to_be_visible()
+    box = panel.bounding_box()
+    header = bob.page.locator(".site-header").bounding_box()
+    assert box["x"] == 0 and box["width"] == MOBILE["width"]
+    assert box["y"] == header["height"] and box["y"] + box["height"] == MOBILE["height"]
+    expect(bob.reply_box).to_be_visible()
+    bob.reply("yes, the usual place")
+    expect(summary(alice, root).locator(".thread-count")).to_have_text("1 reply")
+    # The thread covers the room: Close is for wide screens, Back is the way out here.
+    expect(panel.get_by_role("button", name="Close thread")).to_be_hidden()
+    panel.get_by_role("button", name=re.compile(r"^Back")).tap()
+    expect(panel).to_be_hidden()
+    expect(bob.composer).to_be_visible()
+    expect(summary(bob, root).locator(".thread-count")).to_have_text("1 reply")
+
+    # The browser's (or the phone's) Back closes a thread opened from the room, too.
+    summary(bob, root).get_by_role("link").tap()
+    expect(bob.thread_message("yes, the usual place")).to_have_count(1)
+    bob.page.go_back()
+    expect(panel).to_be_hidden()
+    expect(bob.page).to_have_url(re.compile(r"/rooms/thread-phone/$"))
+    scroll_width = bob.page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= MOBILE["width"]
+    people.assert_clean_consoles()
+
+
+def test_a_reply_waits_in_the_outbox_and_the_thread_keeps_its_own_draft(people, parley_server):
+    alice = people.open("alice")
+    tap = SocketTap(alice.page)
+    alice.open_room(parley_server, "thread-draft")
+    alice.send("a root for drafts")
+    root = sent_seq(alice, "a root for drafts")
+    open_thread(alice, root)
+    alice.reply_box.fill("half a reply")
+    alice.composer.fill("half a room message")
+    alice.page.reload()
+    alice.expect_connected()
+    # The thread opens again from the address, each box with its own draft.
+    expect(alice.thread_panel).to_be_visible()
+    expect(alice.reply_box).to_have_value("half a reply")
+    expect(alice.composer).to_have_value("half a room message")
+
+    # Offline: the reply waits, survives a reload, and is sent once the connection is back.
+    tap.mode = "refuse"
+    tap.close_current()
+    expect(alice.page.locator("#connection-state")).not_to_have_text("Connected")
+    alice.reply_box.fill("sent while offline")
+    alice.reply_box.press("Enter")
+    pending = alice.page.locator("#thread-messages .message.pending")
+    expect(pending.locator(".body")).to_have_text("sent while offline")
+    expect(pending.locator(".send-state")).to_have_text("waiting for the connection…")
+    stored = alice.page.evaluate(
+        "() => Object.keys(localStorage).filter(k => k.startsWith('parley.outbox.alice.'))"
+    )
+    assert stored == [f"parley.outbox.alice.{room_id(parley_server, 'thread-draft')}.t{root}"]
+    alice.page.reload()
+    expect(alice.thread_message("sent while offline")).to_have_count(1)
+    tap.mode = "through"
+    alice.page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    alice.expect_connected(timeout=15_000)
+    sent = reply_seq(alice, "sent while offline")
+    assert sent == root + 1
+    sends = [f for f in tap.sent_of("message.send") if f["body"] == "sent while offline"]
+    assert sends and all(f["thread_root"] == root and f["also_in_room"] is False for f in sends)
+    assert len({f["client_id"] for f in sends}) == 1  # resent as the same message, stored once
+    assert alice.bodies() == ["a root for drafts"]
+    expect(summary(alice, root).locator(".thread-count")).to_have_text("1 reply")
+    assert (
+        alice.page.evaluate(
+            "() => Object.keys(localStorage).filter(k => k.startsWith('parley.outbox.alice.'))"
+        )
+        == []
+    )
+    people.assert_clean_consoles(allowed=re.compile(r"WebSocket"))
