@@ -189,6 +189,8 @@ if not DEBUG:
 PARLEY = {
     "MAX_BODY_CHARS": 10_000,
     "HISTORY_PAGE_SIZE": 50,
+    # Replies a thread's page (and the panel's first load) shows; older ones page in.
+    "THREAD_PAGE_SIZE": 200,
     "SYNC_BATCH_SIZE": env.int("PARLEY_SYNC_BATCH_SIZE", default=200),
     # Token bucket per connection: a burst of RATE_BURST frames, refilled at
     # RATE_PER_SECOND frames a second.

@@ -22,11 +22,12 @@ from .actions.changes import delete_message, edit_message
 from .actions.memberships import add_member, remove_member
 from .actions.messages import clean_body, send_message
 from .actions.rooms import create_room, join_room, leave_room, update_room_policy
+from .actions.threads import follow_thread
 from .emoji import emoji_catalogue
 from .errors import BadRequest, MessageDeleted, NoSuchMessage, NotFound, ParleyError, PermissionDenied
 from .forms import AddMemberForm, RoomForm, RoomPolicyForm
 from .models import ChatMessage
-from .serializers import dumps, room_payload, stored_message_payload
+from .serializers import dumps, room_payload, stored_message_payload, thread_payload
 
 # The protocol's bound on ids and positions (docs/protocol.md): what a JavaScript number holds exactly.
 MAX_POSITION = 2**53
@@ -39,7 +40,12 @@ def query_position(request, name: str, *, required: bool = False) -> int | None:
     Strict on purpose: `str.isdigit()` takes "²", which `int()` then refuses, and `int()` takes
     " 7", "+7", "7_0" and "٧". Anything but one value of ASCII digits in range is BadRequest.
     """
-    values = request.GET.getlist(name)
+    return query_position_of(request.GET, name, required=required)
+
+
+def query_position_of(query, name: str, *, required: bool = False) -> int | None:
+    """As `query_position`, in any QueryDict (a form's POST too)."""
+    values = query.getlist(name)
     if not required and values in ([], [""]):
         return None
     if len(values) == 1 and ASCII_DIGITS.fullmatch(values[0]) and 1 <= int(values[0]) <= MAX_POSITION:
@@ -58,6 +64,7 @@ HTTP_STATUS = {
     "too_late": 403,
     "message_deleted": 409,
     "reaction_limit": 409,
+    "thread_depth": 400,
     "too_large": 413,
     "rate_limited": 429,
     "server_error": 500,
@@ -129,6 +136,12 @@ def room_detail(request, slug):
     # `?around=SEQ` (an opened notification) renders the page of history around that message;
     # the client then syncs everything after it, as after any reconnect.
     around = query_position(request, "around")
+    if around is not None:
+        reply = ChatMessage.objects.filter(room=room, seq=around, in_room=False).select_related("thread_root")
+        reply = reply.first()
+        if reply is not None:
+            # A reply only in its thread is read in its thread.
+            return redirect(_thread_url(room, reply.thread_root.seq) + f"#m{around}")
     before_seq = around + page_size // 2 if around is not None else None
     history = selectors.room_history(room, before_seq=before_seq, limit=page_size)
     members = list(selectors.room_members(room))
@@ -165,6 +178,10 @@ def room_detail(request, slug):
                 "pins_url": reverse("room_pins", args=[room.slug]),
                 # `{seq}` stands for the message's seq.
                 "versions_url": reverse("message_versions", args=[room.slug, 0]).replace("/0/", "/{seq}/"),
+                # `{root}` stands for the thread root's seq.
+                "threads_url": _thread_url(room, 0).replace("/0/", "/{root}/"),
+                "replies_url": reverse("thread_replies", args=[room.slug, 0]).replace("/0/", "/{root}/"),
+                "follow_url": reverse("thread_follow", args=[room.slug, 0]).replace("/0/", "/{root}/"),
                 "emoji_url": emoji_url(),
                 "settings_url": reverse("room_settings", args=[room.slug]) if can_manage else None,
                 "can_manage": can_manage,
@@ -174,7 +191,8 @@ def room_detail(request, slug):
                 "pins_by": policy["pins_by"],
                 "me": request.user.username,
                 "members": [
-                    {"username": m.user.username, "display_name": m.user.shown_name} for m in members
+                    {"id": m.user_id, "username": m.user.username, "display_name": m.user.shown_name}
+                    for m in members
                 ],
             },
         },
@@ -275,20 +293,143 @@ def message_send(request, slug):
     """The composer posted without JavaScript: the same action as the socket's, then back (PRG)."""
     room, _ = selectors.access_room(user=request.user, slug=slug)
     body = request.POST.get("body", "")
+    # A reply (the thread page's form) goes back to its thread.
+    thread_root = query_position_of(request.POST, "thread_root")
+    back = _thread_url(room, thread_root) if thread_root is not None else reverse("room", args=[room.slug])
     try:
         posted = send_message(
-            author=request.user, room_id=room.id, body=body, client_id=request.POST.get("client_id", "")
+            author=request.user,
+            room_id=room.id,
+            body=body,
+            client_id=request.POST.get("client_id", ""),
+            thread_root=thread_root,
+            also_in_room=thread_root is not None and request.POST.get("also_in_room") == "1",
         )
     except NotFound:
         raise  # the room is gone (or was never visible): the 404 page, not a message
     except ParleyError as error:
         messages.error(request, f"Your message was not sent: {error.detail}")
-        return redirect("room", slug=room.slug)
+        return redirect(back)
     if not posted.created and posted.message.body != clean_body(body):
         # The client_id of a page already sent from (the Back button): this text was not stored.
         messages.error(request, "Your message was not sent: that page was out of date. Please send it again.")
-        return redirect("room", slug=room.slug)
-    return redirect(reverse("room", args=[room.slug]) + f"#m{posted.message.seq}")
+        return redirect(back)
+    return redirect(back + f"#m{posted.message.seq}")
+
+
+def _thread_url(room, root_seq: int) -> str:
+    return reverse("thread", args=[room.slug, root_seq])
+
+
+@login_required
+@answers_errors()
+def thread_detail(request, slug, root_seq):
+    """One thread on a page of its own (it works without JavaScript): the root, its replies,
+    a reply form and the reader's follow state. Like the room's page, it reads nothing."""
+    room, membership = selectors.access_room(user=request.user, slug=slug)
+    root = selectors.thread_root(room=room, seq=_position(root_seq))
+    limit = settings.PARLEY["THREAD_PAGE_SIZE"]
+    before_seq = query_position(request, "before_seq")
+    replies = selectors.thread_replies(root, before_seq=before_seq, limit=limit + 1)
+    has_older = len(replies) > limit
+    replies = replies[-limit:]
+    standing = selectors.thread_standing(user=request.user, root=root)
+    return render(
+        request,
+        "messaging/thread.html",
+        {
+            "room": room,
+            "membership": membership,
+            "root": root,
+            "replies": replies,
+            "has_older": has_older,
+            "thread": thread_payload(standing, root),
+            "my_rooms": selectors.rooms_for(request.user),
+            "composer_client_id": uuid.uuid4(),
+        },
+    )
+
+
+@login_required
+@require_GET
+@answers_errors(json=True)
+def thread_replies(request, slug, root_seq):
+    """The thread for the panel's script: its root, its replies (the newest page, or those
+    before `before_seq`), oldest first, and the reader's standing in it."""
+    room, _ = selectors.access_room(user=request.user, slug=slug)
+    root = selectors.thread_root(room=room, seq=_position(root_seq))
+    before_seq = query_position(request, "before_seq")
+    limit = settings.PARLEY["THREAD_PAGE_SIZE"]
+    replies = selectors.thread_replies(root, before_seq=before_seq, limit=limit + 1)
+    has_more = len(replies) > limit
+    replies = replies[-limit:]
+    standing = selectors.thread_standing(user=request.user, root=root)
+    return JsonResponse(
+        {
+            "root": stored_message_payload(root),
+            "replies": [stored_message_payload(m) for m in replies],
+            "has_older": has_more,
+            "thread": thread_payload(standing, root),
+        }
+    )
+
+
+@login_required
+@require_POST
+@answers_errors()
+def thread_follow(request, slug, root_seq):
+    """Follow, unfollow, mute or unmute a thread from its page: the same action as the
+    socket's `thread.follow`, then back to the thread."""
+    room, _ = selectors.access_room(user=request.user, slug=slug)
+    root_seq = _position(root_seq)
+    muted = request.POST.get("muted")
+    try:
+        follow_thread(
+            user=request.user,
+            room_id=room.id,
+            root_seq=root_seq,
+            following=request.POST.get("following", "1") == "1",
+            muted=None if muted is None else muted == "1",
+        )
+    except NotFound:
+        raise
+    except ParleyError as error:
+        messages.error(request, error.detail)
+    return redirect(_thread_url(room, root_seq))
+
+
+@login_required
+@answers_errors(json=True)
+def threads_view(request):
+    """The threads the reader follows, newest activity first, with unread replies counted: a
+    page, or `?format=json` for the script."""
+    follows = selectors.followed_threads(request.user)
+    if request.GET.get("format") == "json":
+        return JsonResponse(
+            {
+                "threads": [
+                    {
+                        **thread_payload(follow, follow.root),
+                        "root_message": stored_message_payload(follow.root),
+                        "room_slug": follow.room.slug,
+                        "room_name": follow.room.name,
+                        "url": _thread_url(follow.room, follow.root.seq),
+                    }
+                    for follow in follows
+                ]
+            }
+        )
+    return render(
+        request,
+        "messaging/threads.html",
+        {"follows": follows, "my_rooms": selectors.rooms_for(request.user)},
+    )
+
+
+def _position(value: int) -> int:
+    if not 1 <= value <= MAX_POSITION:
+        raise NoSuchMessage()
+    return value
 
 
 def _changeable_message(request, slug, seq):
