@@ -318,17 +318,16 @@ export class RoomView extends EventTarget {
   }
 
   /**
-   * A reply not in the timeline: nothing changes on screen, but its seq is accounted for (what is
-   * read has no hole there) and the thread hears of it, once per change.
+   * A reply not in the timeline: nothing changes on screen, and no room.read is sent for it, but
+   * its seq is accounted for (a page filling its tail by seq sees no hole there) and the thread
+   * hears of it, once per change.
    */
   applyThreadOnly(message) {
     const known = this.threadOnly.get(message.seq);
     if (known !== undefined && known >= (message.change ?? 0)) return null;
     this.threadOnly.set(message.seq, message.change ?? 0);
-    if (message.seq >= this.firstSeq) {
-      if (this.tailComplete) this.lastSeq = Math.max(this.lastSeq, message.seq);
-      else this.advanceLastSeq();
-    }
+    // Not read by reading the room: the pointer passes it only with the next message shown.
+    if (message.seq >= this.firstSeq && !this.tailComplete) this.advanceLastSeq();
     this.announce(message, null);
     return null;
   }
