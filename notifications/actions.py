@@ -32,7 +32,9 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
     frames: list[tuple[int, str]] = []
     for message_id in list(pending.values_list("message_id", flat=True)[:PENDING_BATCH]):
         with transaction.atomic():
-            if not PendingNotification.objects.filter(message_id=message_id).delete()[0]:
+            pending_row = PendingNotification.objects.filter(message_id=message_id)
+            new_reply = bool(pending_row.values_list("new_reply", flat=True).first())
+            if not pending_row.delete()[0]:
                 continue  # another run took it
             message = (
                 ChatMessage.objects.select_related("author")
@@ -46,9 +48,11 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
             )
             frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
             if message.thread_root_id is not None and message.deleted_at is None:
+                # The members a reply mentions follow its thread, also when an edit mentions them.
                 mentioned_ids = [u.id for u in mentioned]
-                frames += follow_for_reply(reply=message, mentioned_ids=mentioned_ids)
-                frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
+                frames += follow_for_reply(reply=message, mentioned_ids=mentioned_ids, new_reply=new_reply)
+                if new_reply:
+                    frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
     return frames
 
 

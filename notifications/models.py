@@ -67,6 +67,8 @@ class PendingNotification(models.Model):
         "messaging.ChatMessage", on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # A new reply: its thread's followers are to be told (an edit's new mentions are not that).
+    new_reply = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"notifications pending for message {self.message_id}"

@@ -90,7 +90,8 @@ async def test_marking_read_outside_the_socket_reaches_every_tab(connect, room, 
     await database_sync_to_async(post)(room, alice, 3)
     tab = await connect(bob)
     await database_sync_to_async(mark_room_read)(user=bob, room_id=room.id, seq=3)
-    assert await tab.receive_type("room.read") == {"type": "room.read", "room": room.id, "seq": 3, "unread": 0}
+    expected = {"type": "room.read", "room": room.id, "seq": 3, "unread": 0}
+    assert await tab.receive_type("room.read") == expected
 
 
 @pytest.mark.django_db(transaction=True)

@@ -570,3 +570,27 @@ def test_the_threads_view_lists_followed_threads_with_unread_counts(client, room
     assert thread["root_message"]["body"] == "root"
     page = client.get(reverse("threads")).content.decode()
     assert 'aria-label="1 unread"' in page and reverse("thread", args=[room.slug, 1]) in page
+
+
+async def test_an_edit_that_mentions_someone_in_a_reply_makes_them_follow_without_renotifying(
+    room, alice, bob, carol
+):
+    from messaging.actions.changes import edit_message
+
+    send = database_sync_to_async(send_message)
+    await send(author=alice, room_id=room.id, body="root", client_id="r")
+    await send(author=bob, room_id=room.id, body="a reply", client_id="t", thread_root=1)
+    await database_sync_to_async(make_pending_notifications)()
+    [notification] = await database_sync_to_async(list)(Notification.objects.filter(recipient=alice))
+    assert notification.count == 1
+
+    await database_sync_to_async(edit_message)(
+        user=bob, room_id=room.id, seq=2, body="a reply for @carol", client_id="e1"
+    )
+    await database_sync_to_async(make_pending_notifications)()
+
+    assert await ThreadFollow.objects.filter(user=carol, following=True).aexists()
+    assert await Notification.objects.filter(recipient=carol, kind="mention").acount() == 1
+    fresh = await Notification.objects.aget(pk=notification.pk)
+    assert fresh.count == 1  # the edit is not another reply for the followers
+    assert await Notification.objects.filter(recipient=alice).acount() == 1

@@ -331,7 +331,7 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
         mentioned = _link_mentions(message)
         if message.thread_root_id is not None and not mentioned:
             # The thread's followers are the notification step's to find.
-            PendingNotification.objects.create(message_id=message.id)
+            PendingNotification.objects.create(message_id=message.id, new_reply=True)
         outcomes[index] = PostedMessage(
             message,
             mentions=sorted(u.username for u in mentioned),
@@ -557,7 +557,9 @@ def _link_mentions(message: ChatMessage) -> list:
                 link = ChatMessage.mentioned_users.through
                 link.objects.bulk_create([link(chatmessage_id=message.id, user_id=user.id) for user in users])
                 # What the notification step will do, committed with the message itself.
-                PendingNotification.objects.create(message_id=message.id)
+                PendingNotification.objects.create(
+                    message_id=message.id, new_reply=message.thread_root_id is not None
+                )
     except Exception:
         logger.exception("Resolving mentions failed for message %s; delivering it without", message.id)
         return []

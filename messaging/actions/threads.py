@@ -83,25 +83,28 @@ def newest_reply_seq(root: ChatMessage) -> int:
     )
 
 
-def follow_for_reply(*, reply: ChatMessage, mentioned_ids: Iterable[int]) -> list[tuple[int, str]]:
-    """Who a new reply makes follow its thread: its author (again, even after an unfollow, and
-    read up to the reply), the root's author and the members it mentions (unless they
-    unfollowed). For the notification step; returns the `thread.followed` frames of those now
-    following, as (user id, frame)."""
+def follow_for_reply(
+    *, reply: ChatMessage, mentioned_ids: Iterable[int], new_reply: bool = True
+) -> list[tuple[int, str]]:
+    """Who a reply makes follow its thread: the members it mentions (unless they unfollowed)
+    and, when it is new, its author (again, even after an unfollow, and read up to the reply)
+    and the root's author. For the notification step; returns the `thread.followed` frames of
+    those now following, as (user id, frame)."""
     root = ChatMessage.objects.get(pk=reply.thread_root_id)
-    candidates = {root.author_id, *mentioned_ids} - {reply.author_id}
+    candidates = set(mentioned_ids) | ({root.author_id} if new_reply else set())
+    candidates.discard(reply.author_id)
     existing = {
         follow.user_id: follow
         for follow in ThreadFollow.objects.filter(root=root, user_id__in=[*candidates, reply.author_id])
     }
     newly: list[int] = []
     mine = existing.get(reply.author_id)
-    if mine is None:
+    if new_reply and mine is None:
         ThreadFollow.objects.create(
             user_id=reply.author_id, root=root, room_id=root.room_id, last_read_seq=reply.seq
         )
         newly.append(reply.author_id)
-    else:
+    elif new_reply:
         ThreadFollow.objects.filter(pk=mine.pk).update(
             following=True, last_read_seq=Greatest(F("last_read_seq"), Value(reply.seq))
         )
