@@ -11,7 +11,10 @@ processes that split a room's members between the generator cores.
   and due time and the client_id by string search, where parsing the whole ~400-byte frame as
   JSON would cost more than everything else the generator does for it. Only the exact shape both
   Parley and bench/baseline_server.py send (`{"type":"message.new","message":{"id":…,"room":…,
-  "seq":…`) takes that path; any other frame is parsed as JSON, as before.
+  "seq":…`) takes that path; any other frame is parsed as JSON, as before. A thread root's
+  `message.updated` (the frame that follows each reply, with the root's new summary) is not a
+  delivery: `is_update_of` recognises one of the room by its prefix, and the step counts it
+  apart, unparsed.
 - **Worker processes.** `python -m bench.generator` is one worker: it holds a share of a room's
   members (a `loadgen.Room` of its own, with `processes=1`) and answers its parent
   (loadgen.Room with `processes` > 1) over a pipe: connect, run a step's senders at the
@@ -57,6 +60,16 @@ class Closed(Exception):
 NEW_PREFIX = b'{"type":"message.new","message":{"id":'
 _BODY = b'"body":"'
 _CLIENT_ID = b'"client_id":"'
+
+
+UPDATED_PREFIX = b'{"type":"message.updated","message":{"id":'
+
+
+def is_update_of(data: bytes, needle: bytes) -> bool:
+    """Whether `data` is a `message.updated` frame of the room of `needle` (see room_needle), in
+    the shape Parley sends: the room follows the id, within the frame's first bytes."""
+    start = len(UPDATED_PREFIX)
+    return data.startswith(UPDATED_PREFIX) and data.find(needle, start, start + 24 + len(needle)) > 0
 
 
 def room_needle(room_id: int) -> bytes:
@@ -332,12 +345,20 @@ def export_step(step) -> dict:
         "sent": step.sent,
         "send_failures": step.send_failures,
         "last_delivery_ns": step.last_delivery_ns,
+        "replies": step.replies,
+        "updates": list(step.updates),
+        "other_frames": dict(step.other_frames),
     }
 
 
 def merge_into(step, parts: list[dict]) -> None:
-    """Workers' exports into the parent's step: latencies as the union of the samples."""
+    """Workers' exports into the parent's step: latencies as the union of the samples; each
+    member's count of root updates, every worker's members one after the other."""
+    updates: list[int] = []
     for part in parts:
+        step.replies += part["replies"]
+        updates.extend(part["updates"])
+        step.other_frames.update(part["other_frames"])
         step.latencies.extend(array("q", part["latencies"]))
         step.send_lags.extend(array("q", part["send_lags"]))
         step.delivered += part["delivered"]
@@ -348,6 +369,7 @@ def merge_into(step, parts: list[dict]) -> None:
         step.sent += part["sent"]
         step.send_failures += part["send_failures"]
         step.last_delivery_ns = max(step.last_delivery_ns, part["last_delivery_ns"])
+    step.updates = updates
 
 
 async def serve(reader: asyncio.StreamReader, out_fd: int) -> None:
@@ -375,6 +397,8 @@ async def serve(reader: asyncio.StreamReader, out_fd: int) -> None:
             room.member_ids = args["member_ids"]
             room.sender_ids = args["sender_ids"]
             room.total_senders = args["total_senders"]
+            room.thread_share = args.get("thread_share", 0.0)
+            room.roots = args.get("roots", [])
             try:
                 await room.connect(args["concurrency"])
                 write_message(out_fd, {"ok": True, "client": room.client})

@@ -19,6 +19,16 @@ permessage-deflate); with `processes=1` all of it runs in this process:
   window the step waits for the outstanding deliveries (up to a drain timeout). Deliveries that
   never came are lost and count as infinite latency in the percentiles; a `seq` a member already
   had is a duplicate; a `seq` below the member's last is out of order.
+- Threads (Parley only, `thread_share` > 0): that share of the messages are replies
+  (`thread_root`) to a fixed set of roots the room's first member posts before anyone else
+  connects (`thread_roots` of them, 10 by default), reply i to root i mod R. Which messages are
+  replies does not depend on the sender: message i is one when frac(i·φ⁻¹) < share (φ the
+  golden ratio), so the replies are spread evenly over the step and over the senders. A reply's
+  `message.new` is a delivery like any other (its latency read the same way, from its due
+  time); the root's `message.updated` that follows it at every member is counted apart, per
+  member, as a root update, never as a delivery (group commit may fold the updates of one
+  root by several replies of one batch into one frame, so there are at most as many as
+  replies, and every member must receive the same number).
 - The generator's own CPU time (getrusage, each worker's added) is reported for each step, as
   the share of its busiest core, so an overloaded generator cannot pass for a slow server.
 - With several processes each checks its own members (loss, duplicates, order: per member, as
@@ -45,7 +55,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench import generator
-from bench.generator import SOURCE_ADDRESSES, parse_new, room_needle
+from bench.generator import SOURCE_ADDRESSES, is_update_of, parse_new, room_needle
 
 __all__ = ["SOURCE_ADDRESSES"]
 
@@ -55,10 +65,21 @@ PAD = "lorem ipsum dolor sit amet " * 6
 P99_LIMIT_MS = 100.0
 # A generator using this much of its core is the bottleneck, not the server: the step says nothing.
 GENERATOR_BUSY = 0.90
+# frac(i / φ): an evenly spread, sender-independent choice of which messages are replies.
+INVERSE_PHI = (math.sqrt(5) - 1) / 2
+THREAD_ROOTS = 10
+# After a step's last delivery, the root update that follows its last reply is still on its way
+# (the frame after it): this long more is given to it before the step's counts are taken.
+UPDATE_GRACE_S = 0.1
 # Other people's processes using this much of a core during a step make it noisy: on a shared
 # machine a failing noisy step is run again (up to NOISY_RETRIES times) before it counts.
 NOISY_OTHER_CPU = 0.25
 NOISY_RETRIES = 2
+
+
+def is_reply(index: int, share: float) -> bool:
+    """Whether message `index` of a step is a thread reply when `share` of them are."""
+    return share > 0 and (index * INVERSE_PHI) % 1.0 < share
 
 
 def cpu_seconds() -> float:
@@ -152,8 +173,10 @@ class Step:
         duration: float,
         label: str,
         ordered: bool = True,
+        thread_share: float = 0.0,
     ):
         self.index = index
+        self.thread_share = thread_share
         # Whether the server promises one order for everyone (Parley's seq): out-of-order counts.
         self.ordered = ordered
         self.members = members
@@ -173,6 +196,11 @@ class Step:
         self.duplicates = 0
         self.out_of_order = 0
         self.errors: Counter = Counter()
+        # Threads: replies sent; each member's count of its room's message.updated frames (the
+        # roots' new summaries); frames of any other kind, by type (notifications, ...).
+        self.replies = 0
+        self.updates = [0] * members
+        self.other_frames: Counter = Counter()
         self.start_ns = 0
         self.last_delivery_ns = 0
         self.sending_done = False
@@ -223,6 +251,8 @@ class Step:
             return round(latencies[index] / 1e6, 3) if index < len(latencies) else None
 
         lags = sorted(self.send_lags)
+        root_updates = sum(self.updates)
+        frames = self.delivered + root_updates
         elapsed = (
             max(self.duration, (self.last_delivery_ns - self.start_ns) / 1e9) if self.delivered else wall
         )
@@ -253,6 +283,14 @@ class Step:
             # CPU time per delivery barely moves when other processes take turns on the core, so it
             # compares configurations even on a busy machine, where latencies do not.
             "server_us_per_delivery": round(server_cpu / self.delivered * 1e6, 1) if self.delivered else None,
+            # Threads: the replies among the messages sent, and the roots' message.updated frames
+            # received (all members' together, and the fewest and most at one member).
+            "thread_share": self.thread_share,
+            "replies_sent": self.replies,
+            "root_updates": root_updates,
+            "root_updates_per_member": [min(self.updates), max(self.updates)] if self.updates else None,
+            "server_us_per_frame": round(server_cpu / frames * 1e6, 1) if frames else None,
+            "other_frames": dict(self.other_frames),
             # The share of its busiest core: 90 % of one core is saturated, however many there are.
             "generator_cpu": round((generator_cpu if busiest is None else busiest) / wall, 3),
             "generator_cpu_total": round(generator_cpu / wall, 3),
@@ -273,11 +311,18 @@ class Step:
             and not result["errors"]
             and result["p99_ms"] is not None
             and result["p99_ms"] <= P99_LIMIT_MS
+            and not uneven_updates(result)
         )
         result["generator_bound"] = generator_bound
         result["noisy"] = result["other_cpu"] >= NOISY_OTHER_CPU
         result["pass"] = healthy and not generator_bound
         return result
+
+
+def uneven_updates(result: dict) -> bool:
+    """Some member received fewer root updates than another: one was lost (each goes to all)."""
+    counts = result.get("root_updates_per_member")
+    return bool(counts) and counts[0] != counts[1]
 
 
 async def paced(step: Step, sender: int, t0: int):
@@ -314,7 +359,16 @@ class Room:
         processes: int | None = None,
         client: str | None = None,
         targets: list[Target] | None = None,
+        thread_share: float = 0.0,
+        thread_roots: int = THREAD_ROOTS,
     ):
+        if not 0.0 <= thread_share <= 1.0:
+            raise ValueError(f"thread_share is a share of the messages, 0 to 1: not {thread_share}")
+        if thread_share and thread_roots < 1:
+            raise ValueError("replies need at least one thread root")
+        self.thread_share = thread_share
+        self.thread_roots = thread_roots
+        self.roots: list[int] = []  # the seqs of the thread roots, once posted
         self.target = target
         self.targets = list(targets) if targets else [target]
         self.room_id = room_id
@@ -344,6 +398,8 @@ class Room:
         self.total_senders = self.senders
 
     async def connect(self, concurrency: int = 50) -> None:
+        if self.thread_share and not self.roots:
+            self.roots = await self.post_roots()
         if self.processes > 1:
             await self._connect_workers(concurrency)
             return
@@ -363,6 +419,33 @@ class Room:
         self.sockets = members
         for i, member in enumerate(members):
             member.start(partial(self._deliver, i), self._on_closed)
+
+    async def post_roots(self, timeout: float = 15.0) -> list[int]:
+        """The thread roots, posted by the room's first member on a socket of its own before the
+        members connect: their seqs, in order."""
+        socket = await open_socket(self.targets[0], self.sessions[0], self.member_ids[0])
+        wanted = {f"{self.token}.root.{k}": k for k in range(self.thread_roots)}
+        seqs: list[int | None] = [None] * self.thread_roots
+        try:
+            for client_id, k in wanted.items():
+                frame = {
+                    "type": "message.send",
+                    "room": self.room_id,
+                    "body": f"0|0|thread root {k}: {PAD}",
+                    "client_id": client_id,
+                }
+                await socket.send(orjson.dumps(frame).decode())
+            async with asyncio.timeout(timeout):
+                while None in seqs:
+                    frame = orjson.loads(await socket.recv())
+                    if frame.get("type") == "error":
+                        raise RuntimeError(f"posting the thread roots: {frame}")
+                    message = frame.get("message") or {}
+                    if frame.get("type") == "message.new" and message.get("client_id") in wanted:
+                        seqs[wanted[message["client_id"]]] = message["seq"]
+        finally:
+            await socket.close()
+        return seqs
 
     async def _connect_workers(self, concurrency: int) -> None:
         """Member m to worker m % processes (so the senders, the first members, are dealt out
@@ -387,6 +470,8 @@ class Room:
                         token=self.token,
                         ordered=self.ordered,
                         client=self.client,
+                        thread_share=self.thread_share,
+                        roots=self.roots,
                         concurrency=max(1, concurrency // n),
                     )
                     for w in self.workers
@@ -436,6 +521,10 @@ class Room:
             if step is not None:
                 step.record(member, seq, now - due, client_id.decode() if own else "", now)
             return
+        if is_update_of(data, self.needle):  # a root's new summary: counted, not parsed
+            if self.current is not None:
+                self.current.updates[member] += 1
+            return
         frame = orjson.loads(data)
         kind = frame.get("type")
         if kind == "message.new":
@@ -446,13 +535,21 @@ class Room:
             step = self.steps.get(int(step_index))
             if step is not None:
                 step.record(member, message["seq"], now - int(due), message["client_id"], now)
-        elif kind == "error" and self.current is not None:
+        elif self.current is None:
+            return
+        elif kind == "error":
             self.current.errors[frame.get("code", "?")] += 1
+        elif kind == "message.updated":
+            if frame["message"]["room"] == self.room_id:
+                self.current.updates[member] += 1
+        else:
+            self.current.other_frames[kind] += 1
 
     async def _send(self, step: Step, sender: int, socket, t0: int) -> None:
         room_id = self.room_id
         dumps = orjson.dumps
         member = self.sender_ids.index(sender)
+        share, roots = self.thread_share, self.roots
         async for i, due, now in paced(step, sender, t0):
             client_id = f"{self.token}.{step.index}.{i}"
             step.pending[client_id] = member
@@ -462,6 +559,9 @@ class Room:
                 "body": f"{step.index}|{due}|{PAD}",
                 "client_id": client_id,
             }
+            reply = share and is_reply(i, share)
+            if reply:
+                frame["thread_root"] = roots[i % len(roots)]
             step.send_lags.append(now - due)
             try:
                 await socket.send(dumps(frame))
@@ -470,9 +570,20 @@ class Room:
                 del step.pending[client_id]
                 continue
             step.sent += 1
+            if reply:
+                step.replies += 1
 
     def new_step(self, index: int, rate: float, duration: float, label: str) -> Step:
-        step = Step(index, len(self.sockets), self.total_senders, rate, duration, label, ordered=self.ordered)
+        step = Step(
+            index,
+            len(self.sockets),
+            self.total_senders,
+            rate,
+            duration,
+            label,
+            ordered=self.ordered,
+            thread_share=self.thread_share,
+        )
         self.steps[index] = step
         self.current = step
         return step
@@ -490,6 +601,8 @@ class Room:
     async def drain(self, step: Step, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(step.done.wait(), max(0.0, seconds))
+        if self.thread_share:
+            await asyncio.sleep(UPDATE_GRACE_S)
 
     async def run_step(self, rate: float, duration: float, drain: float, label: str = "ladder") -> dict:
         index = len(self.steps) + 1
@@ -519,7 +632,16 @@ class Room:
     async def _run_step_workers(self, index: int, rate: float, duration: float, drain: float, label: str):
         """Every worker sends its senders' share from one t0; when all have sent, each drains
         until one deadline; their samples and counts are merged into this process's step."""
-        step = Step(index, len(self.sessions), self.senders, rate, duration, label, ordered=self.ordered)
+        step = Step(
+            index,
+            len(self.sessions),
+            self.senders,
+            rate,
+            duration,
+            label,
+            ordered=self.ordered,
+            thread_share=self.thread_share,
+        )
         self.steps[index] = step
         cpu0, server0, services0, busy0 = self._cpu_marks()
         wall0 = time.monotonic()
@@ -571,7 +693,11 @@ class PeerRoom(Room):
     index in the step, duplicates count, order does not. Its members live in this process
     (processes=1): a peer room's connections are made by its adapter here."""
 
-    def __init__(self, peer_room, members: int, *, senders: int, server_cpu, services_cpu):
+    def __init__(
+        self, peer_room, members: int, *, senders: int, server_cpu, services_cpu, thread_share: float = 0.0
+    ):
+        if thread_share:
+            raise ValueError("thread replies are Parley's (thread_root): a peer room sends plain messages")
         super().__init__(
             Target(HOST_UNUSED, 0),
             0,
@@ -710,6 +836,9 @@ def fail_reason(step: dict | None) -> str:
         reasons.append(f"{step['duplicates']} dup / {step['out_of_order']} out of order")
     if step["errors"]:
         reasons.append(f"errors {step['errors']}")
+    if uneven_updates(step):
+        low, high = step["root_updates_per_member"]
+        reasons.append(f"root updates uneven ({low} to {high} per member)")
     if step["p99_ms"] is None or step["p99_ms"] > P99_LIMIT_MS:
         reasons.append(f"p99 {step['p99_ms']} ms")
     return ", ".join(reasons)
@@ -728,6 +857,12 @@ def format_step(s: dict) -> str:
         f"({s['server_us_per_delivery']} us/delivery) "
         f"svc {s['services_cpu']:.0%} other {s['other_cpu']:.0%} | send lag p99 {s['send_lag_p99_ms']} ms | "
         f"{'PASS' if s['pass'] else 'FAIL: ' + fail_reason(s)}{' (noisy)' if s['noisy'] else ''}"
+        + (
+            f" | replies {s['replies_sent']}, root updates {s['root_updates']} "
+            f"({s['server_us_per_frame']} us/frame)"
+            if s.get("replies_sent")
+            else ""
+        )
     )
 
 

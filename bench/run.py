@@ -3,6 +3,7 @@
     python -m bench.run quick                  # make bench-quick: a smoke check, < 3 minutes
     python -m bench.run full                   # make bench: the whole matrix
     python -m bench.run full --configs daphne-memory-sqlite,websockets-baseline --sizes 10,100 ...
+    python -m bench.run full --configs uvicorn-memory-sqlite --sizes 100 --thread-share 0,0.5 ...
 
 For each configuration (see CONFIGS) a server process is started on the server cores, and this
 process, pinned to the other cores, is the load generator (bench/loadgen.py): for each room size
@@ -12,6 +13,10 @@ is lost (the knee), then measures at 80 % of the knee. A fresh server process th
 throwaway servers from tests/servers.py, pinned to the server cores too (they are part of the
 system under test). Results: results.json, results.md and latency.png in --out; with `full`,
 also a py-spy profile of the in-memory configuration under load (profile.svg, profile.md).
+
+`--thread-share 0,0.5` runs each (Parley) configuration once per share: in the second, half the
+messages are thread replies (bench/loadgen.py), and its results are the configuration's name
+with " threads-0.5" after it, beside the plain run's.
 """
 
 from __future__ import annotations
@@ -408,6 +413,19 @@ async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = F
         await asyncio.sleep(1.0)
 
 
+def variant_name(name: str, share: float) -> str:
+    """A configuration's results when `share` of its messages are thread replies."""
+    return name if not share else f"{name} threads-{share:g}"
+
+
+def thread_shares(config: Config, args) -> list[float]:
+    """The shares of thread replies a configuration runs with: the peers and the baseline have no
+    threads (parse_args refuses them a share), so plain messages only."""
+    if config.server in PEER_SERVERS or config.server == "baseline":
+        return [0.0]
+    return getattr(args, "thread_shares", None) or [0.0]
+
+
 def make_room(server, room_id: int, sessions: list, args, services_pids) -> loadgen.Room:
     """A loadgen.Room on the server's port, or over a ServerGroup's ports (member m on process
     m mod n, so the senders are split too). A multi-process configuration's members are held by
@@ -434,6 +452,9 @@ def generator_kwargs(args) -> dict:
         found["processes"] = args.generator_processes
     if getattr(args, "generator_client", None):
         found["client"] = args.generator_client
+    if getattr(args, "thread_share", 0.0):
+        found["thread_share"] = args.thread_share
+        found["thread_roots"] = args.thread_roots
     return found
 
 
@@ -544,6 +565,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         choices=["picows", "websockets"],
         help="the members' WebSocket client (default: picows for plain frames when installed)",
     )
+    parser.add_argument(
+        "--thread-share",
+        help="shares of the messages sent as thread replies, each a run of every Parley configuration "
+        "(e.g. 0,0.5: plain, then half replies); Parley only: the peers and the baseline have no threads",
+    )
+    parser.add_argument(
+        "--thread-roots",
+        type=int,
+        default=loadgen.THREAD_ROOTS,
+        help="the thread roots the replies are spread over, posted before the members connect",
+    )
+    parser.add_argument(
+        "--profile-thread-share",
+        type=float,
+        default=0.0,
+        help="the share of thread replies while the profile runs (its knee: that variant's)",
+    )
     parser.add_argument("--server-cpus")
     parser.add_argument("--generator-cpus")
     parser.add_argument("--out", type=Path)
@@ -566,6 +604,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         generator_processes=cli.generator_processes,
         generator_client=cli.generator_client,
         compression=None if cli.compression == "none" else cli.compression,
+        thread_shares=[0.0],
+        thread_share=0.0,
+        thread_roots=cli.thread_roots,
+        profile_thread_share=cli.profile_thread_share,
     )
     if cli.configs:
         args.configs = cli.configs.split(",")
@@ -587,6 +629,23 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
     unknown = set(args.configs) - set(CONFIGS)
     if unknown:
         parser.error(f"unknown configurations: {', '.join(sorted(unknown))}")
+    if cli.thread_share is not None:
+        try:
+            args.thread_shares = [float(s) for s in cli.thread_share.split(",")]
+        except ValueError:
+            parser.error(f"--thread-share: shares between 0 and 1, comma-separated, not {cli.thread_share!r}")
+        if not all(0.0 <= s <= 1.0 for s in args.thread_shares):
+            parser.error(f"--thread-share: each share is between 0 and 1, not {cli.thread_share}")
+        threadless = [
+            n for n in args.configs if CONFIGS[n].server in PEER_SERVERS or CONFIGS[n].server == "baseline"
+        ]
+        if any(args.thread_shares) and threadless:
+            parser.error(
+                "--thread-share: thread replies (thread_root) are Parley's; these configurations have no "
+                f"threads: {', '.join(threadless)}"
+            )
+    if cli.thread_roots < 1:
+        parser.error("--thread-roots: at least one")
     profiled = CONFIGS.get(args.profile_config)
     if profiled is None or profiled.database != "sqlite" or profiled.layer != "memory":
         parser.error(f"--profile-config: one of {', '.join(profileable())}")
@@ -686,22 +745,26 @@ def estimate(args, prior: dict | None = None) -> dict:
     rows: list[dict] = []
     databases = set()
     idle_users = 0
-    for name in args.configs:
-        config = CONFIGS[name]
+    for name, config in (
+        (variant_name(n, share), CONFIGS[n])
+        for n in args.configs
+        for share in thread_shares(CONFIGS[n], args)
+    ):
         peer = config.server in PEER_SERVERS
         start = START_S.get(config.server, PARLEY_START_S)
         if config.database and not peer:
             databases.add(config.database)
         rate = CONNECTS_PER_S.get(config.server, 430.0)
         for size in args.sizes:
-            knee = prior.get(name, {}).get(size, ASSUMED_KNEE.get(name, DEFAULT_KNEE).get(size))
+            assumed = ASSUMED_KNEE.get(config.name, DEFAULT_KNEE).get(size)
+            knee = prior.get(name, prior.get(config.name, {})).get(size, assumed)
             steps, seconds = room_steps(config, size, args, knee)
             seconds += size / rate + 1.0
             if peer:
                 seconds += size * PEER_SETUP_S_PER_MEMBER[config.server]
             rows.append({"what": name, "size": size, "steps": steps, "seconds": seconds})
         rows[-len(args.sizes) :][0]["seconds"] += start if args.sizes else 0
-        if name in args.idle_configs and config.processes == 1:
+        if name in args.idle_configs and config.processes == 1:  # a threads variant: config.name's
             for count in args.idle:
                 if config.idle_max is not None and count > config.idle_max:
                     continue
@@ -792,11 +855,21 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for name in args.configs:
             config = CONFIGS[name]
-            log(f"\n== {name} ({config.note or config.server})")
-            begun = time.monotonic()
-            results["configs"][name] = run_config(config, backends, args, server_cpus, workdir, results)
-            results["configs"][name]["elapsed_s"] = round(time.monotonic() - begun, 1)
-            write(results, out, started)  # a run stopped later keeps what it measured
+            shares = thread_shares(config, args)
+            for share in shares:
+                key = variant_name(name, share)
+                log(f"\n== {key} ({config.note or config.server})")
+                variant = argparse.Namespace(**vars(args))
+                variant.thread_share = share
+                if share != shares[0]:
+                    variant.idle = []  # idle sockets send nothing: measured once per configuration
+                begun = time.monotonic()
+                results["configs"][key] = run_config(config, backends, variant, server_cpus, workdir, results)
+                results["configs"][key]["elapsed_s"] = round(time.monotonic() - begun, 1)
+                results["configs"][key]["thread_share"] = share
+                if share:
+                    results["configs"][key]["thread_roots"] = args.thread_roots
+                write(results, out, started)  # a run stopped later keeps what it measured
         if args.profile:
             for size in args.profile_sizes:
                 found_profile = profile(backends, args, server_cpus, workdir, results, out, size)
@@ -1055,8 +1128,10 @@ def profile(
     """py-spy on --profile-config (a Parley configuration on SQLite) in a room of `size`, at 80 %
     of the knee this run measured for it (20 msg/s when it did not measure one)."""
     config = CONFIGS[args.profile_config]
-    log(f"\n== py-spy profile of {config.name} under load (room of {size})")
-    rooms = results["configs"].get(config.name, {}).get("rooms", {})
+    share = getattr(args, "profile_thread_share", 0.0)
+    key = variant_name(config.name, share)
+    log(f"\n== py-spy profile of {key} under load (room of {size})")
+    rooms = results["configs"].get(key, {}).get("rooms", {})
     room = rooms.get(str(size)) or {}
     passed = [s["rate_msgs"] for s in room.get("steps", []) if s["pass"] and s["label"] != "warm-up"]
     knee = room.get("knee_rate_msgs") or max(passed, default=None)  # fixed rates: the best passing
@@ -1066,11 +1141,13 @@ def profile(
     env = procs.parley_env(database_url=None, sqlite_path=path, redis_url=None, layer=config.layer or "")
     stem = profile_stem(size, args.profile_sizes)
     server = start_server(config, env, procs.free_port(), workdir, server_cpus)
+    variant = argparse.Namespace(**vars(args))
+    variant.thread_share = share
     try:
-        found = uvloop.run(run_profile(server, setup, args, rate, out, args.profile_seconds, size, stem))
+        found = uvloop.run(run_profile(server, setup, variant, rate, out, args.profile_seconds, size, stem))
     finally:
         server.stop()
-    found["config"] = config.name
+    found["config"] = key
     raw = out / found["raw"]
     if raw.exists():
         found["top"] = report.summarise_profile(raw.read_text())
