@@ -22,6 +22,7 @@ from tests.browser import (
     create_rooms,
     people_for_test,
     unnamed_controls,
+    wait_until,
 )
 from tests.live_server import LiveServer, running_server
 
@@ -31,12 +32,16 @@ ROOMS = {
     "thread-live": ["alice", "bob"],
     "thread-also": ["alice", "bob"],
     "thread-delete": ["alice", "bob"],
-    "thread-view": ["alice", "bob"],
     "thread-phone": ["alice", "bob"],
     "thread-draft": ["alice", "bob"],
-    "thread-busy": ["alice", "bob"],
-    "thread-elsewhere": ["alice", "bob"],
+    "thread-follow": ["erin", "bob"],
+    "thread-view": ["gwen", "bob"],
+    "thread-busy": ["frank", "bob"],
+    "thread-elsewhere": ["frank", "bob"],
 }
+# The tests that count every badge of a person have a person of their own: threads followed in
+# the module's other tests would count too.
+EXTRA_USERS = ("erin", "frank", "gwen")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,7 @@ def parley_server(tmp_path_factory) -> Iterator[LiveServer]:
     # Fast senders: the busy room sends many messages in a row.
     env = {"PARLEY_RATE_BURST": "200", "PARLEY_RATE_PER_SECOND": "100"}
     with running_server(tmp_path_factory.mktemp("browser-threads"), env=env) as server:
-        create_rooms(server, ROOMS)
+        create_rooms(server, ROOMS, extra_users=EXTRA_USERS)
         yield server
 
 
@@ -294,3 +299,99 @@ def test_a_reply_waits_in_the_outbox_and_the_thread_keeps_its_own_draft(people, 
         == []
     )
     people.assert_clean_consoles(allowed=re.compile(r"WebSocket"))
+
+
+# The highest value each badge showed since `watch_badges` (a badge that went up and back down
+# between two looks would otherwise go unseen).
+WATCH_BADGES = """() => {
+  window.badgePeaks = {};
+  for (const id of ['notification-badge', 'threads-badge']) {
+    const badge = document.getElementById(id);
+    const note = () => {
+      const shown = badge.hidden ? 0 : Number(badge.textContent || 0);
+      window.badgePeaks[id] = Math.max(window.badgePeaks[id] || 0, shown);
+    };
+    note();
+    const watched = { attributes: true, childList: true, characterData: true, subtree: true };
+    new MutationObserver(note).observe(badge, watched);
+  }
+}"""
+
+
+def badge_peaks(tab: Tab) -> dict:
+    return tab.page.evaluate("() => window.badgePeaks")
+
+
+def test_following_muting_and_reading_a_thread_drive_its_badges_exactly(people, parley_server):
+    erin, bob = people.open("erin"), people.open("bob")
+    erin_tap = SocketTap(erin.page)
+    for tab in (erin, bob):
+        tab.open_room(parley_server, "thread-follow")
+    erin.send("who has the keys?")
+    root = sent_seq(erin, "who has the keys?")
+    open_thread(bob, root)
+    bob.reply("I do")
+    # Erin wrote the root: she follows it, one thread unread, one reply notification.
+    expect(erin.page.locator("#threads-badge")).to_have_text("1")
+    expect(erin.page.locator("#notification-badge")).to_have_text("1")
+    bob.reply("in the top drawer")
+    expect(summary(erin, root).locator(".thread-count")).to_have_text("2 replies")
+    # Still one thread and one notification (it stands for both replies): nothing counted twice.
+    wait_until(
+        erin, lambda: len(erin_tap.received_of("notification.new")) == 2, what="the updated notification"
+    )
+    assert erin.threads_badge() == 1 and erin.badge() == 1
+
+    summary(erin, root).get_by_role("link").click()
+    panel = erin.thread_panel
+    expect(panel.get_by_role("button", name="Unfollow")).to_be_visible()
+    expect(erin.page.locator("#threads-badge")).to_be_hidden()
+    expect(erin.page.locator("#notification-badge")).to_be_hidden()
+    rid = room_id(parley_server, "thread-follow")
+    last_read = erin_tap.sent_of("thread.read")[-1]
+    assert {k: last_read[k] for k in ("room", "root", "seq")} == {"room": rid, "root": root, "seq": root + 2}
+    # Reading the thread is not reading the room: no room.read for the replies.
+    assert {f["seq"] for f in erin_tap.sent_of("room.read")} <= {root}
+
+    # With the thread open and in sight, a reply is read at once: no badge goes up, even briefly.
+    erin.page.evaluate(WATCH_BADGES)
+    bob.reply("bring them back by five")
+    expect(erin.thread_message("bring them back by five")).to_have_count(1)
+    wait_until(
+        erin,
+        lambda: any(f["seq"] == root + 3 for f in erin_tap.sent_of("thread.read")),
+        what="thread.read of the new reply",
+    )
+    erin.page.wait_for_timeout(500)
+    assert badge_peaks(erin) == {"notification-badge": 0, "threads-badge": 0}
+
+    # Muted: followed, but nothing counts; unmuted and unfollowed: the same, by choice.
+    panel.get_by_role("button", name="Mute").click()
+    expect(panel.get_by_role("button", name="Unmute")).to_be_visible()
+    panel.get_by_role("button", name="Close thread").click()
+    bob.reply("muted one")
+    expect(summary(erin, root).locator(".thread-count")).to_have_text("4 replies")
+    erin.page.wait_for_timeout(500)
+    assert badge_peaks(erin) == {"notification-badge": 0, "threads-badge": 0}
+    summary(erin, root).get_by_role("link").click()
+    wait_until(
+        erin,
+        lambda: any(f["seq"] == root + 4 for f in erin_tap.sent_of("thread.read")),
+        what="thread.read of the muted reply",
+    )
+    panel.get_by_role("button", name="Unmute").click()
+    panel.get_by_role("button", name="Unfollow").click()
+    expect(panel.get_by_role("button", name="Follow", exact=True)).to_be_visible()
+    expect(panel.get_by_role("button", name="Mute")).to_be_hidden()
+    erin.page.evaluate(WATCH_BADGES)
+    panel.get_by_role("button", name="Close thread").click()
+    bob.reply("nobody follows this one")
+    expect(summary(erin, root).locator(".thread-count")).to_have_text("5 replies")
+    erin.page.wait_for_timeout(500)
+    assert badge_peaks(erin) == {"notification-badge": 0, "threads-badge": 0}
+    # After a reload too: the server counted nothing either.
+    erin.page.reload()
+    erin.expect_connected()
+    erin.page.wait_for_timeout(300)
+    assert erin.threads_badge() == 0 and erin.badge() == 0
+    people.assert_clean_consoles()

@@ -16,6 +16,10 @@ import { ChatSocket } from "./socket.js";
 import { ThreadPanel } from "./thread.js";
 import { ThreadStore, ThreadsPage } from "./threads.js";
 
+// A thread's own page is for browsers without JavaScript: here the thread opens beside its room.
+const panelUrl = document.querySelector("[data-panel-url]")?.dataset.panelUrl;
+if (panelUrl) window.location.replace(panelUrl + window.location.hash);
+
 const body = document.body;
 const socket = new ChatSocket(body.dataset.socketPath, { loginUrl: body.dataset.loginUrl });
 const me = body.dataset.username;
@@ -124,11 +128,13 @@ if (config) {
     if (frame.room.id !== room.roomId) return;
     room.leave();
     composer?.disable("You are no longer a member of this room.");
+    threadPanel?.composer?.disable("You are no longer a member of this room.");
   });
   socket.on("room.joined", (frame) => {
     if (frame.room.id !== room.roomId) return;
     room.rejoin();
     composer?.enable();
+    threadPanel?.composer?.enable();
   });
   const older = document.getElementById("load-older");
   older?.addEventListener("click", () => room.loadOlder(older));

@@ -31,8 +31,10 @@ export function watchNotifications(socket, badge, list = null, { readingThread =
       setBadge(badge, frame.unread);
       return;
     }
-    // The same notification twice (a resend after a reconnect) counts once.
+    // The same notification twice (a resend after a reconnect, a reply notification brought up
+    // to date) counts once.
     const id = notification.id;
+    if (frame.updated && id !== undefined) counted.add(id);
     if (id !== undefined) {
       if (counted.has(id)) return;
       counted.add(id);
@@ -52,7 +54,7 @@ export function watchNotifications(socket, badge, list = null, { readingThread =
     if (!list.querySelector(".notification")) {
       const empty = document.createElement("li");
       empty.className = "muted empty-state";
-      empty.textContent = "Nothing yet. When someone @mentions you, it shows up here.";
+      empty.textContent = "Nothing yet. When someone @mentions you, or replies in a thread you follow, it shows up here.";
       list.replaceChildren(empty);
     }
   });

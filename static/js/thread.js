@@ -154,8 +154,8 @@ export class ThreadPanel extends EventTarget {
       this.status.textContent = "Loading the thread…";
       this.panel.hidden = false;
       document.body.classList.add("thread-open");
-      this.showRootFromRoom();
       this.aimComposer(root);
+      this.showRootFromRoom();
       this.renderStanding();
       this.load(root);
     }
@@ -274,7 +274,15 @@ export class ThreadPanel extends EventTarget {
     for (const message of heard) this.apply(message);
     this.composer?.showWaiting();
     arrange(this.list);
-    this.scrollToBottom();
+    // Opened at a reply (a notification, a link to it): there, else at the newest.
+    const target = /^#m(\d+)$/.exec(window.location.hash);
+    const targetItem = target && this.itemFor(Number(target[1]));
+    if (targetItem && Number(target[1]) !== root) {
+      targetItem.scrollIntoView({ block: "center" });
+      targetItem.classList.add("flash");
+    } else {
+      this.scrollToBottom();
+    }
     this.renderStanding();
     if (this.canSeeLatest()) this.caughtUp();
   }
@@ -299,6 +307,7 @@ export class ThreadPanel extends EventTarget {
 
   /** Show `message` in its place by seq (the root first); null when nothing changed. */
   apply(message) {
+    if (message.seq === this.root) this.rootIs(message);
     const item = this.itemFor(message.seq);
     if (item) {
       this.dropPendingCopy(message);
@@ -326,6 +335,13 @@ export class ThreadPanel extends EventTarget {
     this.items.set(message.seq, added);
     this.dispatchEvent(new CustomEvent("message", { detail: { message, item: added } }));
     return added;
+  }
+
+  /** A deleted root keeps its thread readable, but it takes no new replies (the server says so). */
+  rootIs(root) {
+    if (!this.composer) return;
+    if (root.deleted) this.composer.disable("The message this thread answers was deleted; the thread takes no new replies.");
+    else this.composer.enable();
   }
 
   dropPendingCopy(message) {
