@@ -395,3 +395,80 @@ def test_following_muting_and_reading_a_thread_drive_its_badges_exactly(people, 
     erin.page.wait_for_timeout(300)
     assert erin.threads_badge() == 0 and erin.badge() == 0
     people.assert_clean_consoles()
+
+
+def entry(tab: Tab, root: int):
+    return tab.page.locator(f'#thread-list .thread-entry[data-root="{root}"]')
+
+
+def entry_unread(tab: Tab, root: int) -> int:
+    badge = entry(tab, root).locator(".thread-unread")
+    return int(badge.text_content() or 0) if badge.is_visible() else 0
+
+
+def entry_roots(tab: Tab) -> list[int]:
+    return [
+        int(r)
+        for r in tab.page.locator("#thread-list .thread-entry").evaluate_all(
+            "es => es.map(e => e.dataset.root)"
+        )
+    ]
+
+
+def test_the_threads_view_lists_followed_threads_live_and_reading_one_counts_it_down_to_zero(
+    people, parley_server
+):
+    gwen, bob = people.open("gwen"), people.open("bob")
+    for tab in (gwen, bob):
+        tab.open_room(parley_server, "thread-view")
+    gwen.send("plan for q3")
+    first = sent_seq(gwen, "plan for q3")
+    bob.send("who reviews the budget?")
+    second = sent_seq(gwen, "who reviews the budget?")
+    open_thread(gwen, second)
+    gwen.reply("I can")  # replying follows the thread, read up to her own reply
+    expect(summary(bob, second).locator(".thread-count")).to_have_text("1 reply")
+
+    gwen.page.goto(f"{parley_server.url}/threads/")
+    gwen.expect_connected()
+    expect(entry(gwen, second)).to_have_count(1)
+    assert entry_unread(gwen, second) == 0 and gwen.threads_badge() == 0
+
+    # Bob answers in Gwen's own thread: it is followed (she wrote its root) and shows up, live.
+    open_thread(bob, first)
+    bob.reply("draft attached")
+    expect(entry(gwen, first).locator(".thread-unread")).to_have_text("1")
+    expect(gwen.page.locator("#threads-badge")).to_have_text("1")
+    assert entry_roots(gwen) == [first, second]  # newest activity first
+    bob.thread_panel.get_by_role("button", name="Close thread").click()
+    open_thread(bob, second)
+    bob.reply("thanks, Monday then")
+    expect(entry(gwen, second).locator(".thread-unread")).to_have_text("1")
+    expect(gwen.page.locator("#threads-badge")).to_have_text("2")
+    assert entry_roots(gwen) == [second, first]
+    bob.reply("and bring the numbers")
+    expect(entry(gwen, second).locator(".thread-unread")).to_have_text("2")
+    expect(entry(gwen, second).locator(".thread-entry-meta")).to_contain_text("3 replies")
+
+    # Opening one opens its room with the thread beside it, and reads it.
+    entry(gwen, second).get_by_role("link").click()
+    expect(gwen.page).to_have_url(re.compile(rf"/rooms/thread-view/\?thread={second}$"))
+    expect(gwen.thread_message("and bring the numbers")).to_have_count(1)
+    expect(gwen.page.locator("#threads-badge")).to_have_text("1")
+    gwen.page.go_back()
+    gwen.expect_connected()
+    expect(entry(gwen, second)).to_have_count(1)
+    expect(entry(gwen, second).locator(".thread-unread")).to_be_hidden()
+    assert entry_unread(gwen, first) == 1
+    entry(gwen, first).get_by_role("link").click()
+    expect(gwen.thread_message("draft attached")).to_have_count(1)
+    expect(gwen.page.locator("#threads-badge")).to_be_hidden()
+    gwen.page.goto(f"{parley_server.url}/threads/")
+    gwen.expect_connected()
+    expect(entry(gwen, first)).to_have_count(1)
+    gwen.page.wait_for_timeout(300)  # threads.state has come: the live list stands
+    assert [entry_unread(gwen, root) for root in (first, second)] == [0, 0]
+    assert gwen.threads_badge() == 0 and gwen.badge() == 0
+    expect(gwen.page.locator("#thread-list .thread-entry.unread")).to_have_count(0)
+    assert unnamed_controls(gwen) == []
+    people.assert_clean_consoles()
