@@ -21,9 +21,12 @@ permessage-deflate); with `processes=1` all of it runs in this process:
   had is a duplicate; a `seq` below the member's last is out of order.
 - Threads (Parley only, `thread_share` > 0): that share of the messages are replies
   (`thread_root`) to a fixed set of roots the room's first member posts before anyone else
-  connects (`thread_roots` of them, 10 by default), reply i to root i mod R. Which messages are
-  replies does not depend on the sender: message i is one when frac(i·φ⁻¹) < share (φ the
-  golden ratio), so the replies are spread evenly over the step and over the senders. A reply's
+  connects (`thread_roots` of them, 10 by default). Which messages are replies does not depend
+  on the sender: message i is one when frac(i·φ⁻¹) < share (φ the golden ratio), so the replies
+  are spread evenly over the step and over the senders. Sender k's n-th reply of a step goes to
+  root (k + n) mod R (`reply_root`): the senders replying at about the same time answer
+  different roots, and each sender replies in every thread, so that every root is followed by
+  its author and every sender, as a busy thread is. A reply's
   `message.new` is a delivery like any other (its latency read the same way, from its due
   time); the root's `message.updated` that follows it at every member is counted apart, per
   member, as a root update, never as a delivery (group commit may fold the updates of one
@@ -80,6 +83,12 @@ NOISY_RETRIES = 2
 def is_reply(index: int, share: float) -> bool:
     """Whether message `index` of a step is a thread reply when `share` of them are."""
     return share > 0 and (index * INVERSE_PHI) % 1.0 < share
+
+
+def reply_root(sender: int, replies_before: int, roots: int) -> int:
+    """Which of the `roots` (an index) sender `sender`'s reply answers, after `replies_before`
+    replies of its own in the step."""
+    return (sender + replies_before) % roots
 
 
 def cpu_seconds() -> float:
@@ -550,6 +559,7 @@ class Room:
         dumps = orjson.dumps
         member = self.sender_ids.index(sender)
         share, roots = self.thread_share, self.roots
+        replies = 0
         async for i, due, now in paced(step, sender, t0):
             client_id = f"{self.token}.{step.index}.{i}"
             step.pending[client_id] = member
@@ -561,7 +571,8 @@ class Room:
             }
             reply = share and is_reply(i, share)
             if reply:
-                frame["thread_root"] = roots[i % len(roots)]
+                frame["thread_root"] = roots[reply_root(sender, replies, len(roots))]
+                replies += 1
             step.send_lags.append(now - due)
             try:
                 await socket.send(dumps(frame))

@@ -83,8 +83,14 @@ async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counte
     )
     assert len(stored) == 20 and seq1 - seq0 == 20
     by_index = {int(client_id.rsplit(".", 1)[1]): (root, in_room) for client_id, root, in_room in stored}
+    replies_of = [0, 0, 0]  # by sender (message i is sender i % 3's)
+    expected: dict[int, int] = {}
     for i in range(20):
-        expected_root = load.roots[i % 2] if loadgen.is_reply(i, 0.5) else None
+        expected_root = None
+        if loadgen.is_reply(i, 0.5):
+            expected_root = load.roots[loadgen.reply_root(i % 3, replies_of[i % 3], 2)]
+            replies_of[i % 3] += 1
+            expected[expected_root] = expected.get(expected_root, 0) + 1
         assert by_index[i] == (expected_root, 0 if expected_root else 1)
     counts = dict(
         query(
@@ -94,10 +100,7 @@ async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counte
             *load.roots,
         )
     )
-    assert counts == {
-        root: sum(1 for i in range(20) if loadgen.is_reply(i, 0.5) and i % 2 == k)
-        for k, root in enumerate(load.roots)
-    }
+    assert counts == expected and sum(counts.values()) == replies
 
     # What the generator counted: every message.new once at each member, the replies among them,
     # and each root change of the step (its change positions beyond the messages') at every member.
