@@ -21,6 +21,7 @@ from tests.browser import (
     Tab,
     create_rooms,
     people_for_test,
+    set_visible,
     unnamed_controls,
     wait_until,
 )
@@ -471,4 +472,106 @@ def test_the_threads_view_lists_followed_threads_live_and_reading_one_counts_it_
     assert gwen.threads_badge() == 0 and gwen.badge() == 0
     expect(gwen.page.locator("#thread-list .thread-entry.unread")).to_have_count(0)
     assert unnamed_controls(gwen) == []
+    people.assert_clean_consoles()
+
+
+def every_count(tabs: list[Tab], busy_room: int, entry_tab: Tab, root: int) -> dict:
+    """Every count a person sees: the sidebar's for the busy room (in the tab on another room),
+    the Threads and notification badges of each tab, the thread's unread on the Threads page."""
+    return {
+        "room": tabs[1].room_badge(busy_room),
+        "threads": [tab.threads_badge() for tab in tabs],
+        "notifications": [tab.badge() for tab in tabs],
+        "thread": entry_unread(entry_tab, root),
+    }
+
+
+def test_three_tabs_through_a_busy_room_and_thread_every_count_returns_to_exactly_zero(people, parley_server):
+    busy = room_id(parley_server, "thread-busy")
+    in_room = people.open("frank", label="frank-room")
+    elsewhere = people.another_tab(in_room, "frank-elsewhere")
+    listing = people.another_tab(in_room, "frank-threads")
+    bob = people.open("bob")
+    in_room.open_room(parley_server, "thread-busy")
+    bob.open_room(parley_server, "thread-busy")
+    in_room.send("release checklist")
+    root = sent_seq(in_room, "release checklist")
+    open_thread(in_room, root)
+    elsewhere.open_room(parley_server, "thread-elsewhere")
+    listing.page.goto(f"{parley_server.url}/threads/")
+    listing.expect_connected()
+    tabs = [in_room, elsewhere, listing]
+    expect(bob.message("release checklist")).to_have_count(1)
+    open_thread(bob, root)
+
+    # Frank's room tab is in the background: it reads nothing while Bob is busy in room and thread.
+    set_visible(in_room, False)
+    room_news = thread_news = also_sent = 0
+    for i in range(16):
+        if i % 2 == 0:
+            bob.send(f"room message {i}")
+            room_news += 1
+        else:
+            also = i % 5 == 1
+            bob.reply(f"thread reply {i}", also_in_room=also)
+            thread_news += 1
+            also_sent += also
+    expect(bob.thread_message("thread reply 15")).to_have_attribute("data-seq", str(root + 16))
+    assert (room_news, thread_news, also_sent) == (8, 8, 2)
+    expect(listing.page.locator("#threads-badge")).to_have_text("1")
+    expect(entry(listing, root).locator(".thread-unread")).to_have_text(str(thread_news))
+    expect(elsewhere.page.locator(f'#sidebar a[data-room-id="{busy}"] .unread-count')).to_have_text(
+        str(room_news + also_sent)  # thread-only replies are not the room's news
+    )
+    for tab in tabs:
+        expect(tab.page.locator("#notification-badge")).to_have_text("1")  # one for the thread
+    assert every_count(tabs, busy, listing, root) == {
+        "room": 10,
+        "threads": [1, 1, 1],
+        "notifications": [1, 1, 1],
+        "thread": 8,
+    }
+    # The room tab's timeline: the root, Bob's room messages and the two replies sent to it.
+    assert len(in_room.seqs()) == 1 + room_news + also_sent
+
+    # Reading the room clears the room, not the thread.
+    in_room.thread_panel.get_by_role("button", name="Close thread").click()
+    set_visible(in_room, True)
+    expect(elsewhere.page.locator(f'#sidebar a[data-room-id="{busy}"] .unread-count')).to_be_hidden()
+    in_room.page.wait_for_timeout(800)
+    assert every_count(tabs, busy, listing, root) == {
+        "room": 0,
+        "threads": [1, 1, 1],
+        "notifications": [1, 1, 1],
+        "thread": 8,
+    }
+
+    # Reading the thread clears the thread and its notification in every tab, not the room's.
+    summary(in_room, root).get_by_role("link").click()
+    expect(in_room.thread_message("thread reply 15")).to_have_count(1)
+    for tab in tabs:
+        expect(tab.page.locator("#threads-badge")).to_be_hidden()
+        expect(tab.page.locator("#notification-badge")).to_be_hidden()
+    expect(entry(listing, root).locator(".thread-unread")).to_be_hidden()
+    zero = {"room": 0, "threads": [0, 0, 0], "notifications": [0, 0, 0], "thread": 0}
+    assert every_count(tabs, busy, listing, root) == zero
+
+    # Busy again while Frank reads both, room and thread side by side: it all stays read.
+    for i in range(8):
+        if i % 2:
+            bob.reply(f"live reply {i}", also_in_room=i == 3)
+        else:
+            bob.send(f"live message {i}")
+    expect(in_room.thread_message("live reply 7")).to_have_attribute("data-seq", re.compile(r"^\d+$"))
+    expect(in_room.message("live message 6")).to_have_count(1)
+    in_room.page.wait_for_timeout(1000)  # the reads (debounced) and their echoes
+    assert every_count(tabs, busy, listing, root) == zero
+
+    # None sticks: what the server renders on a reload says the same.
+    for tab in tabs:
+        tab.page.reload()
+        tab.expect_connected()
+    expect(entry(listing, root)).to_have_count(1)
+    in_room.page.wait_for_timeout(500)
+    assert every_count(tabs, busy, listing, root) == zero
     people.assert_clean_consoles()
