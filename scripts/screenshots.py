@@ -5,7 +5,8 @@ Starts a throwaway server (tests/live_server.py) with a small demo conversation
 room list, a room with a conversation (one message mentions the reader; one is edited, with
 reactions, one pinned) and the notifications, at desktop (1280×800) and phone (390×844) width,
 into docs/screenshots/; then, at desktop width, a message's actions and the reaction picker, the
-edit history and the pinned list.
+edit history and the pinned list; and at both widths the room with a thread open beside it (a
+full-screen view on the phone; the thread from tests/thread_data.py).
 """
 
 from __future__ import annotations
@@ -56,11 +57,25 @@ def shoot_changes(page) -> None:
     page.keyboard.press("Escape")
 
 
+def shoot_thread(page, width: str) -> None:
+    """The deploy heads-up's thread, opened from its "3 replies" in the room."""
+    # A click, not a tap: headless Chromium keeps a tap's highlight painted over the thread.
+    page.locator("#messages .thread-summary a").first.click()
+    expect(page.locator("#thread-messages .message[data-seq]")).to_have_count(4)
+    page.mouse.move(0, 0)
+    # The thread, seen, is read: its badge goes.
+    expect(page.locator("#threads-badge")).to_be_hidden()
+    shoot(page, f"room-thread-{width}")
+    page.get_by_role("button", name="Back" if width == "mobile" else "Close thread").first.click()
+    expect(page.locator("#thread-panel")).to_be_hidden()
+
+
 def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with running_server() as server, sync_playwright() as playwright:
         server.call("tests.server_data:demo_conversation")
         server.call("tests.browser_data:demo_changes")
+        server.call("tests.thread_data:demo_thread")
         browser = launch_chromium(playwright)
         for width, viewport, extra in [
             ("desktop", DESKTOP, {}),
@@ -85,6 +100,7 @@ def main() -> None:
             expect(page.locator("#connection-state")).to_have_text("Connected")
             page.mouse.move(0, 0)
             shoot(page, f"room-{width}")
+            shoot_thread(page, width)
             if width == "desktop":
                 shoot_changes(page)
                 page.emulate_media(color_scheme="dark")
