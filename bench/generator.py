@@ -399,6 +399,7 @@ async def serve(reader: asyncio.StreamReader, out_fd: int) -> None:
             room.total_senders = args["total_senders"]
             room.thread_share = args.get("thread_share", 0.0)
             room.roots = args.get("roots", [])
+            room.thread_repliers = args.get("thread_repliers", "all")
             try:
                 await room.connect(args["concurrency"])
                 write_message(out_fd, {"ok": True, "client": room.client})

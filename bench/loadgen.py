@@ -20,13 +20,16 @@ permessage-deflate); with `processes=1` all of it runs in this process:
   never came are lost and count as infinite latency in the percentiles; a `seq` a member already
   had is a duplicate; a `seq` below the member's last is out of order.
 - Threads (Parley only, `thread_share` > 0): that share of the messages are replies
-  (`thread_root`) to a fixed set of roots the room's first member posts before anyone else
-  connects (`thread_roots` of them, 10 by default). Which messages are replies does not depend
-  on the sender: message i is one when frac(i·φ⁻¹) < share (φ the golden ratio), so the replies
-  are spread evenly over the step and over the senders. Sender k's n-th reply of a step goes to
-  root (k + n) mod R (`reply_root`): the senders replying at about the same time answer
-  different roots, and each sender replies in every thread, so that every root is followed by
-  its author and every sender, as a busy thread is. A reply's
+  (`thread_root`) to a fixed set of roots posted before anyone else connects (`thread_roots`
+  of them, 10 by default; root j by sender j mod S). Which messages are replies does not
+  depend on the sender: message i is one when frac(i·φ⁻¹) < share (φ the golden ratio), so the
+  replies are spread evenly over the step and over the senders. With `thread_repliers="all"`
+  (the default) sender k's n-th reply of a step goes to root (k + n) mod R (`reply_root`): the
+  senders replying at about the same time answer different roots, and each sender replies in
+  every thread, so that every root is followed by its author and every sender, as a busy
+  thread is (each reply then notifies the thread's other followers). With "own" there is one
+  root per sender and each sender replies only under its own: no thread has a follower to
+  notify, which leaves the reply and its root's frame without the notification step. A reply's
   `message.new` is a delivery like any other (its latency read the same way, from its due
   time); the root's `message.updated` that follows it at every member is counted apart, per
   member, as a root update, never as a delivery (group commit may fold the updates of one
@@ -85,9 +88,14 @@ def is_reply(index: int, share: float) -> bool:
     return share > 0 and (index * INVERSE_PHI) % 1.0 < share
 
 
-def reply_root(sender: int, replies_before: int, roots: int) -> int:
+THREAD_REPLIERS = ("all", "own")
+
+
+def reply_root(sender: int, replies_before: int, roots: int, repliers: str = "all") -> int:
     """Which of the `roots` (an index) sender `sender`'s reply answers, after `replies_before`
-    replies of its own in the step."""
+    replies of its own in the step: every thread in turn ("all"), or its own root ("own")."""
+    if repliers == "own":
+        return sender % roots
     return (sender + replies_before) % roots
 
 
@@ -370,13 +378,18 @@ class Room:
         targets: list[Target] | None = None,
         thread_share: float = 0.0,
         thread_roots: int = THREAD_ROOTS,
+        thread_repliers: str = "all",
     ):
         if not 0.0 <= thread_share <= 1.0:
             raise ValueError(f"thread_share is a share of the messages, 0 to 1: not {thread_share}")
         if thread_share and thread_roots < 1:
             raise ValueError("replies need at least one thread root")
+        if thread_repliers not in THREAD_REPLIERS:
+            raise ValueError(f"thread_repliers: one of {', '.join(THREAD_REPLIERS)}, not {thread_repliers!r}")
         self.thread_share = thread_share
-        self.thread_roots = thread_roots
+        self.thread_repliers = thread_repliers
+        # "own": one root per sender, posted by it.
+        self.thread_roots = min(senders, len(sessions)) if thread_repliers == "own" else thread_roots
         self.roots: list[int] = []  # the seqs of the thread roots, once posted
         self.target = target
         self.targets = list(targets) if targets else [target]
@@ -430,30 +443,36 @@ class Room:
             member.start(partial(self._deliver, i), self._on_closed)
 
     async def post_roots(self, timeout: float = 15.0) -> list[int]:
-        """The thread roots, posted by the room's first member on a socket of its own before the
-        members connect: their seqs, in order."""
-        socket = await open_socket(self.targets[0], self.sessions[0], self.member_ids[0])
-        wanted = {f"{self.token}.root.{k}": k for k in range(self.thread_roots)}
+        """The thread roots, root j posted by sender j mod S, each sender on a socket of its own,
+        before the members connect: their seqs, in order."""
         seqs: list[int | None] = [None] * self.thread_roots
-        try:
-            for client_id, k in wanted.items():
-                frame = {
-                    "type": "message.send",
-                    "room": self.room_id,
-                    "body": f"0|0|thread root {k}: {PAD}",
-                    "client_id": client_id,
-                }
-                await socket.send(orjson.dumps(frame).decode())
-            async with asyncio.timeout(timeout):
-                while None in seqs:
+        senders = min(self.senders, self.thread_roots)
+
+        async def post(sender: int) -> None:
+            mine = range(sender, self.thread_roots, senders)
+            socket = await open_socket(self.targets[0], self.sessions[sender], self.member_ids[sender])
+            wanted = {f"{self.token}.root.{j}": j for j in mine}
+            try:
+                for client_id, j in wanted.items():
+                    frame = {
+                        "type": "message.send",
+                        "room": self.room_id,
+                        "body": f"0|0|thread root {j}: {PAD}",
+                        "client_id": client_id,
+                    }
+                    await socket.send(orjson.dumps(frame).decode())
+                while any(seqs[j] is None for j in mine):
                     frame = orjson.loads(await socket.recv())
                     if frame.get("type") == "error":
                         raise RuntimeError(f"posting the thread roots: {frame}")
                     message = frame.get("message") or {}
                     if frame.get("type") == "message.new" and message.get("client_id") in wanted:
                         seqs[wanted[message["client_id"]]] = message["seq"]
-        finally:
-            await socket.close()
+            finally:
+                await socket.close()
+
+        async with asyncio.timeout(timeout):
+            await asyncio.gather(*(post(k) for k in range(senders)))
         return seqs
 
     async def _connect_workers(self, concurrency: int) -> None:
@@ -480,6 +499,7 @@ class Room:
                         ordered=self.ordered,
                         client=self.client,
                         thread_share=self.thread_share,
+                        thread_repliers=self.thread_repliers,
                         roots=self.roots,
                         concurrency=max(1, concurrency // n),
                     )
@@ -558,7 +578,7 @@ class Room:
         room_id = self.room_id
         dumps = orjson.dumps
         member = self.sender_ids.index(sender)
-        share, roots = self.thread_share, self.roots
+        share, roots, repliers = self.thread_share, self.roots, self.thread_repliers
         replies = 0
         async for i, due, now in paced(step, sender, t0):
             client_id = f"{self.token}.{step.index}.{i}"
@@ -571,7 +591,7 @@ class Room:
             }
             reply = share and is_reply(i, share)
             if reply:
-                frame["thread_root"] = roots[reply_root(sender, replies, len(roots))]
+                frame["thread_root"] = roots[reply_root(sender, replies, len(roots), repliers)]
                 replies += 1
             step.send_lags.append(now - due)
             try:

@@ -413,9 +413,11 @@ async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = F
         await asyncio.sleep(1.0)
 
 
-def variant_name(name: str, share: float) -> str:
-    """A configuration's results when `share` of its messages are thread replies."""
-    return name if not share else f"{name} threads-{share:g}"
+def variant_name(name: str, share: float, repliers: str = "all") -> str:
+    """A configuration's results when `share` of its messages are thread replies (by `repliers`)."""
+    if not share:
+        return name
+    return f"{name} threads-{share:g}" + ("" if repliers == "all" else f"-{repliers}")
 
 
 def thread_shares(config: Config, args) -> list[float]:
@@ -455,6 +457,7 @@ def generator_kwargs(args) -> dict:
     if getattr(args, "thread_share", 0.0):
         found["thread_share"] = args.thread_share
         found["thread_roots"] = args.thread_roots
+        found["thread_repliers"] = getattr(args, "thread_repliers", "all")
     return found
 
 
@@ -577,6 +580,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         help="the thread roots the replies are spread over, posted before the members connect",
     )
     parser.add_argument(
+        "--thread-repliers",
+        choices=loadgen.THREAD_REPLIERS,
+        default="all",
+        help="all: every sender replies in every thread (each reply notifies the thread's other "
+        "followers); own: one root per sender, each replying only under its own (no notifications)",
+    )
+    parser.add_argument(
         "--profile-thread-share",
         type=float,
         default=0.0,
@@ -607,6 +617,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         thread_shares=[0.0],
         thread_share=0.0,
         thread_roots=cli.thread_roots,
+        thread_repliers=cli.thread_repliers,
         profile_thread_share=cli.profile_thread_share,
     )
     if cli.configs:
@@ -746,7 +757,7 @@ def estimate(args, prior: dict | None = None) -> dict:
     databases = set()
     idle_users = 0
     for name, config in (
-        (variant_name(n, share), CONFIGS[n])
+        (variant_name(n, share, args.thread_repliers), CONFIGS[n])
         for n in args.configs
         for share in thread_shares(CONFIGS[n], args)
     ):
@@ -857,7 +868,7 @@ def main(argv: list[str] | None = None) -> None:
             config = CONFIGS[name]
             shares = thread_shares(config, args)
             for share in shares:
-                key = variant_name(name, share)
+                key = variant_name(name, share, args.thread_repliers)
                 log(f"\n== {key} ({config.note or config.server})")
                 variant = argparse.Namespace(**vars(args))
                 variant.thread_share = share
@@ -869,6 +880,7 @@ def main(argv: list[str] | None = None) -> None:
                 results["configs"][key]["thread_share"] = share
                 if share:
                     results["configs"][key]["thread_roots"] = args.thread_roots
+                    results["configs"][key]["thread_repliers"] = args.thread_repliers
                 write(results, out, started)  # a run stopped later keeps what it measured
         if args.profile:
             for size in args.profile_sizes:
@@ -1129,7 +1141,7 @@ def profile(
     of the knee this run measured for it (20 msg/s when it did not measure one)."""
     config = CONFIGS[args.profile_config]
     share = getattr(args, "profile_thread_share", 0.0)
-    key = variant_name(config.name, share)
+    key = variant_name(config.name, share, args.thread_repliers)
     log(f"\n== py-spy profile of {key} under load (room of {size})")
     rooms = results["configs"].get(key, {}).get("rooms", {})
     room = rooms.get(str(size)) or {}

@@ -48,8 +48,10 @@ def positions(database, room_id: int) -> tuple[int, int]:
     return query(database, "SELECT last_seq, last_change FROM messaging_chatroom WHERE id = ?", room_id)[0]
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counted_once(parley, processes):
+@pytest.mark.parametrize(("processes", "repliers"), [(1, "all"), (2, "all"), (1, "own")])
+async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counted_once(
+    parley, processes, repliers
+):
     server, room, database = parley
     load = loadgen.Room(
         loadgen.Target(procs.HOST, server.port),
@@ -61,6 +63,7 @@ async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counte
         processes=processes,
         thread_share=0.5,
         thread_roots=2,
+        thread_repliers=repliers,
     )
     await load.connect()
     try:
@@ -72,9 +75,10 @@ async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counte
     replies = sum(loadgen.is_reply(i, 0.5) for i in range(20))
     assert 8 <= replies <= 12  # 40 msg/s for 0.5 s: about half of the 20
 
-    # What the server stored: the step's 20 messages, its replies to the two roots, hidden from
-    # the room's timeline; each root counts the replies it was sent.
-    assert len(load.roots) == 2 and load.roots == sorted(load.roots)
+    # What the server stored: the step's 20 messages, its replies to the roots (two; "own": one
+    # per sender, by it), hidden from the room's timeline; each root counts the replies it was sent.
+    roots = 2 if repliers == "all" else 3
+    assert len(load.roots) == roots and load.roots == sorted(load.roots)
     stored = query(
         database,
         "SELECT m.client_id, r.seq, m.in_room FROM messaging_chatmessage m "
@@ -88,19 +92,27 @@ async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counte
     for i in range(20):
         expected_root = None
         if loadgen.is_reply(i, 0.5):
-            expected_root = load.roots[loadgen.reply_root(i % 3, replies_of[i % 3], 2)]
+            expected_root = load.roots[loadgen.reply_root(i % 3, replies_of[i % 3], roots, repliers)]
             replies_of[i % 3] += 1
             expected[expected_root] = expected.get(expected_root, 0) + 1
         assert by_index[i] == (expected_root, 0 if expected_root else 1)
     counts = dict(
         query(
             database,
-            "SELECT seq, reply_count FROM messaging_chatmessage WHERE room_id = ? AND seq IN (?, ?)",
+            "SELECT seq, reply_count FROM messaging_chatmessage WHERE room_id = ? AND seq IN "
+            f"({', '.join('?' * roots)})",
             room["id"],
             *load.roots,
         )
     )
-    assert counts == expected and sum(counts.values()) == replies
+    assert {seq: n for seq, n in counts.items() if n} == expected and sum(counts.values()) == replies
+    if repliers == "own":  # every reply's author wrote its root
+        assert query(
+            database,
+            "SELECT COUNT(*) FROM messaging_chatmessage m JOIN messaging_chatmessage r "
+            "ON r.id = m.thread_root_id WHERE m.client_id LIKE ? AND r.author_id != m.author_id",
+            f"{load.token}.1.%",
+        ) == [(0,)]
 
     # What the generator counted: every message.new once at each member, the replies among them,
     # and each root change of the step (its change positions beyond the messages') at every member.
@@ -113,6 +125,8 @@ async def test_half_the_sends_are_stored_as_replies_and_every_delivery_is_counte
     assert result["root_updates_per_member"] == [root_changes, root_changes]
     assert result["root_updates"] == root_changes * MEMBERS
     assert result["server_us_per_frame"] < result["server_us_per_delivery"]
+    # Replies in threads others follow notify them; in one's own thread nobody.
+    assert ("notification.new" in result["other_frames"]) == (repliers == "all")
     # Nothing in the counts fails the step (its latency, on a shared machine, is not this test's).
     assert not loadgen.uneven_updates(result), loadgen.fail_reason(result)
 
