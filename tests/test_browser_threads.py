@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
+    CONTRAST_AUDIT,
     MOBILE,
     SocketTap,
     Tab,
@@ -34,6 +35,10 @@ ROOMS = {
     "thread-also": ["alice", "bob"],
     "thread-delete": ["alice", "bob"],
     "thread-phone": ["alice", "bob"],
+    "thread-keys": ["alice", "bob"],
+    "thread-outage": ["alice", "bob"],
+    "thread-contrast-light": ["carol", "bob"],
+    "thread-contrast-dark": ["carol", "bob"],
     "thread-draft": ["alice", "bob"],
     "thread-follow": ["erin", "bob"],
     "thread-view": ["gwen", "bob"],
@@ -398,8 +403,11 @@ def test_following_muting_and_reading_a_thread_drive_its_badges_exactly(people, 
     people.assert_clean_consoles()
 
 
-def entry(tab: Tab, root: int):
-    return tab.page.locator(f'#thread-list .thread-entry[data-root="{root}"]')
+def entry(tab: Tab, root: int, room: int | None = None):
+    """The Threads page's entry for the thread of `root` (in `room`, when the person follows
+    threads of that seq in several rooms)."""
+    in_room = f'[data-room="{room}"]' if room is not None else ""
+    return tab.page.locator(f'#thread-list .thread-entry[data-root="{root}"]{in_room}')
 
 
 def entry_unread(tab: Tab, root: int) -> int:
@@ -574,4 +582,140 @@ def test_three_tabs_through_a_busy_room_and_thread_every_count_returns_to_exactl
     expect(entry(listing, root)).to_have_count(1)
     in_room.page.wait_for_timeout(500)
     assert every_count(tabs, busy, listing, root) == zero
+    people.assert_clean_consoles()
+
+
+def test_by_keyboard_a_reply_with_a_completed_mention_then_edited_and_reacted_to_live(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "thread-keys")
+    bob.send("keyboard root")
+    root = sent_seq(alice, "keyboard root")
+
+    # The message, then Tab into its actions: "Reply in thread" is one of them.
+    item(alice, root).focus()
+    alice.page.keyboard.press("Tab")
+    alice.page.keyboard.press("Tab")
+    expect(item(alice, root).get_by_role("button", name="Reply in thread")).to_be_focused()
+    alice.page.keyboard.press("Enter")
+    expect(alice.reply_box).to_be_focused()
+    alice.reply_box.press_sequentially("thanks @bo")
+    option = alice.thread_panel.get_by_role("option", name=re.compile(r"@bob"))
+    expect(option).to_be_visible()
+    alice.reply_box.press("Enter")
+    expect(alice.reply_box).to_have_value("thanks @bob ")
+    alice.reply_box.press_sequentially("for this")
+    alice.reply_box.press("Enter")
+    reply = reply_seq(alice, "thanks @bob for this")
+    expect(alice.page.locator(f"#thread-messages #m{reply} .mention")).to_have_text("@bob")
+    # Escape leaves the thread, back to the message it was opened from.
+    alice.reply_box.press("Escape")
+    expect(alice.thread_panel).to_be_hidden()
+    expect(item(alice, root)).to_be_focused()
+
+    # Bob is mentioned in the reply: a mention notification, and he follows the thread.
+    expect(bob.page.locator("#notification-badge")).to_have_text("1")
+    summary(bob, root).get_by_role("link").click()
+    mine = bob.page.locator(f"#thread-messages #m{reply}")
+    expect(mine.locator(".mention.me")).to_have_text("@bob")
+    expect(bob.thread_panel.get_by_role("button", name="Unfollow")).to_be_visible()
+    mine.hover()
+    mine.get_by_role("button", name="Add reaction").click()
+    bob.page.get_by_role("option", name="thumbs up").click()
+    summary(alice, root).get_by_role("link").click()
+    theirs = alice.page.locator(f"#thread-messages #m{reply}")
+    expect(theirs.locator(".reaction")).to_have_text("👍1")
+    theirs.hover()
+    theirs.get_by_role("button", name="Edit", exact=True).click()
+    editor = theirs.get_by_label("Edit message")
+    editor.fill("thanks @bob for this, really")
+    editor.press("Enter")
+    expect(mine.locator(".body")).to_have_text("thanks @bob for this, really")
+    expect(mine.locator(".reaction")).to_have_text("👍1")
+    assert unnamed_controls(alice) == []
+    people.assert_clean_consoles()
+
+
+def test_a_refused_reply_offers_retry_and_replies_missed_offline_arrive_with_the_sync(people, parley_server):
+    alice, bob = people.open("alice"), people.open("bob")
+    alice_tap, bob_tap = SocketTap(alice.page), SocketTap(bob.page)
+    for tab in (alice, bob):
+        tab.open_room(parley_server, "thread-outage")
+    alice.send("outage root")
+    root = sent_seq(alice, "outage root")
+    open_thread(alice, root)
+    expect(bob.message("outage root")).to_have_count(1)
+    open_thread(bob, root)
+
+    def refuse_replies(frame: dict):
+        if frame.get("type") != "message.send" or "thread_root" not in frame:
+            return None
+        return {
+            "type": "error",
+            "code": "bad_request",
+            "detail": "Refused by the test.",
+            "frame": "message.send",
+            "room": frame["room"],
+            "client_id": frame["client_id"],
+        }
+
+    alice_tap.from_page.append(refuse_replies)
+    alice.reply("first try")
+    failed = alice.page.locator("#thread-messages .message.failed")
+    expect(failed.locator(".send-state")).to_have_text("Not sent: Refused by the test.")
+    alice_tap.from_page.remove(refuse_replies)
+    failed.get_by_role("button", name="Retry").click()
+    assert reply_seq(alice, "first try") == root + 1
+    expect(bob.thread_message("first try")).to_have_count(1)
+
+    # Bob's connection drops; meanwhile the thread and the room go on.
+    bob_tap.mode = "refuse"
+    bob_tap.close_current()
+    expect(bob.page.locator("#connection-state")).not_to_have_text("Connected")
+    alice.reply("while you were out")
+    alice.reply("and a second one", also_in_room=True)
+    alice.send("room news meanwhile")
+    sent_seq(alice, "room news meanwhile")
+    bob_tap.mode = "through"
+    bob.page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    bob.expect_connected(timeout=15_000)
+    expect(bob.thread_message("and a second one")).to_have_count(1)
+    assert bob.thread_bodies() == ["outage root", "first try", "while you were out", "and a second one"]
+    expect(summary(bob, root).locator(".thread-count")).to_have_text("3 replies")
+    expect(bob.message("room news meanwhile")).to_have_count(1)
+    assert bob.bodies() == ["outage root", "and a second one", "room news meanwhile"]
+    assert bob_tap.sent_of("sync")  # it came with the room's sync, in the room's change order
+    people.assert_clean_consoles(allowed=re.compile(r"WebSocket"))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_thread_panel_and_the_threads_page_meet_wcag_contrast(people, parley_server, scheme):
+    carol, bob = people.open("carol", color_scheme=scheme), people.open("bob")
+    slug = f"thread-contrast-{scheme}"
+    for tab in (carol, bob):
+        tab.open_room(parley_server, slug)
+    carol.send("a root with a thread")
+    root = sent_seq(carol, "a root with a thread")
+    open_thread(bob, root)
+    bob.reply("a reply in the room too", also_in_room=True)
+    bob.reply("a reply in the thread")
+    expect(summary(carol, root).locator(".thread-count")).to_have_text("2 replies")
+    carol.page.mouse.move(0, 0)
+    failures = {"room": carol.page.evaluate(CONTRAST_AUDIT)}
+    summary(carol, root).get_by_role("link").click()
+    expect(carol.thread_message("a reply in the thread")).to_have_count(1)
+    carol.reply_box.press_sequentially("@b")
+    expect(carol.thread_panel.get_by_role("option")).to_have_count(1)
+    carol.page.mouse.move(0, 0)
+    failures["panel"] = carol.page.evaluate(CONTRAST_AUDIT)
+    carol.reply_box.fill("")
+    bob.reply("one more, unread for carol")
+    carol.page.goto(f"{parley_server.url}/threads/")
+    carol.expect_connected()
+    expect(entry(carol, root, room_id(parley_server, slug))).to_have_count(1)
+    failures["threads"] = carol.page.evaluate(CONTRAST_AUDIT)
+    carol.page.goto(f"{parley_server.url}/notifications/")
+    failures["notifications"] = carol.page.evaluate(CONTRAST_AUDIT)
+    assert {name: found for name, found in failures.items() if found} == {}
+    assert unnamed_controls(carol) == []
     people.assert_clean_consoles()

@@ -38,6 +38,7 @@ export class ThreadPanel extends EventTarget {
     this.form = panel.querySelector("#thread-composer");
     this.input = panel.querySelector("#thread-input");
     this.alsoInRoom = panel.querySelector("#thread-also");
+    this.olderButton = panel.querySelector("#thread-older");
     this.members = config.members || [];
     this.root = null; // the open thread's root seq
     this.items = new Map(); // seq → delivered item (the root and its replies)
@@ -84,6 +85,7 @@ export class ThreadPanel extends EventTarget {
       if (frame.frame === "thread.follow" && frame.room === this.roomId) this.actions.say(`Not changed: ${frame.detail}`);
     });
 
+    this.olderButton?.addEventListener("click", () => this.loadOlder());
     panel.querySelector("#thread-close")?.addEventListener("click", () => this.close());
     panel.querySelector("#thread-back")?.addEventListener("click", () => this.close());
     panel.addEventListener("keydown", (event) => {
@@ -151,6 +153,7 @@ export class ThreadPanel extends EventTarget {
       clearTimeout(this.readTimer);
       this.items.clear();
       this.list.replaceChildren();
+      if (this.olderButton) this.olderButton.hidden = true;
       this.status.textContent = "Loading the thread…";
       this.panel.hidden = false;
       document.body.classList.add("thread-open");
@@ -272,6 +275,7 @@ export class ThreadPanel extends EventTarget {
     if (answer.thread && !this.store.get(this.roomId, root)) this.store.update(answer.thread);
     for (const message of [answer.root, ...(answer.replies || [])]) if (message) this.apply(message);
     for (const message of heard) this.apply(message);
+    if (this.olderButton) this.olderButton.hidden = !answer.has_older;
     this.composer?.showWaiting();
     arrange(this.list);
     // Opened at a reply (a notification, a link to it): there, else at the newest.
@@ -285,6 +289,31 @@ export class ThreadPanel extends EventTarget {
     }
     this.renderStanding();
     if (this.canSeeLatest()) this.caughtUp();
+  }
+
+  /** A long thread opens at its newest replies; the earlier ones page in above them. */
+  async loadOlder() {
+    const root = this.root;
+    const first = Math.min(...Array.from(this.items.keys()).filter((seq) => seq !== root));
+    if (!Number.isFinite(first)) return;
+    this.olderButton.disabled = true;
+    let answer = null;
+    try {
+      const url = `${this.repliesUrl.replace("{root}", String(root))}?before_seq=${first}`;
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.ok) answer = await response.json();
+    } catch {
+      // The button stays for another try.
+    } finally {
+      this.olderButton.disabled = false;
+    }
+    if (!answer || this.root !== root) return;
+    const height = this.list.scrollHeight;
+    // Already known (live, or a later change of it) wins: apply keeps the higher change.
+    for (const message of answer.replies || []) this.apply(message);
+    arrange(this.list);
+    this.list.scrollTop += this.list.scrollHeight - height;
+    this.olderButton.hidden = !answer.has_older;
   }
 
   // --- messages ------------------------------------------------------------------------------
