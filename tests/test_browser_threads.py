@@ -35,7 +35,7 @@ ROOMS = {
     "thread-also": ["alice", "bob"],
     "thread-delete": ["alice", "bob"],
     "thread-phone": ["alice", "bob"],
-    "thread-keys": ["alice", "bob"],
+    "thread-keys": ["alice", "hal"],
     "thread-outage": ["alice", "bob"],
     "thread-contrast-light": ["carol", "bob"],
     "thread-contrast-dark": ["carol", "bob"],
@@ -47,7 +47,7 @@ ROOMS = {
 }
 # The tests that count every badge of a person have a person of their own: threads followed in
 # the module's other tests would count too.
-EXTRA_USERS = ("erin", "frank", "gwen")
+EXTRA_USERS = ("erin", "frank", "gwen", "hal")
 
 
 @pytest.fixture(scope="module")
@@ -586,10 +586,10 @@ def test_three_tabs_through_a_busy_room_and_thread_every_count_returns_to_exactl
 
 
 def test_by_keyboard_a_reply_with_a_completed_mention_then_edited_and_reacted_to_live(people, parley_server):
-    alice, bob = people.open("alice"), people.open("bob")
-    for tab in (alice, bob):
+    alice, hal = people.open("alice"), people.open("hal")
+    for tab in (alice, hal):
         tab.open_room(parley_server, "thread-keys")
-    bob.send("keyboard root")
+    hal.send("keyboard root")
     root = sent_seq(alice, "keyboard root")
 
     # The message, then Tab into its actions: "Reply in thread" is one of them.
@@ -599,38 +599,38 @@ def test_by_keyboard_a_reply_with_a_completed_mention_then_edited_and_reacted_to
     expect(item(alice, root).get_by_role("button", name="Reply in thread")).to_be_focused()
     alice.page.keyboard.press("Enter")
     expect(alice.reply_box).to_be_focused()
-    alice.reply_box.press_sequentially("thanks @bo")
-    option = alice.thread_panel.get_by_role("option", name=re.compile(r"@bob"))
+    alice.reply_box.press_sequentially("thanks @ha")
+    option = alice.thread_panel.get_by_role("option", name=re.compile(r"@hal"))
     expect(option).to_be_visible()
     alice.reply_box.press("Enter")
-    expect(alice.reply_box).to_have_value("thanks @bob ")
+    expect(alice.reply_box).to_have_value("thanks @hal ")
     alice.reply_box.press_sequentially("for this")
     alice.reply_box.press("Enter")
-    reply = reply_seq(alice, "thanks @bob for this")
-    expect(alice.page.locator(f"#thread-messages #m{reply} .mention")).to_have_text("@bob")
+    reply = reply_seq(alice, "thanks @hal for this")
+    expect(alice.page.locator(f"#thread-messages #m{reply} .mention")).to_have_text("@hal")
     # Escape leaves the thread, back to the message it was opened from.
     alice.reply_box.press("Escape")
     expect(alice.thread_panel).to_be_hidden()
     expect(item(alice, root)).to_be_focused()
 
-    # Bob is mentioned in the reply: a mention notification, and he follows the thread.
-    expect(bob.page.locator("#notification-badge")).to_have_text("1")
-    summary(bob, root).get_by_role("link").click()
-    mine = bob.page.locator(f"#thread-messages #m{reply}")
-    expect(mine.locator(".mention.me")).to_have_text("@bob")
-    expect(bob.thread_panel.get_by_role("button", name="Unfollow")).to_be_visible()
+    # Hal is mentioned in the reply: a mention notification, and he follows the thread.
+    expect(hal.page.locator("#notification-badge")).to_have_text("1")
+    summary(hal, root).get_by_role("link").click()
+    mine = hal.page.locator(f"#thread-messages #m{reply}")
+    expect(mine.locator(".mention.me")).to_have_text("@hal")
+    expect(hal.thread_panel.get_by_role("button", name="Unfollow")).to_be_visible()
     mine.hover()
     mine.get_by_role("button", name="Add reaction").click()
-    bob.page.get_by_role("option", name="thumbs up").click()
+    hal.page.get_by_role("option", name="thumbs up").click()
     summary(alice, root).get_by_role("link").click()
     theirs = alice.page.locator(f"#thread-messages #m{reply}")
     expect(theirs.locator(".reaction")).to_have_text("👍1")
     theirs.hover()
     theirs.get_by_role("button", name="Edit", exact=True).click()
     editor = theirs.get_by_label("Edit message")
-    editor.fill("thanks @bob for this, really")
+    editor.fill("thanks @hal for this, really")
     editor.press("Enter")
-    expect(mine.locator(".body")).to_have_text("thanks @bob for this, really")
+    expect(mine.locator(".body")).to_have_text("thanks @hal for this, really")
     expect(mine.locator(".reaction")).to_have_text("👍1")
     assert unnamed_controls(alice) == []
     people.assert_clean_consoles()
@@ -718,4 +718,23 @@ def test_the_thread_panel_and_the_threads_page_meet_wcag_contrast(people, parley
     failures["notifications"] = carol.page.evaluate(CONTRAST_AUDIT)
     assert {name: found for name, found in failures.items() if found} == {}
     assert unnamed_controls(carol) == []
+    people.assert_clean_consoles()
+
+
+def test_opening_one_thread_after_another_then_closing_returns_to_the_room(people, parley_server):
+    alice = people.open("alice")
+    alice.open_room(parley_server, "thread-live")
+    alice.send("first of two roots")
+    alice.send("second of two roots")
+    first, second = (sent_seq(alice, body) for body in ("first of two roots", "second of two roots"))
+    open_thread(alice, first)
+    open_thread(alice, second)
+    assert alice.thread_bodies() == ["second of two roots"]
+    expect(alice.page).to_have_url(re.compile(rf"\?thread={second}$"))
+    alice.thread_panel.get_by_role("button", name="Close thread").click()
+    # Not back to the first thread: the room, as before either was opened.
+    expect(alice.thread_panel).to_be_hidden()
+    expect(alice.page).to_have_url(re.compile(r"/rooms/thread-live/$"))
+    alice.page.wait_for_timeout(300)
+    expect(alice.thread_panel).to_be_hidden()
     people.assert_clean_consoles()

@@ -162,7 +162,9 @@ export class ThreadPanel extends EventTarget {
       this.renderStanding();
       this.load(root);
     }
-    if (how !== "none") this.remember(root, how);
+    // Another thread in place of one that opening put in the history: one entry for both, so
+    // Back (or Close) returns to the room, not to the thread before.
+    if (how !== "none") this.remember(root, how === "push" && this.pushed ? "replace" : how);
     if (focus === "composer" && this.input) this.input.focus();
     else if (!same) this.panel.querySelector("#thread-title")?.focus();
   }
