@@ -283,6 +283,7 @@ def markdown(results: dict) -> str:
                     f"{_pct(s['services_cpu'])} | {_pct(s['other_cpu'])} | "
                     f"{verdict} |"
                 )
+    out += thread_table(results)
     profiles = [p for p in (results.get("profiles") or [results.get("profile")]) if p and p.get("top")]
     if profiles:
         out += ["", "## Profiles", ""]
@@ -293,6 +294,57 @@ def markdown(results: dict) -> str:
                 f"{found['rate_msgs']:g} msg/s: {md}, {svg}"
             )
     return "\n".join(out) + "\n"
+
+
+def thread_table(results: dict) -> list[str]:
+    """The steps that sent thread replies (--thread-share): the replies, the roots'
+    `message.updated` frames each member received (the fewest and most at one member; per
+    reply, fewer than one when group commit folded several replies to a root into one update),
+    the server's CPU per delivery and per frame (deliveries and root updates), and the other
+    frames the members were sent (reply notifications, follows)."""
+    rows = [
+        (name, size, s)
+        for name, entry in results["configs"].items()
+        for size, room in (entry.get("rooms") or {}).items()
+        for s in room["steps"]
+        if s.get("replies_sent")
+    ]
+    if not rows:
+        return []
+    out = [
+        "",
+        "## Thread replies",
+        "",
+        *header(
+            [
+                "configuration",
+                "room",
+                "step",
+                "msg/s",
+                "replies",
+                "root updates per member",
+                "per reply",
+                "server µs/delivery",
+                "server µs/frame",
+                "other frames",
+                "result",
+            ],
+            "lrlrrrrrrll",
+        ),
+    ]
+    for name, size, s in rows:
+        low, high = s["root_updates_per_member"]
+        per_member = f"{low:,}" if low == high else f"{low:,}–{high:,}"
+        others = ", ".join(f"{k} {v:,}" for k, v in sorted(s.get("other_frames", {}).items())) or "—"
+        verdict = "pass" if s["pass"] else ("gen-bound" if s["generator_bound"] else "FAIL")
+        if s.get("superseded"):
+            verdict += ", noisy: rerun"
+        out.append(
+            f"| {name} | {int(size):,} | {s['label']} | {s['rate_msgs']:g} | {s['replies_sent']:,} | "
+            f"{per_member} | {high / s['replies_sent']:.2f} | {_num(s.get('server_us_per_delivery'), 1)} | "
+            f"{_num(s.get('server_us_per_frame'), 1)} | {others} | {verdict} |"
+        )
+    return out
 
 
 # --- Against the peers (issue 19) ----------------------------------------------------------------

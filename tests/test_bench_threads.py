@@ -12,7 +12,7 @@ import sqlite3
 import orjson
 import pytest
 
-from bench import generator, loadgen, procs, run
+from bench import generator, loadgen, procs, report, run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -184,3 +184,26 @@ def test_a_member_missing_a_root_update_fails_the_step():
     assert "root updates uneven (4 to 5 per member)" in loadgen.fail_reason(result)
     step.updates = [5, 5]
     assert step.summary(wall=1.0, generator_cpu=0.1, server_cpu=0.1, services_cpu=0.0, other_cpu=0.0)["pass"]
+
+
+def test_the_report_lists_the_steps_with_replies_with_their_root_updates():
+    step = loadgen.Step(1, 2, 1, 10.0, 1.0, "ladder", thread_share=0.5)
+    for member in (0, 1):
+        for seq in range(1, 11):
+            step.record(member, seq, 1_000_000, "", 0)
+    step.replies, step.updates = 5, [4, 4]
+    step.other_frames["notification.new"] = 3
+    threads = step.summary(wall=1.0, generator_cpu=0.1, server_cpu=0.1, services_cpu=0.0, other_cpu=0.0)
+    plain = dict(threads, replies_sent=0)
+    results = {
+        "configs": {
+            "uvicorn-memory-sqlite": {"rooms": {"100": {"steps": [plain]}}},
+            "uvicorn-memory-sqlite threads-0.5": {"rooms": {"100": {"steps": [threads]}}},
+        }
+    }
+    table = report.thread_table(results)
+    assert table[1] == "## Thread replies"
+    rows = [line for line in table if line.startswith("| uvicorn")]
+    assert len(rows) == 1 and rows[0].count("|") == table[3].count("|")
+    assert "| 5 | 4 | 0.80 | 5,000.0 | 3,571.4 | notification.new 3 | pass |" in rows[0]
+    assert report.thread_table({"configs": {"x": {"rooms": {"10": {"steps": [plain]}}}}}) == []
