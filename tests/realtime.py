@@ -179,8 +179,9 @@ class ChangeClient(RealClient):
                 self.last_change[room] = message["change"]
             elif message["change"] > self.last_change[room] + 1 and room not in self.syncing:
                 self._sync(room)
-            if kind == "message.new":
-                self.unacknowledged.pop(message["client_id"], None)
+            # The acknowledgement: its message.new, or after a sync by change its message.updated
+            # (docs/protocol.md, "Sending"); client_ids here name their sender.
+            self.unacknowledged.pop(message["client_id"], None)
         elif kind == "sync.done":
             room = frame["room"]
             self.syncing.discard(room)

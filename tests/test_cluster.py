@@ -292,3 +292,76 @@ async def test_changes_on_both_processes_converge_at_every_client(cluster, outag
             cluster.redis.start()
         for client in clients:
             await client.close()
+
+
+@pytest.mark.parametrize("outage", [False, True], ids=["steady", "redis-outage"])
+async def test_a_busy_thread_on_both_processes_converges_at_every_client(cluster, outage):
+    """Replies on two processes (some also sent to the room, some deleted) change their roots in
+    the room's change order: every client ends with the database's replies and root counts."""
+    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol"])
+    alice = await connect_following_changes("alice", cluster.a, [room])
+    bob = await connect_following_changes("bob", cluster.b, [room])
+    carol = await connect_following_changes("carol", cluster.b, [room])
+    clients = [alice, bob, carol]
+    rng = random.Random(23 if outage else 17)
+    try:
+        for j in range(3):
+            await alice.send_message(room, f"root {j}", f"alice-{room}-root-{j}")
+        for client in clients:
+            await client.wait_for_changes(room, 3, timeout=20)
+
+        async def play(client: ChangeClient) -> None:
+            mine: list[int] = []
+            for i in range(25):
+                if mine and rng.random() < 0.15:
+                    frame = {
+                        "type": "message.delete",
+                        "room": room,
+                        "seq": mine.pop(rng.randrange(len(mine))),
+                    }
+                else:
+                    frame = {
+                        "type": "message.send",
+                        "room": room,
+                        "body": f"{client.name} reply {i}",
+                        "client_id": f"{client.name}-{room}-reply-{i}",
+                        "thread_root": rng.randint(1, 3),
+                        "also_in_room": rng.random() < 0.2,
+                    }
+                await client.send_frame(frame)
+                await asyncio.sleep(0.02)
+                if frame["type"] == "message.send":
+                    stored = [
+                        s for s, m in client.states[room].items() if m["client_id"] == frame["client_id"]
+                    ]
+                    mine.extend(stored)
+
+        async def outage_in_the_middle() -> None:
+            if outage:
+                await asyncio.sleep(0.2)
+                await asyncio.to_thread(cluster.redis.stop)
+                await asyncio.sleep(0.4)
+                await asyncio.to_thread(cluster.redis.start)
+
+        await asyncio.gather(*(play(client) for client in clients), outage_in_the_middle())
+        await alice.send_message(room, "after it all", f"alice-{room}-after")
+        for _ in range(300):
+            if not alice.unacknowledged:
+                break
+            await asyncio.sleep(0.1)
+        assert alice.unacknowledged == {}, "the last message was never acknowledged"
+        expected = await wait_until_converged(cluster, room, clients)
+        replies = [m for m in expected.values() if m["thread_root"] is not None]
+        assert len(replies) > 20, "too few replies were stored to make the point"
+        for root in (1, 2, 3):
+            alive = [m for m in replies if m["thread_root"] == root and not m["deleted"]]
+            summary = expected[root]["thread"]
+            assert (summary["reply_count"] if summary else 0) == len(alive), f"root {root}"
+        assert all(
+            error["code"] in {"message_deleted", "server_error"} for c in clients for error in c.errors
+        )
+    finally:
+        if not cluster.redis.is_running():
+            cluster.redis.start()
+        for client in clients:
+            await client.close()

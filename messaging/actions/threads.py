@@ -7,7 +7,7 @@ and a socket that was away asks for all of it again with `threads.sync`.
 
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
@@ -33,9 +33,16 @@ def follow_thread(*, user, room_id: int, root_seq: int, following: bool, muted: 
     room, _ = access_room(user=user, room_id=room_id, member=True)
     root = thread_root(room=room, seq=root_seq)
     with transaction.atomic():
-        follow = ThreadFollow.objects.select_for_update().filter(user=user, root=root).first()
+        rows = ThreadFollow.objects.select_for_update().filter(user=user, root=root)
+        follow = rows.first()
         if follow is None:
-            follow = ThreadFollow(user=user, root=root, room=room, following=False)
+            # The notification step may make it at the same moment (a reply's auto-follow).
+            try:
+                with transaction.atomic():
+                    ThreadFollow.objects.create(user=user, root=root, room=room, following=False)
+            except IntegrityError:
+                pass
+            follow = rows.get()
         if following and not follow.following:
             follow.last_read_seq = max(follow.last_read_seq, newest_reply_seq(root))
         follow.following = following
@@ -83,6 +90,22 @@ def newest_reply_seq(root: ChatMessage) -> int:
     )
 
 
+def _follow_as_replier(reply: ChatMessage, root: ChatMessage) -> None:
+    """The reply's author follows the thread, read up to the reply. Another process's step for
+    another reply of theirs may make the row at the same moment: then it is brought up to date."""
+    mine = ThreadFollow.objects.filter(user_id=reply.author_id, root=root)
+    up_to_date = {"following": True, "last_read_seq": Greatest(F("last_read_seq"), Value(reply.seq))}
+    if mine.update(**up_to_date):
+        return
+    try:
+        with transaction.atomic():
+            ThreadFollow.objects.create(
+                user_id=reply.author_id, root=root, room_id=root.room_id, last_read_seq=reply.seq
+            )
+    except IntegrityError:
+        mine.update(**up_to_date)
+
+
 def follow_for_reply(
     *, reply: ChatMessage, mentioned_ids: Iterable[int], new_reply: bool = True
 ) -> list[tuple[int, str]]:
@@ -99,16 +122,9 @@ def follow_for_reply(
     }
     newly: list[int] = []
     mine = existing.get(reply.author_id)
-    if new_reply and mine is None:
-        ThreadFollow.objects.create(
-            user_id=reply.author_id, root=root, room_id=root.room_id, last_read_seq=reply.seq
-        )
-        newly.append(reply.author_id)
-    elif new_reply:
-        ThreadFollow.objects.filter(pk=mine.pk).update(
-            following=True, last_read_seq=Greatest(F("last_read_seq"), Value(reply.seq))
-        )
-        if not mine.following:
+    if new_reply:
+        _follow_as_replier(reply, root)
+        if mine is None or not mine.following:
             newly.append(reply.author_id)
     fresh = [user_id for user_id in sorted(candidates) if user_id not in existing]
     ThreadFollow.objects.bulk_create(
