@@ -155,6 +155,10 @@ class ChatMessageAdmin(admin.ModelAdmin):
         "pinned_at",
         "pinned_by",
         "mentioned_users",
+        "thread_root",
+        "in_room",
+        "reply_count",
+        "last_reply_at",
     )
     readonly_fields = fields
     list_select_related = ("room", "author")
