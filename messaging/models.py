@@ -130,6 +130,9 @@ class ChatMessage(models.Model):
     # each reply's delete (so a message's payload is still one row).
     reply_count = models.PositiveIntegerField(default=0)
     last_reply_at = models.DateTimeField(null=True, blank=True)
+    # The newest reply's seq, deleted or not (it never goes back): what a reader's place in the
+    # thread is measured against.
+    last_reply_seq = models.PositiveBigIntegerField(null=True, blank=True)
     # The authors of the newest replies, newest first, as author payloads (at most 3).
     last_repliers = models.JSONField(default=list, blank=True)
 

@@ -160,6 +160,8 @@ def thread_payload(follow, root: ChatMessage) -> dict[str, Any]:
         "unread": follow.unread if following else 0,
         "reply_count": root.reply_count,
         "last_reply_at": root.last_reply_at.isoformat() if root.last_reply_at else None,
+        # The newest reply's seq (deleted or not), 0 when none: a reply frame above it is news.
+        "last_reply_seq": root.last_reply_seq or 0,
     }
 
 

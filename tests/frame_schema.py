@@ -41,6 +41,7 @@ THREAD = {
     "unread": int,
     "reply_count": int,
     "last_reply_at": (ISO_TIME, type(None)),
+    "last_reply_seq": int,
 }
 ROOM = {"id": int, "name": str, "slug": str, "is_private": bool, "last_seq": int, "last_change": int}
 NOTIFICATION = {

@@ -323,7 +323,7 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
     ChatMessage.objects.bulk_create([message for _, message in stored])
     if changed_roots:
         ChatMessage.objects.bulk_update(
-            list(changed_roots.values()), ["change", "reply_count", "last_reply_at", "last_repliers"]
+            list(changed_roots.values()), ["change", "reply_count", "last_reply_at", "last_reply_seq", "last_repliers"]
         )
     _mark_read([message for _, message in stored if message.in_room])
     root_of = {index: changed_roots[root_id] for root_id, index in last_reply_of.items()}
@@ -345,6 +345,7 @@ def _add_reply(root: ChatMessage, reply: ChatMessage) -> None:
     """The root's thread summary with one reply more."""
     root.reply_count += 1
     root.last_reply_at = reply.created_at
+    root.last_reply_seq = reply.seq
     replier = author_payload(reply.author)
     others = [shown for shown in root.last_repliers if shown.get("id") != replier["id"]]
     root.last_repliers = [replier, *others][:SHOWN_REPLIERS]
