@@ -59,8 +59,9 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
 def notify_followers(
     *, reply: ChatMessage, mentions: list[str], skip: Iterable[int]
 ) -> list[tuple[int, str]]:
-    """Tell the thread's followers of a new reply: not its author, not those who muted it, not
-    those it mentions (a mention notifies them already), only members of the room. One unread
+    """Tell the thread's followers of a new reply: not its author, not those who muted it or
+    have read past it, not those it mentions (a mention notifies them already), only members
+    of the room. One unread
     notification per follower and thread: a follower who has one gets it brought up to date
     (this reply, one more in its count), the others a new one. Returns the `notification.new`
     frames, as (recipient id, frame)."""
@@ -69,6 +70,8 @@ def notify_followers(
             root_id=reply.thread_root_id,
             following=True,
             muted=False,
+            # Read already (the thread open in a tab answers a reply before this step runs).
+            last_read_seq__lt=reply.seq,
             user__memberships__room_id=reply.room_id,
             user__is_active=True,
         )

@@ -594,3 +594,18 @@ async def test_an_edit_that_mentions_someone_in_a_reply_makes_them_follow_withou
     fresh = await Notification.objects.aget(pk=notification.pk)
     assert fresh.count == 1  # the edit is not another reply for the followers
     assert await Notification.objects.filter(recipient=alice).acount() == 1
+
+
+async def test_a_follower_who_read_the_reply_before_the_step_ran_is_not_notified(room, alice, bob):
+    send = database_sync_to_async(send_message)
+    await send(author=alice, room_id=room.id, body="root", client_id="r")
+    await send(author=bob, room_id=room.id, body="one", client_id="t1", thread_root=1)
+    await database_sync_to_async(make_pending_notifications)()
+    await database_sync_to_async(mark_thread_read)(user=alice, room_id=room.id, root_seq=1, seq=2)
+    # Alice has the thread open: she reads reply 3 the moment it arrives, before its step runs.
+    await database_sync_to_async(post_message)(
+        author=bob, room_id=room.id, body="two", client_id="t2", thread_root=1
+    )
+    await database_sync_to_async(mark_thread_read)(user=alice, room_id=room.id, root_seq=1, seq=3)
+    await database_sync_to_async(make_pending_notifications)()
+    assert await Notification.objects.filter(recipient=alice, read_at__isnull=True).acount() == 0
