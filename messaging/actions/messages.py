@@ -323,15 +323,17 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
     ChatMessage.objects.bulk_create([message for _, message in stored])
     if changed_roots:
         ChatMessage.objects.bulk_update(
-            list(changed_roots.values()), ["change", "reply_count", "last_reply_at", "last_reply_seq", "last_repliers"]
+            list(changed_roots.values()),
+            ["change", "reply_count", "last_reply_at", "last_reply_seq", "last_repliers"],
         )
     _mark_read([message for _, message in stored if message.in_room])
     root_of = {index: changed_roots[root_id] for root_id, index in last_reply_of.items()}
+    replies_to_tell: list[PendingNotification] = []
     for index, message in stored:
         mentioned = _link_mentions(message)
         if message.thread_root_id is not None and not mentioned:
             # The thread's followers are the notification step's to find.
-            PendingNotification.objects.create(message_id=message.id, new_reply=True)
+            replies_to_tell.append(PendingNotification(message_id=message.id, new_reply=True))
         outcomes[index] = PostedMessage(
             message,
             mentions=sorted(u.username for u in mentioned),
@@ -339,6 +341,7 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
             created=True,
             root=root_of.get(index),
         )
+    PendingNotification.objects.bulk_create(replies_to_tell)
 
 
 def _add_reply(root: ChatMessage, reply: ChatMessage) -> None:
