@@ -424,10 +424,19 @@ def entry_roots(tab: Tab) -> list[int]:
     ]
 
 
+def read_answered(tap: SocketTap, expected: dict) -> bool:
+    """Whether the server has answered a thread.read with the thread in that state."""
+    return any(
+        all(frame["thread"].get(key) == value for key, value in expected.items())
+        for frame in tap.received_of("thread.read")
+    )
+
+
 def test_the_threads_view_lists_followed_threads_live_and_reading_one_counts_it_down_to_zero(
     people, parley_server
 ):
     gwen, bob = people.open("gwen"), people.open("bob")
+    tap = SocketTap(gwen.page)
     for tab in (gwen, bob):
         tab.open_room(parley_server, "thread-view")
     gwen.send("plan for q3")
@@ -463,6 +472,8 @@ def test_the_threads_view_lists_followed_threads_live_and_reading_one_counts_it_
     entry(gwen, second).get_by_role("link").click()
     expect(gwen.page).to_have_url(re.compile(rf"/rooms/thread-view/\?thread={second}$"))
     expect(gwen.thread_message("and bring the numbers")).to_have_count(1)
+    read = {"root": second, "unread": 0}
+    wait_until(gwen, lambda: read_answered(tap, read), what="the server's thread.read")
     expect(gwen.page.locator("#threads-badge")).to_have_text("1")
     gwen.page.go_back()
     gwen.expect_connected()
@@ -471,6 +482,9 @@ def test_the_threads_view_lists_followed_threads_live_and_reading_one_counts_it_
     assert entry_unread(gwen, first) == 1
     entry(gwen, first).get_by_role("link").click()
     expect(gwen.thread_message("draft attached")).to_have_count(1)
+    wait_until(
+        gwen, lambda: read_answered(tap, {"root": first, "unread": 0}), what="the server's thread.read"
+    )
     expect(gwen.page.locator("#threads-badge")).to_be_hidden()
     gwen.page.goto(f"{parley_server.url}/threads/")
     gwen.expect_connected()
