@@ -49,6 +49,7 @@ export class ThreadPanel extends EventTarget {
     this.opener = null;
     this.composer = null;
     this.pushed = false; // whether opening added a history entry (Back then closes)
+    this.fetchedStanding = null; // the open thread's T as its replies' answer said
 
     this.actions = new MessageActions({
       view: this,
@@ -274,7 +275,11 @@ export class ThreadPanel extends EventTarget {
       return;
     }
     this.status.textContent = "";
-    if (answer.thread && !this.store.get(this.roomId, root)) this.store.update(answer.thread);
+    // The reader's standing as the answer has it, for the header's buttons until the store (all
+    // of the person's threads, from threads.state) knows the thread: seeding the store with one
+    // thread would count the badge from part of the threads for a moment.
+    this.fetchedStanding = answer.thread || null;
+    if (answer.thread && this.store.synced && !this.store.get(this.roomId, root)) this.store.update(answer.thread);
     for (const message of [answer.root, ...(answer.replies || [])]) if (message) this.apply(message);
     for (const message of heard) this.apply(message);
     if (this.olderButton) this.olderButton.hidden = !answer.has_older;
@@ -396,7 +401,14 @@ export class ThreadPanel extends EventTarget {
   // --- following and reading -----------------------------------------------------------------
 
   standing() {
-    return this.store.get(this.roomId, this.root) || { following: false, muted: false, last_read_seq: 0 };
+    return (
+      this.store.get(this.roomId, this.root) ||
+      (this.fetchedStanding?.root === this.root ? this.fetchedStanding : null) || {
+        following: false,
+        muted: false,
+        last_read_seq: 0,
+      }
+    );
   }
 
   renderStanding() {
