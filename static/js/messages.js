@@ -274,6 +274,9 @@ function renderThreadSummary(message) {
     const time = document.createElement("time");
     time.dateTime = thread.last_reply_at;
     localiseTime(time);
+    // Not today: the day too, or "09:40" would read as this morning.
+    const at = new Date(thread.last_reply_at);
+    if (!Number.isNaN(at.getTime()) && dayKey(at) !== dayKey(new Date())) time.textContent = shortFormat.format(at);
     last.append("Last reply ", time);
     link.append(last);
   }
