@@ -37,6 +37,7 @@ ROOMS = {
     "thread-phone": ["alice", "bob"],
     "thread-keys": ["alice", "hal"],
     "thread-outage": ["alice", "bob"],
+    "thread-around": ["alice", "bob"],
     "thread-contrast-light": ["carol", "bob"],
     "thread-contrast-dark": ["carol", "bob"],
     "thread-draft": ["alice", "bob"],
@@ -751,4 +752,59 @@ def test_opening_one_thread_after_another_then_closing_returns_to_the_room(peopl
     expect(alice.page).to_have_url(re.compile(r"/rooms/thread-live/$"))
     alice.page.wait_for_timeout(300)
     expect(alice.thread_panel).to_be_hidden()
+    people.assert_clean_consoles()
+
+
+def test_a_page_opened_at_an_old_message_fills_in_past_thread_only_replies_and_stays_live(
+    people, parley_server
+):
+    store = "tests.browser_data:store_messages"
+    old = parley_server.call(
+        store, author="bob", room_slug="thread-around", bodies=[f"old {i}" for i in range(70)]
+    )
+    root = old[-1]
+    hidden = parley_server.call(
+        "tests.thread_data:store_replies",
+        author="bob",
+        room_slug="thread-around",
+        root_seq=root,
+        bodies=["only in the thread 1", "only in the thread 2"],
+    )
+    shown = parley_server.call(
+        "tests.thread_data:store_replies",
+        author="bob",
+        room_slug="thread-around",
+        root_seq=root,
+        bodies=["also in the room"],
+        also_in_room=True,
+    )
+    hidden += parley_server.call(
+        "tests.thread_data:store_replies",
+        author="bob",
+        room_slug="thread-around",
+        root_seq=root,
+        bodies=["only in the thread 3"],
+    )
+    newest = parley_server.call(store, author="bob", room_slug="thread-around", bodies=["newest of the room"])
+    alice, bob = people.open("alice"), people.open("bob")
+    tap = SocketTap(alice.page)
+    alice.page.goto(f"{parley_server.url}/rooms/thread-around/?around={old[9]}#m{old[9]}")
+    alice.expect_connected()
+    # The rest of the room by seq, then its change order: every message of the timeline, in
+    # order, none of the thread-only replies, and the root's count.
+    expect(alice.message("newest of the room")).to_have_count(1)
+    timeline = [*old, *shown, *newest]
+    wait_until(alice, lambda: alice.seqs() == timeline, what="the whole timeline")
+    expect(summary(alice, root).locator(".thread-count")).to_have_text("4 replies")
+    assert not set(hidden) & set(alice.seqs())
+    bob.open_room(parley_server, "thread-around")
+    bob.send("live after the thread")
+    live = sent_seq(alice, "live after the thread")
+    assert live == newest[0] + 1
+    assert alice.seqs() == [*timeline, live]
+    # It settles: a handful of syncs, not one after another for seqs the timeline skips.
+    alice.page.wait_for_timeout(500)
+    assert len(tap.sent_of("sync")) <= 6, tap.sent_of("sync")
+    alice.page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
+    wait_until(alice, lambda: any(f["seq"] == live for f in tap.sent_of("room.read")), what="room.read")
     people.assert_clean_consoles()

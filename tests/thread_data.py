@@ -37,3 +37,28 @@ def demo_thread() -> None:
         ChatMessage.objects.filter(pk=posted.message.pk).update(created_at=at)
         follow_for_reply(reply=posted.message, mentioned_ids=[], new_reply=True)
     ChatMessage.objects.filter(pk=root.pk).update(last_reply_at=at)
+
+
+def store_replies(
+    author: str, room_slug: str, root_seq: int, bodies: list[str], also_in_room: bool = False
+) -> list[int]:
+    """Replies stored one after another in the thread of `root_seq`, as another process of the
+    cluster would (nothing broadcast); their seqs."""
+    from django.contrib.auth import get_user_model
+
+    from messaging.actions.messages import post_message
+    from messaging.models import ChatRoom
+
+    user = get_user_model().objects.get(username=author)
+    room = ChatRoom.objects.get(slug=room_slug)
+    return [
+        post_message(
+            author=user,
+            room_id=room.id,
+            body=body,
+            client_id=f"reply-{room.id}-{root_seq}-{i}-{body}"[:64],
+            thread_root=root_seq,
+            also_in_room=also_in_room,
+        ).message.seq
+        for i, body in enumerate(bodies)
+    ]
