@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from tests.browser import (
     CONTRAST_AUDIT,
+    DROP,
     MOBILE,
     SocketTap,
     Tab,
@@ -38,6 +39,7 @@ ROOMS = {
     "thread-keys": ["alice", "hal"],
     "thread-outage": ["alice", "bob"],
     "thread-around": ["alice", "bob"],
+    "thread-slow": ["alice", "bob"],
     "thread-contrast-light": ["carol", "bob"],
     "thread-contrast-dark": ["carol", "bob"],
     "thread-draft": ["alice", "bob"],
@@ -807,4 +809,48 @@ def test_a_page_opened_at_an_old_message_fills_in_past_thread_only_replies_and_s
     assert len(tap.sent_of("sync")) <= 6, tap.sent_of("sync")
     alice.page.locator("#messages").evaluate("list => list.scrollTop = list.scrollHeight")
     wait_until(alice, lambda: any(f["seq"] == live for f in tap.sent_of("room.read")), what="room.read")
+    people.assert_clean_consoles()
+
+
+def test_a_reply_written_while_the_thread_loads_is_shown_once(people, parley_server):
+    alice = people.open("alice")
+    tap = SocketTap(alice.page)
+    alice.open_room(parley_server, "thread-slow")
+    alice.send("a thread slow to load")
+    root = sent_seq(alice, "a thread slow to load")
+    # The thread's replies are slow to come, and so is the server's echo of the reply.
+    requests, echoes = [], []
+    alice.page.route(re.compile(r"/threads/\d+/replies/"), lambda route: requests.append(route))
+
+    def hold_the_echo(frame: dict):
+        # The reply's echo and its root's new count (whose gap would send a sync for the echo).
+        if frame.get("type") in ("message.new", "message.updated"):
+            echoes.append(frame)
+            return DROP
+        return None
+
+    def no_sync(frame: dict):
+        return DROP if frame.get("type") == "sync" else None
+
+    tap.from_server.append(hold_the_echo)
+    tap.from_page.append(no_sync)
+    open_thread(alice, root)
+    wait_until(alice, lambda: requests, what="the replies request")
+    alice.reply("typed while loading")
+    wait_until(alice, lambda: echoes, what="the held echo")
+    requests[0].continue_()
+    expect(alice.page.locator("#thread-status")).to_have_text("")
+    # Loaded (the answer has the reply, stored) before the echo: the reply once, not once more
+    # for the outbox's entry still waiting for its echo.
+    expect(alice.thread_message("typed while loading")).to_have_count(1)
+    expect(alice.page.locator("#thread-messages .message")).to_have_count(2)
+    alice.page.wait_for_timeout(200)
+    expect(alice.page.locator("#thread-messages .message")).to_have_count(2)
+    tap.from_server.remove(hold_the_echo)
+    tap.from_page.remove(no_sync)
+    for frame in echoes:
+        tap.deliver(frame)
+    expect(alice.thread_message("typed while loading")).to_have_attribute("data-seq", str(root + 1))
+    expect(alice.page.locator("#thread-messages .message")).to_have_count(2)
+    assert alice.thread_bodies() == ["a thread slow to load", "typed while loading"]
     people.assert_clean_consoles()

@@ -107,7 +107,11 @@ export class Composer {
   }
 
   showWaiting() {
-    for (const entry of this.outbox.entries(this.roomId, this.threadRoot)) this.showPending(entry);
+    for (const entry of this.outbox.entries(this.roomId, this.threadRoot)) {
+      // Already on screen: written while the thread was loading, or delivered meanwhile.
+      if (this.view.list.querySelector(`.message[data-client-id="${CSS.escape(entry.client_id)}"]`)) continue;
+      this.showPending(entry);
+    }
   }
 
   /** The thread panel shows another thread: its own draft and waiting replies. */
