@@ -24,7 +24,15 @@ from .actions.messages import clean_body, send_message
 from .actions.rooms import create_room, join_room, leave_room, update_room_policy
 from .actions.threads import follow_thread
 from .emoji import emoji_catalogue
-from .errors import BadRequest, MessageDeleted, NoSuchMessage, NotFound, ParleyError, PermissionDenied
+from .errors import (
+    BadRequest,
+    MessageDeleted,
+    NoSuchMessage,
+    NotFound,
+    ParleyError,
+    PermissionDenied,
+    ThreadDepth,
+)
 from .forms import AddMemberForm, RoomForm, RoomPolicyForm
 from .models import ChatMessage
 from .serializers import dumps, room_payload, stored_message_payload, thread_payload
@@ -295,6 +303,7 @@ def message_send(request, slug):
     body = request.POST.get("body", "")
     # A reply (the thread page's form) goes back to its thread.
     thread_root = query_position_of(request.POST, "thread_root")
+    also_in_room = form_flag(request.POST, "also_in_room", default=False)
     back = _thread_url(room, thread_root) if thread_root is not None else reverse("room", args=[room.slug])
     try:
         posted = send_message(
@@ -303,10 +312,14 @@ def message_send(request, slug):
             body=body,
             client_id=request.POST.get("client_id", ""),
             thread_root=thread_root,
-            also_in_room=thread_root is not None and request.POST.get("also_in_room") == "1",
+            also_in_room=also_in_room,
         )
     except NotFound:
         raise  # the room is gone (or was never visible): the 404 page, not a message
+    except (NoSuchMessage, ThreadDepth) as error:
+        # No thread to go back to: the room says why.
+        messages.error(request, f"Your reply was not sent: {error.detail}")
+        return redirect("room", slug=room.slug)
     except ParleyError as error:
         messages.error(request, f"Your message was not sent: {error.detail}")
         return redirect(back)
@@ -315,6 +328,16 @@ def message_send(request, slug):
         messages.error(request, "Your message was not sent: that page was out of date. Please send it again.")
         return redirect(back)
     return redirect(back + f"#m{posted.message.seq}")
+
+
+def form_flag(data, name: str, *, default: bool | None) -> bool | None:
+    """A form's yes/no field: "1" or "0" (a checkbox posts "1" or nothing); else BadRequest."""
+    value = data.get(name)
+    if value is None:
+        return default
+    if value not in ("0", "1"):
+        raise BadRequest(f"{name} must be 1 or 0.")
+    return value == "1"
 
 
 def _thread_url(room, root_seq: int) -> str:
@@ -382,15 +405,10 @@ def thread_follow(request, slug, root_seq):
     socket's `thread.follow`, then back to the thread."""
     room, _ = selectors.access_room(user=request.user, slug=slug)
     root_seq = _position(root_seq)
-    muted = request.POST.get("muted")
+    following = form_flag(request.POST, "following", default=True)
+    muted = form_flag(request.POST, "muted", default=None)
     try:
-        follow_thread(
-            user=request.user,
-            room_id=room.id,
-            root_seq=root_seq,
-            following=request.POST.get("following", "1") == "1",
-            muted=None if muted is None else muted == "1",
-        )
+        follow_thread(user=request.user, room_id=room.id, root_seq=root_seq, following=following, muted=muted)
     except NotFound:
         raise
     except ParleyError as error:

@@ -52,6 +52,10 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
                 mentioned_ids = [u.id for u in mentioned]
                 frames += follow_for_reply(reply=message, mentioned_ids=mentioned_ids, new_reply=new_reply)
                 if new_reply:
+                    # Every write below to the thread's unread reply notifications on rows locked
+                    # here at once, in id order, as a reply's delete locks them: no deadlock.
+                    lock_reply_notifications(root_id=message.thread_root_id)
+                    frames += read_replied_thread(reply=message)
                     frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
     return frames
 
@@ -172,3 +176,76 @@ def mark_read(*, recipient, notification_ids: Iterable[int] | None = None) -> in
             frame = notification_read_frame(ids, unread_count(recipient))
             outlet.send_to_user_on_commit(recipient.id, frame)
     return marked
+
+
+def recount_reply_notifications(*, root_id: int) -> tuple[dict[int, list[int]], list[tuple[int, str]]]:
+    """A reply of the thread was deleted: each unread reply notification of the thread now
+    stands for the replies its recipient has not read that are left. It is brought up to date
+    (the newest of them, how many) or, when none is left, removed. For the delete's own
+    transaction; returns the removed notifications' ids by recipient and the `notification.new`
+    frames (updated) of the others, as (recipient id, frame)."""
+    removed: dict[int, list[int]] = {}
+    frames: list[tuple[int, str]] = []
+    unread_notifications = Notification.objects.filter(
+        kind=Notification.Kind.REPLY, thread_root_id=root_id, read_at__isnull=True
+    ).select_related("recipient", "thread_root")
+    lock_reply_notifications(root_id=root_id)
+    for notification in unread_notifications.order_by("id"):
+        read = (
+            ThreadFollow.objects.filter(user_id=notification.recipient_id, root_id=root_id)
+            .values_list("last_read_seq", flat=True)
+            .first()
+            or 0
+        )
+        left = (
+            ChatMessage.objects.filter(thread_root_id=root_id, deleted_at__isnull=True, seq__gt=read)
+            .exclude(author_id=notification.recipient_id)
+            .order_by("-seq")
+        )
+        newest = left.select_related("author").prefetch_related("mentioned_users").first()
+        if newest is None:
+            removed.setdefault(notification.recipient_id, []).append(notification.id)
+            notification.delete()
+            continue
+        count = left.count()
+        if (notification.message_id, notification.count) == (newest.id, count):
+            continue
+        notification.message, notification.actor, notification.count = newest, newest.author, count
+        notification.save(update_fields=["message", "actor", "count"])
+        mentions = sorted(user.username for user in newest.mentioned_users.all())
+        frame = notification_new_frame(
+            notification, mentions, updated=True, unread=unread_count(notification.recipient)
+        )
+        frames.append((notification.recipient_id, frame))
+    return removed, frames
+
+
+def lock_reply_notifications(*, root_id: int) -> None:
+    """Lock the thread's unread reply notifications, all at once in id order, until commit.
+    The notification step of a reply and a reply's delete both rewrite several of them; locked
+    the same way first, one waits for the other instead of each holding what the other needs."""
+    list(
+        Notification.objects.filter(
+            kind=Notification.Kind.REPLY, thread_root_id=root_id, read_at__isnull=True
+        )
+        .select_for_update()
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def read_replied_thread(*, reply: ChatMessage) -> list[tuple[int, str]]:
+    """Replying is having read the thread: the replier's unread notifications of it are read.
+    Returns their `notification.read` frame, as (recipient id, frame)."""
+    ids = list(
+        Notification.objects.filter(
+            recipient_id=reply.author_id,
+            kind=Notification.Kind.REPLY,
+            thread_root_id=reply.thread_root_id,
+            read_at__isnull=True,
+        ).values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
+    return [(reply.author_id, notification_read_frame(ids, unread_count(reply.author)))]

@@ -609,3 +609,102 @@ async def test_a_follower_who_read_the_reply_before_the_step_ran_is_not_notified
     await database_sync_to_async(mark_thread_read)(user=alice, room_id=room.id, root_seq=1, seq=3)
     await database_sync_to_async(make_pending_notifications)()
     assert await Notification.objects.filter(recipient=alice, read_at__isnull=True).acount() == 0
+
+
+async def test_deleting_replies_brings_each_followers_notification_down_to_what_is_left(
+    connect, room, alice, bob, carol
+):
+    a = await connect(alice)
+    send = database_sync_to_async(send_message)
+    await send(author=alice, room_id=room.id, body="root", client_id="r")
+    await send(author=bob, room_id=room.id, body="important answer", client_id="t1", thread_root=1)
+    await send(author=carol, room_id=room.id, body="oops", client_id="t2", thread_root=1)
+    await settle()
+    await database_sync_to_async(make_pending_notifications)()
+    [note] = await database_sync_to_async(list)(
+        Notification.objects.filter(recipient=alice, kind="reply").select_related("message")
+    )
+    assert (note.count, note.message.seq) == (2, 3)
+    await a.drain()
+
+    # The newest reply goes: the notification stands for bob's, which is left.
+    await database_sync_to_async(delete_message)(user=carol, room_id=room.id, seq=3)
+    frame = await a.receive_type("notification.new")
+    assert frame["updated"] is True and frame["notification"]["id"] == note.id
+    assert (frame["notification"]["count"], frame["notification"]["message"]["seq"]) == (1, 2)
+    assert frame["unread"] == 1
+    # The last unread reply goes: so does the notification.
+    await database_sync_to_async(delete_message)(user=bob, room_id=room.id, seq=2)
+    removed = await a.receive_type("notification.removed")
+    assert removed["ids"] == [note.id] and removed["unread"] == 0
+    assert not await Notification.objects.filter(recipient=alice).aexists()
+
+
+async def test_a_member_who_left_follows_nothing_and_hears_nothing_of_the_rooms_threads(
+    connect, alice, bob, carol
+):
+    from messaging.actions.memberships import add_member, remove_member
+
+    private = await database_sync_to_async(create_room)(creator=alice, name="secret", is_private=True)
+    for user in (bob, carol):
+        await database_sync_to_async(add_member)(actor=alice, room=private, username=user.username)
+    await database_sync_to_async(send_message)(author=carol, room_id=private.id, body="r", client_id="r")
+    c = await connect(carol)
+    await database_sync_to_async(remove_member)(actor=alice, room=private, user=carol)
+    await c.receive_type("room.left")
+
+    await database_sync_to_async(send_message)(
+        author=bob, room_id=private.id, body="reply", client_id="t", thread_root=1
+    )
+    await settle()
+    assert not [f for f in await c.drain(quiet=0.3) if f["type"] != "pong"]
+    assert not await ThreadFollow.objects.filter(user=carol).aexists()
+
+
+async def test_replying_reads_the_repliers_own_notification_of_the_thread(connect, room, alice, bob, carol):
+    send = database_sync_to_async(send_message)
+    await send(author=alice, room_id=room.id, body="root", client_id="r")
+    for i in range(3):
+        await send(author=bob, room_id=room.id, body=f"b{i}", client_id=f"b{i}", thread_root=1)
+    await database_sync_to_async(make_pending_notifications)()
+    assert await Notification.objects.filter(recipient=alice, read_at__isnull=True).acount() == 1
+
+    a = await connect(alice)
+    await reply(a, room, 1, "my answer", "a1")
+    await settle()
+    read = await a.receive_type("notification.read")
+    assert read["unread"] == 0
+    assert await Notification.objects.filter(recipient=alice, read_at__isnull=True).acount() == 0
+
+
+async def test_reading_a_thread_reads_the_mentions_in_the_replies_read(room, alice, bob):
+    send = database_sync_to_async(send_message)
+    await send(author=alice, room_id=room.id, body="root", client_id="r")
+    await send(author=bob, room_id=room.id, body="@alice look", client_id="b1", thread_root=1)
+    await send(author=bob, room_id=room.id, body="@alice and this", client_id="b2", thread_root=1)
+    await database_sync_to_async(make_pending_notifications)()
+    assert (
+        await Notification.objects.filter(recipient=alice, kind="mention", read_at__isnull=True).acount() == 2
+    )
+
+    await database_sync_to_async(mark_thread_read)(user=alice, room_id=room.id, root_seq=1, seq=2)
+    unread = Notification.objects.filter(recipient=alice, read_at__isnull=True)
+    assert [n.message.seq async for n in unread.select_related("message")] == [3]
+
+
+def test_the_thread_forms_refuse_values_they_do_not_know(client, room, alice, bob):
+    send_message(author=alice, room_id=room.id, body="root", client_id="r")
+    send_message(author=alice, room_id=room.id, body="reply", client_id="t", thread_root=1)
+    client.force_login(bob)
+    follow = reverse("thread_follow", args=[room.slug, 1])
+    for data in ({"following": "yes"}, {"muted": "true"}):
+        assert client.post(follow, data).status_code == 400
+    assert not ThreadFollow.objects.filter(user=bob).exists()
+    send = reverse("message_send", args=[room.slug])
+    answer = client.post(send, {"body": "x", "client_id": "f1", "thread_root": "1", "also_in_room": "on"})
+    assert answer.status_code == 400
+    # A reply to a reply has no thread page to go back to: back to the room, with why.
+    answer = client.post(send, {"body": "x", "client_id": "f2", "thread_root": "2"}, follow=True)
+    assert answer.redirect_chain[-1][0] == reverse("room", args=[room.slug])
+    assert "threads are one level deep" in answer.content.decode()
+    assert not ChatMessage.objects.filter(client_id__in=["f1", "f2"]).exists()

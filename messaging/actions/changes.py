@@ -9,15 +9,18 @@ is answered with the message as it is.
 
 import functools
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from notifications.actions import lock_reply_notifications, recount_reply_notifications
 from notifications.models import Notification, PendingNotification
 from notifications.notifier import hand_off, notifier
 from notifications.selectors import unread_count
@@ -55,6 +58,8 @@ class ChangedMessage:
     removed_notifications: dict[int, tuple[list[int], int]] = field(default_factory=dict)
     # A deleted reply's root, its thread summary without the reply, at the next position.
     root: ChatMessage | None = None
+    # Frames for single users (reply notifications brought up to date), as (user id, frame).
+    user_frames: list[tuple[int, str]] = field(default_factory=list)
 
     @functools.cached_property
     def payload(self) -> dict:
@@ -126,9 +131,35 @@ def store_edit(*, user, room_id: int, seq: int, body: str, client_id: str) -> Ch
 
 
 def store_delete(*, user, room_id: int, seq: int, as_site_admin: bool = False) -> ChangedMessage:
+    """Delete a message (see `_store_delete`), once more if PostgreSQL chose this transaction
+    to end a deadlock: a reply's delete rewrites its thread's notifications, which a
+    notification step of another reply may be rewriting at the same moment."""
+    for attempt in range(DEADLOCK_ATTEMPTS):
+        try:
+            return _store_delete(user=user, room_id=room_id, seq=seq, as_site_admin=as_site_admin)
+        except OperationalError as error:
+            inside_another = connection.in_atomic_block  # the caller's transaction is lost anyway
+            if not _is_deadlock(error) or inside_another or attempt == DEADLOCK_ATTEMPTS - 1:
+                raise
+            logger.warning("Deleting message %s of room %s met a deadlock; trying again", seq, room_id)
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+# Tries of a delete that PostgreSQL ended to break a deadlock.
+DEADLOCK_ATTEMPTS = 3
+
+
+def _is_deadlock(error: OperationalError) -> bool:
+    # PostgreSQL's deadlock_detected and serialization_failure.
+    return getattr(error.__cause__, "sqlstate", None) in ("40P01", "40001")
+
+
+def _store_delete(*, user, room_id: int, seq: int, as_site_admin: bool) -> ChangedMessage:
     removed: dict[int, list[int]] = {}
     roots: list[int] = []
     root_after: list[ChatMessage] = []
+    user_frames: list[tuple[int, str]] = []
 
     def delete(message: ChatMessage, context: _Context) -> bool:
         if message.is_deleted:
@@ -137,14 +168,23 @@ def store_delete(*, user, room_id: int, seq: int, as_site_admin: bool = False) -
             if message.author_id != user.pk:
                 raise PermissionDenied("Only the room's owner and admins can delete other people's messages.")
             _within_window(message, context.delete_window_minutes, "DELETE_WINDOW_MINUTES", "deleted")
-        # Erased, not hidden: the body, every earlier version, reactions, mentions, and the
-        # notifications that quoted it.
-        for recipient_id, notification_id in Notification.objects.filter(message=message).values_list(
-            "recipient_id", "id"
-        ):
-            removed.setdefault(recipient_id, []).append(notification_id)
-        Notification.objects.filter(message=message).delete()
+        # First the pending notification step, whose row lock a running step holds: this waits
+        # for that step to end before touching what it writes (notifications), never the
+        # other way round, so the two cannot deadlock.
         PendingNotification.objects.filter(message=message).delete()
+        if message.thread_root_id is not None:
+            # Likewise the thread's reply notifications (recounted below), before any message
+            # row is rewritten: a notification step locks them first and then reads messages.
+            lock_reply_notifications(root_id=message.thread_root_id)
+        # Erased, not hidden: the body, every earlier version, reactions, mentions, and the
+        # notifications that quoted it (but an unread reply notification, which stands for
+        # more replies of its thread: it is recounted below).
+        quoting = Notification.objects.filter(message=message).exclude(
+            kind=Notification.Kind.REPLY, read_at__isnull=True
+        )
+        for recipient_id, notification_id in quoting.values_list("recipient_id", "id"):
+            removed.setdefault(recipient_id, []).append(notification_id)
+        quoting.delete()
         MessageRevision.objects.filter(message=message).delete()
         Reaction.objects.filter(message=message).delete()
         message.mentioned_users.clear()
@@ -163,6 +203,10 @@ def store_delete(*, user, room_id: int, seq: int, as_site_admin: bool = False) -
             _recount_thread(room_id=room_id, root_id=roots[0])
             # Under the room's lock: the root as of its new position.
             root_after.append(messages_with_state().get(pk=roots[0]))
+            gone, frames = recount_reply_notifications(root_id=roots[0])
+            for recipient_id, ids in gone.items():
+                removed.setdefault(recipient_id, []).extend(ids)
+            user_frames.extend(frames)
         return False
 
     changed = _change(
@@ -170,6 +214,7 @@ def store_delete(*, user, room_id: int, seq: int, as_site_admin: bool = False) -
     )
     if changed.changed and root_after:
         changed.root = root_after[0]
+        changed.user_frames = user_frames
     if changed.changed:
         recipients = User.objects.in_bulk(list(removed))
         changed.removed_notifications = {
@@ -253,6 +298,8 @@ def publish(changed: ChangedMessage) -> ChangedMessage:
             outlet.send_to_room_on_commit(message.room_id, change, seq, frame)
         for user_id, (ids, unread) in changed.removed_notifications.items():
             outlet.send_to_user_on_commit(user_id, notification_removed_frame(ids, unread))
+        for user_id, frame in changed.user_frames:
+            outlet.send_to_user_on_commit(user_id, frame)
     if changed.newly_mentioned:
         outlet.on_commit(lambda: _hand_off_mentions(message.id))
     return changed
@@ -278,6 +325,8 @@ async def apply_change_async(
             await outlet.send_to_room(message.room_id, change, seq, frame)
         for user_id, (ids, unread) in changed.removed_notifications.items():
             await outlet.send_to_user(user_id, notification_removed_frame(ids, unread))
+        for user_id, frame in changed.user_frames:
+            await outlet.send_to_user(user_id, frame)
     if changed.newly_mentioned:
         notifier().wake([changed.message.id])
     return changed

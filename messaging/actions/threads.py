@@ -8,7 +8,7 @@ and a socket that was away asks for all of it again with `threads.sync`.
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -16,7 +16,7 @@ from notifications.models import Notification
 from notifications.selectors import unread_count
 from notifications.serializers import notification_read_frame
 
-from ..models import ChatMessage, ChatRoom, ThreadFollow
+from ..models import ChatMessage, ChatRoom, Membership, ThreadFollow
 from ..realtime import outlet
 from ..selectors import access_room, thread_root, thread_standing
 from ..serializers import thread_followed_frame, thread_payload, thread_read_frame
@@ -56,8 +56,9 @@ def follow_thread(*, user, room_id: int, root_seq: int, following: bool, muted: 
 
 def mark_thread_read(*, user, room_id: int, root_seq: int, seq: int, announce: bool = True) -> dict:
     """The user has seen the thread up to reply `seq`: their place in it moves forward (never
-    back, never past the room's end), and its reply notifications are read. The room's own read
-    pointer does not move: reading a thread is not reading the room.
+    back, never past the room's end), and its reply notification and the mentions of the
+    replies read are read. The room's own read pointer does not move: reading a thread is not
+    reading the room.
 
     Returns the standing now stored; with `announce`, every socket of the user hears of it
     (the socket that asked answers itself).
@@ -69,10 +70,16 @@ def mark_thread_read(*, user, room_id: int, root_seq: int, seq: int, announce: b
         ThreadFollow.objects.filter(user=user, root=root).update(
             last_read_seq=Greatest(F("last_read_seq"), Least(Value(seq), Value(room_end)))
         )
+        # What the reader has now seen: the thread's reply notification, and the mentions in
+        # the replies read.
+        stored_seq = thread_read_seq(user=user, root=root, seq=min(seq, room_end))
+        seen = Q(kind=Notification.Kind.REPLY, thread_root=root) | Q(
+            kind=Notification.Kind.MENTION, message__thread_root=root, message__seq__lte=stored_seq
+        )
         read_ids = list(
-            Notification.objects.filter(
-                recipient=user, kind=Notification.Kind.REPLY, thread_root=root, read_at__isnull=True
-            ).values_list("pk", flat=True)
+            Notification.objects.filter(seen, recipient=user, read_at__isnull=True).values_list(
+                "pk", flat=True
+            )
         )
         if read_ids:
             Notification.objects.filter(pk__in=read_ids).update(read_at=timezone.now())
@@ -81,6 +88,13 @@ def mark_thread_read(*, user, room_id: int, root_seq: int, seq: int, announce: b
         if announce:
             outlet.send_to_user_on_commit(user.id, thread_read_frame(state))
     return state
+
+
+def thread_read_seq(*, user, root: ChatMessage, seq: int) -> int:
+    """Where the user has read the thread to: their place in it, or, when they do not follow it
+    (no place kept), the seq they just read to."""
+    kept = ThreadFollow.objects.filter(user=user, root=root).values_list("last_read_seq", flat=True).first()
+    return seq if kept is None else kept
 
 
 def newest_reply_seq(root: ChatMessage) -> int:
@@ -116,6 +130,12 @@ def follow_for_reply(
     root = ChatMessage.objects.get(pk=reply.thread_root_id)
     candidates = set(mentioned_ids) | ({root.author_id} if new_reply else set())
     candidates.discard(reply.author_id)
+    # Only the room's members (the root's author may have left it; the mentioned are members).
+    candidates &= set(
+        Membership.objects.filter(
+            room_id=root.room_id, user_id__in=candidates, user__is_active=True
+        ).values_list("user_id", flat=True)
+    )
     existing = {
         follow.user_id: follow
         for follow in ThreadFollow.objects.filter(root=root, user_id__in=[*candidates, reply.author_id])
