@@ -197,6 +197,12 @@ def test_deleting_a_reply_counts_down_live_and_a_deleted_root_keeps_its_replies_
     bob.reply("reply two")
     two = reply_seq(bob, "reply two")
     expect(summary(alice, root).locator(".thread-count")).to_have_text("2 replies")
+    # Alice wrote the root: both replies are unread for her, on her Threads page too.
+    listing = people.another_tab(alice, "alice-threads")
+    listing.page.goto(f"{parley_server.url}/threads/")
+    listing.expect_connected()
+    here = room_id(parley_server, "thread-delete")
+    expect(entry(listing, root, here).locator(".thread-unread")).to_have_text("2")
 
     message = bob.page.locator(f"#thread-messages #m{two}")
     message.hover()
@@ -205,6 +211,9 @@ def test_deleting_a_reply_counts_down_live_and_a_deleted_root_keeps_its_replies_
     expect(message.locator(".body")).to_have_text("Message deleted")
     for tab in (alice, bob):
         expect(summary(tab, root).locator(".thread-count")).to_have_text("1 reply")
+    # A deleted reply is no longer an unread one.
+    expect(entry(listing, root, here).locator(".thread-unread")).to_have_text("1")
+    expect(entry(listing, root, here).locator(".thread-entry-meta")).to_contain_text("1 reply")
 
     item(alice, root).hover()
     item(alice, root).get_by_role("button", name="Delete", exact=True).click()

@@ -7,9 +7,12 @@
 // reply the last T covered, counts one more. Each T replaces what was counted, so every count
 // comes back to the server's, and to exactly 0 once the thread is read. A thread open and
 // visible in this tab (thread.js says which) is being read: its replies are not counted here,
-// the panel sends `thread.read` for them at once.
+// the panel sends `thread.read` for them at once. An unread reply deleted asks the server again
+// (`threads.sync`).
 
 const SNIPPET_CHARS = 140;
+// Several deletes together make one threads.sync.
+const RESYNC_DEBOUNCE_MS = 300;
 const shortFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
 export function threadKey(room, root) {
@@ -30,6 +33,7 @@ export class ThreadStore extends EventTarget {
     this.threads = new Map(); // "room:root" → T, plus `newest`: the newest reply seq counted
     this.reading = null; // () => {room, root} of the thread this tab shows and reads, or null
     this.synced = false;
+    this.resyncTimer = null;
 
     socket.addEventListener("open", () => socket.send({ type: "threads.sync" }));
     socket.on("threads.state", (frame) => this.replaceAll(frame.threads || []));
@@ -105,7 +109,15 @@ export class ThreadStore extends EventTarget {
     }
     if (!message.thread_root) return;
     const thread = this.get(message.room, message.thread_root);
-    if (!thread || message.seq <= (thread.newest || 0)) return;
+    if (!thread) return;
+    if (message.deleted && message.seq > (thread.last_read_seq || 0) && message.author?.username !== this.me) {
+      // An unread reply deleted is no longer unread; whether it was counted here or in the last
+      // state is not known, so the server says (once for several deletes).
+      clearTimeout(this.resyncTimer);
+      this.resyncTimer = setTimeout(() => this.socket.send({ type: "threads.sync" }), RESYNC_DEBOUNCE_MS);
+      return;
+    }
+    if (message.seq <= (thread.newest || 0)) return;
     thread.newest = message.seq;
     const counts =
       !message.deleted &&
