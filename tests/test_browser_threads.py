@@ -145,6 +145,7 @@ def test_reply_in_thread_opens_the_panel_and_the_other_member_sees_replies_live(
     assert bob.seqs() == [root, after]
     assert len(bob_tap.sent_of("sync")) == sync_frames_before  # no gap was seen: nothing to fetch
     assert unnamed_controls(bob) == []
+    assert bob_tap.received_of("error") == []  # every frame the page sent was one the server takes
 
     # Closing the panel gives the room its width back; the address forgets the thread.
     bob.thread_panel.get_by_role("button", name="Close thread").click()
@@ -412,6 +413,7 @@ def test_following_muting_and_reading_a_thread_drive_its_badges_exactly(people, 
     erin.expect_connected()
     erin.page.wait_for_timeout(300)
     assert erin.threads_badge() == 0 and erin.badge() == 0
+    assert erin_tap.received_of("error") == []
     people.assert_clean_consoles()
 
 
