@@ -8,11 +8,13 @@ benchmark sets it up (bench/procs.py, bench/setup_db.py): a room of six members 
 import contextlib
 import json
 import sqlite3
+import time
 
 import orjson
 import pytest
 
 from bench import generator, loadgen, procs, report, run
+from messaging.serializers import message_new_frame, message_updated_frame
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -207,3 +209,37 @@ def test_the_report_lists_the_steps_with_replies_with_their_root_updates():
     assert len(rows) == 1 and rows[0].count("|") == table[3].count("|")
     assert "| 5 | 4 | 0.80 | 5,000.0 | 3,571.4 | notification.new 3 | pass |" in rows[0]
     assert report.thread_table({"configs": {"x": {"rooms": {"10": {"steps": [plain]}}}}}) == []
+
+
+def test_a_reply_is_read_cheaply_as_any_delivery_and_its_root_update_is_not_one():
+    """A reply's message.new as the server writes it (thread fields at the end) gives the cheap
+    reading what JSON gives; the root's message.updated (a generator body too) is no delivery."""
+    author = {"id": 5, "username": "x", "display_name": 'a "body":"9|9|" | x'}
+    due = time.monotonic_ns()
+    reply = {
+        "id": 78,
+        "room": 7,
+        "seq": 43,
+        "change": 44,
+        "author": author,
+        "body": f"3|{due}|{loadgen.PAD}",
+        "created_at": "2026-12-01T00:00:00+00:00",
+        "client_id": "abcd1234.3.18",
+        "mentions": [],
+        "edited_at": None,
+        "deleted": False,
+        "reactions": [],
+        "pinned": None,
+        "thread_root": 40,
+        "in_room": False,
+        "thread": None,
+    }
+    data = message_new_frame(reply).encode()
+    needle = generator.room_needle(7)
+    assert generator.parse_new(data, needle, True) == (43, 3, due, b"abcd1234.3.18")
+    assert not generator.is_update_of(data, needle)
+    root = dict(reply, seq=40, change=45, thread_root=None, in_room=True, body=f"0|0|root {loadgen.PAD}")
+    root["thread"] = {"reply_count": 1, "last_reply_at": "2026-12-01T00:00:00+00:00", "repliers": [author]}
+    updated = message_updated_frame(root).encode()
+    assert generator.parse_new(updated, needle, True) is None
+    assert generator.is_update_of(updated, needle)
