@@ -21,10 +21,14 @@ def notification_list(request):
 @require_POST
 def notification_open(request, pk):
     notification = get_object_or_404(
-        selectors.visible_notifications(request.user).select_related("room", "message"), pk=pk
+        selectors.visible_notifications(request.user).select_related("room", "message__thread_root"), pk=pk
     )
     actions.mark_read(recipient=request.user, notification_ids=[notification.pk])
     seq = notification.message.seq
+    root = notification.message.thread_root
+    if root is not None:
+        # A reply opens in its thread (beside the room, with JavaScript).
+        return redirect(reverse("thread", args=[notification.room.slug, root.seq]) + f"#m{seq}")
     return redirect(reverse("room", args=[notification.room.slug]) + f"?around={seq}#m{seq}")
 
 

@@ -708,3 +708,17 @@ def test_the_thread_forms_refuse_values_they_do_not_know(client, room, alice, bo
     assert answer.redirect_chain[-1][0] == reverse("room", args=[room.slug])
     assert "threads are one level deep" in answer.content.decode()
     assert not ChatMessage.objects.filter(client_id__in=["f1", "f2"]).exists()
+
+
+def test_a_reply_notification_opens_its_thread_and_the_header_counts_unread_threads(client, room, alice, bob):
+    send_message(author=alice, room_id=room.id, body="root", client_id="r")
+    send_message(
+        author=bob, room_id=room.id, body="also here", client_id="t", thread_root=1, also_in_room=True
+    )
+    make_pending_notifications()
+    client.force_login(alice)
+    page = client.get(reverse("home")).content.decode()
+    assert 'aria-label="1 threads with unread replies"' in page
+    [note] = Notification.objects.filter(recipient=alice, kind="reply")
+    opened = client.post(reverse("notification_open", args=[note.pk]))
+    assert opened["Location"] == reverse("thread", args=[room.slug, 1]) + "#m2"
