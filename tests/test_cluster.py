@@ -227,6 +227,25 @@ async def wait_until_converged(cluster, room: int, clients: list[ChangeClient], 
         await asyncio.sleep(0.2)
 
 
+async def redis_outage_in_the_middle(cluster, outage: bool) -> None:
+    if outage:
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(cluster.redis.stop)
+        await asyncio.sleep(0.4)
+        await asyncio.to_thread(cluster.redis.start)
+
+
+async def one_more_message(client: ChangeClient, room: int) -> None:
+    """One more change after it all lets every socket notice a gap, as a later message would;
+    sent now, or resent once the client's socket is back (an outage may have closed it)."""
+    await client.send_message(room, "after it all", f"{client.name}-{room}-after")
+    for _ in range(300):
+        if not client.unacknowledged:
+            break
+        await asyncio.sleep(0.1)
+    assert client.unacknowledged == {}, "the last message was never acknowledged"
+
+
 @pytest.mark.parametrize("outage", [False, True], ids=["steady", "redis-outage"])
 async def test_changes_on_both_processes_converge_at_every_client(cluster, outage):
     room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol"])
@@ -266,22 +285,10 @@ async def test_changes_on_both_processes_converge_at_every_client(cluster, outag
                 await client.send_frame(frame)
                 await asyncio.sleep(0.02)
 
-        async def outage_in_the_middle() -> None:
-            if outage:
-                await asyncio.sleep(0.2)
-                await asyncio.to_thread(cluster.redis.stop)
-                await asyncio.sleep(0.4)
-                await asyncio.to_thread(cluster.redis.start)
-
-        await asyncio.gather(*(play(client) for client in clients), outage_in_the_middle())
-        # One more change after it all lets every socket notice a gap, as a later message would.
-        await alice.send_message(room, "after it all", f"alice-{room}-after")
-        # Sent now, or resent once alice's socket is back (the outage may have closed it).
-        for _ in range(300):
-            if not alice.unacknowledged:
-                break
-            await asyncio.sleep(0.1)
-        assert alice.unacknowledged == {}, "the last message was never acknowledged"
+        await asyncio.gather(
+            *(play(client) for client in clients), redis_outage_in_the_middle(cluster, outage)
+        )
+        await one_more_message(alice, room)
         expected = await wait_until_converged(cluster, room, clients)
         assert sorted(expected) == list(range(1, 11))
         assert all(
@@ -336,20 +343,10 @@ async def test_a_busy_thread_on_both_processes_converges_at_every_client(cluster
                     ]
                     mine.extend(stored)
 
-        async def outage_in_the_middle() -> None:
-            if outage:
-                await asyncio.sleep(0.2)
-                await asyncio.to_thread(cluster.redis.stop)
-                await asyncio.sleep(0.4)
-                await asyncio.to_thread(cluster.redis.start)
-
-        await asyncio.gather(*(play(client) for client in clients), outage_in_the_middle())
-        await alice.send_message(room, "after it all", f"alice-{room}-after")
-        for _ in range(300):
-            if not alice.unacknowledged:
-                break
-            await asyncio.sleep(0.1)
-        assert alice.unacknowledged == {}, "the last message was never acknowledged"
+        await asyncio.gather(
+            *(play(client) for client in clients), redis_outage_in_the_middle(cluster, outage)
+        )
+        await one_more_message(alice, room)
         expected = await wait_until_converged(cluster, room, clients)
         replies = [m for m in expected.values() if m["thread_root"] is not None]
         assert len(replies) > 20, "too few replies were stored to make the point"
