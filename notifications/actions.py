@@ -9,10 +9,11 @@ from django.utils import timezone
 from messaging.actions.threads import follow_for_reply
 from messaging.models import ChatMessage, ThreadFollow
 from messaging.realtime import outlet
+from messaging.serializers import message_payload
 
 from .models import Notification, PendingNotification
-from .selectors import unread_count
-from .serializers import notification_new_frame, notification_read_frame
+from .selectors import unread_count, unread_counts
+from .serializers import notification_new_frame, notification_read_frame, reply_notification_frame
 
 # Pending messages handled in one go; the rest wait for the next round.
 PENDING_BATCH = 100
@@ -38,6 +39,7 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
                 continue  # another run took it
             message = (
                 ChatMessage.objects.select_related("author")
+                .annotate(thread_root_seq=F("thread_root__seq"))
                 .prefetch_related("mentioned_users")
                 .get(pk=message_id)
             )
@@ -65,10 +67,13 @@ def notify_followers(
 ) -> list[tuple[int, str]]:
     """Tell the thread's followers of a new reply: not its author, not those who muted it or
     have read past it, not those it mentions (a mention notifies them already), only members
-    of the room. One unread
-    notification per follower and thread: a follower who has one gets it brought up to date
-    (this reply, one more in its count), the others a new one. Returns the `notification.new`
-    frames, as (recipient id, frame)."""
+    of the room. One unread notification per follower and thread: a follower who has one gets
+    it brought up to date (this reply, one more in its count), the others a new one. Returns
+    the `notification.new` frames, as (recipient id, frame).
+
+    A handful of queries whatever the number of followers; the reply's payload is built once
+    for all of their frames.
+    """
     followers = set(
         ThreadFollow.objects.filter(
             root_id=reply.thread_root_id,
@@ -91,42 +96,50 @@ def notify_followers(
         actor=reply.author, message=reply, count=F("count") + 1, created_at=reply.created_at
     )
     updated = set(unread.filter(recipient_id__in=followers).values_list("recipient_id", flat=True))
-    unread.filter(recipient_id__in=updated).update(**bring_up_to_date)
+    if updated:
+        unread.filter(recipient_id__in=updated).update(**bring_up_to_date)
     fresh = followers - updated
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                recipient_id=recipient_id,
-                kind=Notification.Kind.REPLY,
-                actor=reply.author,
-                room_id=reply.room_id,
-                message=reply,
-                thread_root_id=reply.thread_root_id,
-                created_at=reply.created_at,
-            )
-            for recipient_id in sorted(fresh)
-        ],
-        ignore_conflicts=True,
-    )
-    # Made meanwhile by another process's step for another reply: brought up to date instead.
-    lost = fresh - set(
-        Notification.objects.filter(message=reply, kind=Notification.Kind.REPLY).values_list(
-            "recipient_id", flat=True
+    made = Notification.objects.filter(message=reply, kind=Notification.Kind.REPLY)
+    if fresh:
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    recipient_id=recipient_id,
+                    kind=Notification.Kind.REPLY,
+                    actor=reply.author,
+                    room_id=reply.room_id,
+                    message=reply,
+                    thread_root_id=reply.thread_root_id,
+                    created_at=reply.created_at,
+                )
+                for recipient_id in sorted(fresh)
+            ],
+            ignore_conflicts=True,
         )
-    )
-    if lost:
-        unread.filter(recipient_id__in=lost).update(**bring_up_to_date)
-    notifications = Notification.objects.filter(message=reply, kind=Notification.Kind.REPLY).select_related(
-        "actor", "message__author", "recipient", "thread_root"
-    )
+        # Made meanwhile by another process's step for another reply: brought up to date instead.
+        lost = fresh - set(made.filter(recipient_id__in=fresh).values_list("recipient_id", flat=True))
+        if lost:
+            unread.filter(recipient_id__in=lost).update(**bring_up_to_date)
+            fresh -= lost
+    unread_by_recipient = unread_counts(followers)
+    message = message_payload(reply, mentions)
     return [
         (
-            n.recipient_id,
-            notification_new_frame(
-                n, mentions, updated=n.recipient_id not in fresh - lost, unread=unread_count(n.recipient)
+            recipient_id,
+            reply_notification_frame(
+                notification_id=notification_id,
+                room_id=reply.room_id,
+                actor=reply.author.username,
+                created_at=created_at,
+                message=message,
+                count=count,
+                updated=recipient_id not in fresh,
+                unread=unread_by_recipient.get(recipient_id, 0),
             ),
         )
-        for n in notifications
+        for notification_id, recipient_id, count, created_at in made.values_list(
+            "id", "recipient_id", "count", "created_at"
+        )
     ]
 
 

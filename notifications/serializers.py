@@ -25,10 +25,51 @@ def notification_payload(notification: Notification, mentions: list[str]) -> dic
         "created_at": notification.created_at.isoformat(),
         "read": notification.is_read,
         "message": message_payload(message, mentions),
-        # For replies: the thread (its root's seq) and how many new replies this stands for.
-        "thread_root": notification.thread_root.seq if notification.thread_root_id else None,
+        # The thread its message is in (its root's seq), and for a reply notification how many
+        # new replies it stands for.
+        "thread_root": thread_root_of(message),
         "count": notification.count,
     }
+
+
+def thread_root_of(message) -> int | None:
+    seq = getattr(message, "thread_root_seq", None)
+    if seq is None and message.thread_root_id is not None:
+        seq = message.thread_root.seq
+    return seq
+
+
+def reply_notification_frame(
+    *,
+    notification_id: int,
+    room_id: int,
+    actor: str,
+    created_at,
+    message: dict[str, Any],
+    count: int,
+    updated: bool,
+    unread: int,
+) -> str:
+    """A reply notification's `notification.new`, from the reply's payload built once for all
+    of its followers (the same shape as `notification_new_frame`'s)."""
+    return dumps(
+        {
+            "type": NOTIFICATION_NEW,
+            "notification": {
+                "id": notification_id,
+                "kind": Notification.Kind.REPLY,
+                "room": room_id,
+                "actor": actor,
+                "created_at": created_at.isoformat(),
+                "read": False,
+                "message": message,
+                "thread_root": message["thread_root"],
+                "count": count,
+            },
+            "updated": updated,
+            "unread": unread,
+        }
+    )
 
 
 def notification_new_frame(

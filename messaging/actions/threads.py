@@ -130,12 +130,6 @@ def follow_for_reply(
     root = ChatMessage.objects.get(pk=reply.thread_root_id)
     candidates = set(mentioned_ids) | ({root.author_id} if new_reply else set())
     candidates.discard(reply.author_id)
-    # Only the room's members (the root's author may have left it; the mentioned are members).
-    candidates &= set(
-        Membership.objects.filter(
-            room_id=root.room_id, user_id__in=candidates, user__is_active=True
-        ).values_list("user_id", flat=True)
-    )
     existing = {
         follow.user_id: follow
         for follow in ThreadFollow.objects.filter(root=root, user_id__in=[*candidates, reply.author_id])
@@ -146,11 +140,19 @@ def follow_for_reply(
         _follow_as_replier(reply, root)
         if mine is None or not mine.following:
             newly.append(reply.author_id)
-    fresh = [user_id for user_id in sorted(candidates) if user_id not in existing]
-    ThreadFollow.objects.bulk_create(
-        [ThreadFollow(user_id=user_id, root=root, room_id=root.room_id) for user_id in fresh],
-        ignore_conflicts=True,
-    )
+    # Those with no row yet follow, if they are the room's members (the root's author may have
+    # left it); one who has a row keeps it as it is (an unfollow sticks).
+    fresh = sorted(candidates - set(existing))
+    if fresh:
+        fresh = sorted(
+            Membership.objects.filter(
+                room_id=root.room_id, user_id__in=fresh, user__is_active=True
+            ).values_list("user_id", flat=True)
+        )
+        ThreadFollow.objects.bulk_create(
+            [ThreadFollow(user_id=user_id, root=root, room_id=root.room_id) for user_id in fresh],
+            ignore_conflicts=True,
+        )
     newly += fresh
     frames = []
     for user_id in newly:
