@@ -1,8 +1,9 @@
 """Every write to notifications."""
 
+import contextlib
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -21,8 +22,8 @@ PENDING_BATCH = 100
 
 def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
     """Make the notifications of pending messages (these ones, or the oldest pending), each
-    message in its own transaction that also deletes its pending row; returns the
-    `notification.new` frames to send, as (recipient id, frame).
+    message in a transaction (or savepoint) of its own that also deletes its pending row;
+    returns the `notification.new` frames to send, as (recipient id, frame).
 
     Safe to run twice and in several processes at once: a message whose pending row another
     run already took is skipped, and recipients already notified are left out.
@@ -31,34 +32,51 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
     if message_ids is not None:
         pending = pending.filter(message_id__in=list(message_ids))
     frames: list[tuple[int, str]] = []
-    for message_id in list(pending.values_list("message_id", flat=True)[:PENDING_BATCH]):
-        with transaction.atomic():
-            pending_row = PendingNotification.objects.filter(message_id=message_id)
-            new_reply = bool(pending_row.values_list("new_reply", flat=True).first())
-            if not pending_row.delete()[0]:
-                continue  # another run took it
-            message = (
-                ChatMessage.objects.select_related("author")
-                .annotate(thread_root_seq=F("thread_root__seq"))
-                .prefetch_related("mentioned_users")
-                .get(pk=message_id)
-            )
-            mentioned = list(message.mentioned_users.all())
-            mentions = sorted(user.username for user in mentioned)
-            created = notify_mentions(
-                message=message, recipient_ids=[u.id for u in mentioned], may_exist=True
-            )
-            frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
-            if message.thread_root_id is not None and message.deleted_at is None:
-                # The members a reply mentions follow its thread, also when an edit mentions them.
-                mentioned_ids = [u.id for u in mentioned]
-                frames += follow_for_reply(reply=message, mentioned_ids=mentioned_ids, new_reply=new_reply)
-                if new_reply:
-                    # Every write below to the thread's unread reply notifications on rows locked
-                    # here at once, in id order, as a reply's delete locks them: no deadlock.
-                    lock_reply_notifications(root_id=message.thread_root_id)
-                    frames += read_replied_thread(reply=message)
-                    frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
+    # On SQLite every write transaction takes the database's one write lock, which the senders
+    # then wait for (sleeping in SQLite's busy handler): a few messages share one (each in a
+    # savepoint), so the lock changes hands less often, yet is never held long. On PostgreSQL
+    # each message has a transaction of its own: its row locks hold up nobody's send.
+    ids = list(pending.values_list("message_id", flat=True)[:PENDING_BATCH])
+    shared = SQLITE_MESSAGES_PER_TRANSACTION if connection.vendor == "sqlite" else 1
+    for start in range(0, len(ids), shared):
+        with transaction.atomic() if shared > 1 else contextlib.nullcontext():
+            for message_id in ids[start : start + shared]:
+                frames += _make_one(message_id)
+    return frames
+
+
+# Pending messages that share one write transaction on SQLite.
+SQLITE_MESSAGES_PER_TRANSACTION = 16
+
+
+def _make_one(message_id: int) -> list[tuple[int, str]]:
+    """The notifications of one pending message, in a transaction (or savepoint) of its own."""
+    frames: list[tuple[int, str]] = []
+    with transaction.atomic():
+        pending_row = PendingNotification.objects.filter(message_id=message_id)
+        new_reply = bool(pending_row.values_list("new_reply", flat=True).first())
+        if not pending_row.delete()[0]:
+            return []  # another run took it
+        message = (
+            ChatMessage.objects.select_related("author")
+            .annotate(thread_root_seq=F("thread_root__seq"))
+            .prefetch_related("mentioned_users")
+            .get(pk=message_id)
+        )
+        mentioned = list(message.mentioned_users.all())
+        mentions = sorted(user.username for user in mentioned)
+        created = notify_mentions(message=message, recipient_ids=[u.id for u in mentioned], may_exist=True)
+        frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
+        if message.thread_root_id is not None and message.deleted_at is None:
+            # The members a reply mentions follow its thread, also when an edit mentions them.
+            mentioned_ids = [u.id for u in mentioned]
+            frames += follow_for_reply(reply=message, mentioned_ids=mentioned_ids, new_reply=new_reply)
+            if new_reply:
+                # Every write below to the thread's unread reply notifications on rows locked
+                # here at once, in id order, as a reply's delete locks them: no deadlock.
+                lock_reply_notifications(root_id=message.thread_root_id)
+                frames += read_replied_thread(reply=message)
+                frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
     return frames
 
 
