@@ -722,3 +722,23 @@ def test_a_reply_notification_opens_its_thread_and_the_header_counts_unread_thre
     [note] = Notification.objects.filter(recipient=alice, kind="reply")
     opened = client.post(reverse("notification_open", args=[note.pk]))
     assert opened["Location"] == reverse("thread", args=[room.slug, 1]) + "#m2"
+
+
+def test_thread_and_room_pages_do_not_query_per_reply(
+    client, room, alice, bob, django_assert_max_num_queries
+):
+    send_message(author=alice, room_id=room.id, body="root", client_id="r")
+    for i in range(30):
+        send_message(
+            author=bob,
+            room_id=room.id,
+            body=f"reply {i}",
+            client_id=f"t{i}",
+            thread_root=1,
+            also_in_room=i % 2 == 0,
+        )
+    client.force_login(alice)
+    with django_assert_max_num_queries(14):
+        assert client.get(reverse("room", args=[room.slug])).status_code == 200
+    with django_assert_max_num_queries(14):
+        assert client.get(reverse("thread", args=[room.slug, 1])).status_code == 200
