@@ -228,6 +228,29 @@ function renderNotes(message) {
   return notes;
 }
 
+// A delivered message not shown yet, put into `list` in its place by seq (`items`: seq → item,
+// updated here): the pending copy with its client_id confirmed in place, or a new item; pending
+// and failed ones stay at the end. The room and the thread panel both keep their lists so.
+export function placeDelivered(list, items, message, { me }) {
+  const pending = message.client_id
+    ? list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)
+    : null;
+  let item = pending;
+  if (item) confirmMessage(item, message, { me });
+  else item = renderMessage(message, { me });
+  const later = Array.from(items.keys())
+    .filter((seq) => seq > message.seq)
+    .sort((a, b) => a - b)[0];
+  const before =
+    later !== undefined
+      ? items.get(later)
+      : Array.from(list.querySelectorAll(".message.pending, .message.failed")).find((other) => other !== item);
+  if (before) list.insertBefore(item, before);
+  else list.append(item);
+  items.set(message.seq, item);
+  return item;
+}
+
 export function threadUrl(root) {
   return viewer.threadsUrl ? viewer.threadsUrl.replace("{root}", String(root)) : `#m${root}`;
 }

@@ -23,7 +23,7 @@
 // thread panel and the thread counts. Only those also sent to the room (`in_room`) are shown in
 // the timeline; a thread-only reply is a seq the timeline legitimately skips.
 
-import { arrange, confirmMessage, enhanceMessages, renderMessage, updateMessage } from "./messages.js";
+import { arrange, enhanceMessages, placeDelivered, renderMessage, updateMessage } from "./messages.js";
 
 const NEAR_BOTTOM_PX = 80;
 // Several messages arriving together make one room.read, not one each.
@@ -372,22 +372,7 @@ export class RoomView extends EventTarget {
 
   /** A delivered message not shown yet goes into its place by seq; pending and failed ones stay at the end. */
   insert(message) {
-    const pending = message.client_id
-      ? this.list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)
-      : null;
-    let item = pending;
-    if (item) confirmMessage(item, message, { me: this.me });
-    else item = renderMessage(message, { me: this.me });
-    const later = Array.from(this.items.keys())
-      .filter((seq) => seq > message.seq)
-      .sort((a, b) => a - b)[0];
-    const before =
-      later !== undefined
-        ? this.items.get(later)
-        : Array.from(this.list.querySelectorAll(".message.pending, .message.failed")).find((other) => other !== item);
-    if (before) this.list.insertBefore(item, before);
-    else this.list.append(item);
-    this.items.set(message.seq, item);
+    const item = placeDelivered(this.list, this.items, message, { me: this.me });
     if (this.tailComplete) this.lastSeq = Math.max(this.lastSeq, message.seq);
     else this.advanceLastSeq();
     document.getElementById("empty-room")?.remove();

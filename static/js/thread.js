@@ -13,7 +13,7 @@
 import { MessageActions } from "./actions.js";
 import { Composer } from "./composer.js";
 import { MentionPicker } from "./mentions.js";
-import { arrange, confirmMessage, messageState, renderMessage, updateMessage } from "./messages.js";
+import { arrange, messageState, placeDelivered, renderMessage, updateMessage } from "./messages.js";
 
 const NEAR_BOTTOM_PX = 80;
 // Several replies arriving together make one thread.read, as for room.read.
@@ -352,23 +352,8 @@ export class ThreadPanel extends EventTarget {
       this.dispatchEvent(new CustomEvent("message", { detail: { message, item } }));
       return item;
     }
-    const pending = message.client_id
-      ? this.list.querySelector(`.message[data-client-id="${CSS.escape(message.client_id)}"]:not([data-id])`)
-      : null;
-    let added = pending;
-    if (added) confirmMessage(added, message, { me: this.me });
-    else added = renderMessage(message, { me: this.me });
+    const added = placeDelivered(this.list, this.items, message, { me: this.me });
     if (message.seq === this.root) added.classList.add("thread-root");
-    const later = Array.from(this.items.keys())
-      .filter((seq) => seq > message.seq)
-      .sort((a, b) => a - b)[0];
-    const before =
-      later !== undefined
-        ? this.items.get(later)
-        : Array.from(this.list.querySelectorAll(".message.pending, .message.failed")).find((other) => other !== added);
-    if (before) this.list.insertBefore(added, before);
-    else this.list.append(added);
-    this.items.set(message.seq, added);
     this.dispatchEvent(new CustomEvent("message", { detail: { message, item: added } }));
     return added;
   }
