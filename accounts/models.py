@@ -9,6 +9,17 @@ class User(AbstractUser):
     # The username case-folded in Python: what @mentions and "add member" match on. SQL lower()
     # folds only ASCII on SQLite and on a C-locale PostgreSQL, so `@émile` would miss `Émile`.
     folded_username = models.CharField(max_length=150, db_index=True, editable=False, default="")
+    # Awareness (awareness/): a status others see beside the name, until it expires; whether
+    # others see this user online at all; whether the user's read pointers are shared (and,
+    # in return, others' seen by the user).
+    status_text = models.CharField(max_length=100, blank=True)
+    status_emoji = models.CharField(max_length=16, blank=True)
+    status_expires_at = models.DateTimeField(null=True, blank=True)
+    invisible = models.BooleanField(default=False)
+    share_read_state = models.BooleanField(default=True)
+    # When the user was last active while visible (kept by the presence tracker, at most once
+    # a minute): what "last active 12 minutes ago" says once the user is offline.
+    last_active_at = models.DateTimeField(null=True, blank=True)
 
     @property
     def shown_name(self) -> str:

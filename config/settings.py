@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "accounts",
     "messaging",
     "notifications",
+    "awareness",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +68,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "notifications.context_processors.unread_notifications",
+                "awareness.context_processors.me",
             ],
         },
     },
@@ -209,6 +211,28 @@ PARLEY = {
     # Distinct emoji on one message, and reactions one member may put on one message.
     "MAX_REACTIONS_PER_MESSAGE": env.int("PARLEY_MAX_REACTIONS_PER_MESSAGE", default=20),
     "MAX_REACTIONS_PER_USER": env.int("PARLEY_MAX_REACTIONS_PER_USER", default=10),
+    # --- Awareness (awareness/): presence, typing, read receipts. None of it is needed for
+    # messages to arrive; each part can be switched off under load (docs/performance.md).
+    "PRESENCE": env.bool("PARLEY_PRESENCE", default=True),
+    "TYPING": env.bool("PARLEY_TYPING", default=True),
+    "READ_RECEIPTS": env.bool("PARLEY_READ_RECEIPTS", default=True),
+    # A socket's "active" turns "away" after this long without a fresh sign of the person.
+    "PRESENCE_IDLE_SECONDS": env.float("PARLEY_PRESENCE_IDLE_SECONDS", default=300.0),
+    # At most one presence frame per user per this many seconds: changes in between coalesce.
+    "PRESENCE_COALESCE_SECONDS": env.float("PARLEY_PRESENCE_COALESCE_SECONDS", default=2.0),
+    # A process that has not renewed its presence for this long is dead: its users' sockets
+    # stop counting (a live process renews every third of it).
+    "PRESENCE_TTL_SECONDS": env.float("PARLEY_PRESENCE_TTL_SECONDS", default=30.0),
+    # How often "last active" times reach the database (for people offline since).
+    "PRESENCE_PERSIST_SECONDS": env.float("PARLEY_PRESENCE_PERSIST_SECONDS", default=60.0),
+    # Typing: one start per user per conversation per throttle; shown until it expires.
+    "TYPING_THROTTLE_SECONDS": env.float("PARLEY_TYPING_THROTTLE_SECONDS", default=2.5),
+    "TYPING_EXPIRES_SECONDS": env.int("PARLEY_TYPING_EXPIRES_SECONDS", default=6),
+    "TYPING_MAX_MEMBERS": env.int("PARLEY_TYPING_MAX_MEMBERS", default=100),
+    # Read receipts in rooms up to this size; one frame per room per coalesce interval.
+    "RECEIPTS_MAX_MEMBERS": env.int("PARLEY_RECEIPTS_MAX_MEMBERS", default=50),
+    "RECEIPTS_COALESCE_SECONDS": env.float("PARLEY_RECEIPTS_COALESCE_SECONDS", default=1.0),
+    "STATUS_MAX_CHARS": 100,
 }
 
 # --- Logging: one line per record on stdout (JSON in production) ----------------------------

@@ -6,6 +6,7 @@ from . import health
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("accounts/", include("awareness.urls")),
     path("notifications/", include("notifications.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("", include("messaging.urls")),

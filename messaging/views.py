@@ -17,6 +17,9 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import condition, require_GET, require_POST
 
+from awareness.selectors import my_awareness, receipts_enabled, typing_enabled
+from awareness.serializers import status_payload
+
 from . import selectors
 from .actions.changes import delete_message, edit_message
 from .actions.memberships import add_member, remove_member
@@ -199,9 +202,19 @@ def room_detail(request, slug):
                 "pins_by": policy["pins_by"],
                 "me": request.user.username,
                 "members": [
-                    {"id": m.user_id, "username": m.user.username, "display_name": m.user.shown_name}
+                    {
+                        "id": m.user_id,
+                        "username": m.user.username,
+                        "display_name": m.user.shown_name,
+                        "status": status_payload(m.user),
+                    }
                     for m in members
                 ],
+                # Awareness (awareness/): what this room shows, and the user's own choices.
+                "typing": typing_enabled(len(members)),
+                "receipts": receipts_enabled(len(members)),
+                "presence": settings.PARLEY["PRESENCE"],
+                "awareness": my_awareness(request.user),
             },
         },
     )

@@ -52,6 +52,15 @@ def generous_rate_limit(settings):
     settings.PARLEY = {**settings.PARLEY, "RATE_BURST": 10_000, "RATE_PER_SECOND": 10_000.0}
 
 
+@pytest.fixture(autouse=True)
+def awareness_only_where_tested(settings):
+    """Presence and read receipts send frames of their own on every connect and every read;
+    the in-process tests that assert a socket's frames one by one are about other things, so
+    those two are off here except where tests/test_awareness*.py turn them on. Live servers
+    (browser, cluster, crash, bench) run with everything on, as deployed."""
+    settings.PARLEY = {**settings.PARLEY, "PRESENCE": False, "READ_RECEIPTS": False}
+
+
 @pytest.fixture
 def make_user(db):
     def make(username: str, display_name: str = ""):

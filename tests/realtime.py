@@ -51,6 +51,8 @@ class RealClient:
         self.received: list[dict] = []
         self.acks: dict[str, dict] = {}
         self.errors: list[dict] = []
+        # Every other frame (presence, typing, receipts …), in arrival order.
+        self.others: list[dict] = []
         self.unacknowledged: dict[str, dict] = {}
         self.connections = 0
         self.socket = None
@@ -107,6 +109,8 @@ class RealClient:
         elif frame["type"] == "error":
             self.errors.append(frame)
             self.unacknowledged.pop(frame.get("client_id"), None)
+        else:
+            self.others.append(frame)
 
     async def send_message(self, room: int, body: str, client_id: str) -> bool:
         """Send if connected; either way it is resent on the next connect until acknowledged."""

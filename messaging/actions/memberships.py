@@ -6,6 +6,8 @@ from django.db import transaction
 from django.db.models import F, Subquery, Value
 from django.db.models.functions import Greatest, Least
 
+from awareness.realtime import publish_read_on_commit
+
 from ..errors import BadRequest, NotMember, PermissionDenied
 from ..models import ChatRoom, Membership
 from ..realtime import outlet
@@ -68,7 +70,8 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
     """Move the member's read pointer forward to `seq` (never back, never past the room's end).
 
     Returns the pointer now stored; raises NotMember/NotFound when the user is not a member.
-    With `announce`, the user's open tabs hear of it (the socket answers its own tab itself).
+    With `announce`, the user's open tabs hear of it, and the room's read receipts (the socket
+    does both itself, in its event loop).
     """
     room_end = Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1])
     updated = Membership.objects.filter(user=user, room_id=room_id).update(
@@ -83,4 +86,5 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
         outlet.send_to_user_on_commit(
             user.id, room_read_frame(room_id, stored, room_unread(user=user, room_id=room_id))
         )
+        publish_read_on_commit(room_id, user, stored)
     return stored

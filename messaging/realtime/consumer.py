@@ -5,6 +5,7 @@ import functools
 import logging
 import time
 from collections import deque
+from datetime import datetime
 
 import orjson
 from channels.consumer import get_handler_name
@@ -15,6 +16,11 @@ from channels.sessions import InstanceSessionWrapper
 from django.conf import settings
 from django.db import DatabaseError
 
+from awareness import selectors as awareness_selectors
+from awareness.realtime import awareness
+from awareness.receipts import RECEIPTS_KIND
+from awareness.serializers import presence_payload, presence_state_frame, receipts_state_frame
+from awareness.store import STATES
 from notifications.notifier import notifier
 
 from .. import selectors
@@ -97,6 +103,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.signalling: asyncio.Task | None = None
         self.groups_joined_at = 0.0
         self.standing_checked_at = 0.0
+        # Awareness (awareness/): this loop's presence tracker, typing relay and receipts; and
+        # the conversations this socket said its person is typing in.
+        self.awareness = None
+        self.typing_in: set[tuple[int, int | None]] = set()
 
     async def __call__(self, scope, receive, send):
         """As Channels' own, minus a channel of its own in the layer and the tasks that wait on
@@ -160,6 +170,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.outbox.start()
         forget_handshake(self.scope)
+        if settings.PARLEY["PRESENCE"]:
+            # After hello: presence is news about the socket, never a condition for it.
+            self.awareness = awareness()
+            await self.awareness.presence.attach(self)
 
     async def dispatch(self, message):
         """As Channels' own, minus its per-event database clean-up hop, and with layer events
@@ -214,6 +228,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         self.streams.close()
+        await self.leave_awareness()
         if self.outbox is not None:
             self.outbox.stop()
         if self.bucket is not None:
@@ -229,6 +244,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.hub.remove_user(self.user.id, self)
             except Exception:
                 logger.exception("Leaving user %s's group failed", self.user.id)
+
+    async def leave_awareness(self) -> None:
+        parts = self.awareness or (awareness() if self.typing_in else None)
+        if parts is None:
+            return
+        try:
+            await parts.typing.stop_all(self)
+            await parts.presence.detach(self)
+        except Exception:
+            logger.exception("Leaving user %s's presence failed", self.user.id)
 
     async def close_with(self, code: int) -> None:
         if not self.closing:
@@ -348,6 +373,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if recheck:
             self.standing_checked_at = time.monotonic()
+        if self.typing_in:
+            await awareness().typing.stop(self, (room_id, thread_root))
         if not posted.created:
             # A resend: answer it even though this socket may have shown it already.
             self.push(posted.frame)
@@ -480,6 +507,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.push(text)
         # The user's other tabs clear the room's unread count too.
         await outlet.send_to_user(self.user.id, text, skip=self.name)
+        await awareness().receipts.read_moved(room_id, self.user, stored)
 
     async def on_thread_read(self, frame: dict) -> None:
         state = await self.write_hop(
@@ -521,6 +549,82 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
         self.push(threads_state_frame(await database_sync_to_async(read)()))
 
+    # --- awareness: presence, typing, read receipts (awareness/) --------------------------------
+
+    async def on_presence_set(self, frame: dict) -> None:
+        state = frame.get("state")
+        if state not in STATES:
+            raise BadRequest("“state” must be “active” or “away”.")
+        if self.awareness is not None:
+            await self.awareness.presence.set_state(self, state)
+
+    async def on_presence_sync(self, frame: dict) -> None:
+        ids = frame.get("users")
+        if not isinstance(ids, list) or not all(is_id(i) for i in ids):
+            raise BadRequest("“users” must be a list of user ids.")
+        if len(ids) > awareness_selectors.MAX_PRESENCE_USERS:
+            raise BadRequest(f"Ask for at most {awareness_selectors.MAX_PRESENCE_USERS} users at once.")
+        if not settings.PARLEY["PRESENCE"]:
+            self.push(presence_state_frame([], enabled=False))
+            return
+        ids = list(dict.fromkeys(ids))
+        visible = await database_sync_to_async(awareness_selectors.visible_users)(self.user, ids)
+        shown = await awareness().presence.read(list(visible))
+        payloads = []
+        for user_id in ids:
+            user = visible.get(user_id)
+            if user is None:
+                # No room shared (or no such user): offline, and nothing more, as for a stranger.
+                payloads.append({"id": user_id, "state": "offline", "last_active_at": None, "status": None})
+            else:
+                payloads.append(presence_payload(user, shown.get(user_id)))
+        self.push(presence_state_frame(payloads))
+
+    async def on_typing_start(self, frame: dict) -> None:
+        conversation = await self.typing_conversation(frame)
+        await awareness().typing.start(self, conversation)
+
+    async def on_typing_stop(self, frame: dict) -> None:
+        conversation = await self.typing_conversation(frame)
+        await awareness().typing.stop(self, conversation)
+
+    async def typing_conversation(self, frame: dict) -> tuple[int, int | None]:
+        """The (room, thread root) a typing frame names; a room this socket does not follow is
+        refused as every frame about it is (`not_found`, `not_member`)."""
+        room_id = require_id(frame, "room")
+        root = require_id(frame, "thread_root") if frame.get("thread_root") is not None else None
+        if room_id not in self.streams:
+            raise await database_sync_to_async(selectors.write_refusal)(user=self.user, room_id=room_id)
+        return room_id, root
+
+    async def on_receipts_sync(self, frame: dict) -> None:
+        room_id = require_id(frame, "room")
+        enabled, shared, reads = await database_sync_to_async(awareness_selectors.room_reads)(
+            viewer=self.user, room_id=room_id
+        )
+        self.push(receipts_state_frame(room_id, reads, shared=shared, enabled=enabled))
+
+    def ephemeral(self, kind: str, frame: str) -> None:
+        """Typing, receipts, presence from the hub: straight out, outside any room's order."""
+        if self.closing or self.released:
+            return
+        if kind == RECEIPTS_KIND and not self.user.share_read_state:
+            return  # reciprocity: who does not share sees no one's
+        self.push(frame)
+
+    async def awareness_settings(self, event: dict) -> None:
+        """The user changed status, invisibility or read sharing (any tab, any process)."""
+        user = self.user
+        was_invisible = user.invisible
+        user.invisible = event["invisible"]
+        user.share_read_state = event["share_read_state"]
+        user.status_text = event["status_text"]
+        user.status_emoji = event["status_emoji"]
+        expires = event["status_expires_at"]
+        user.status_expires_at = datetime.fromisoformat(expires) if expires else None
+        if self.awareness is not None and was_invisible != user.invisible:
+            await self.awareness.presence.refresh_user(user.id)
+
     async def on_ping(self, frame: dict) -> None:
         self.push(pong_frame())
         if time.monotonic() - self.groups_joined_at > GROUP_REFRESH_SECONDS:
@@ -553,6 +657,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         "thread.read": on_thread_read,
         "thread.follow": on_thread_follow,
         "threads.sync": on_threads_sync,
+        "presence.set": on_presence_set,
+        "presence.sync": on_presence_sync,
+        "typing.start": on_typing_start,
+        "typing.stop": on_typing_stop,
+        "receipts.sync": on_receipts_sync,
         "ping": on_ping,
     }
 

@@ -56,6 +56,7 @@ class RoomHub:
         async with self._started:
             if self.channel is None:
                 self.channel = await self.layer.new_channel(prefix=HUB_CHANNEL_PREFIX)
+                await self._join_peers()
                 self._tasks = [
                     asyncio.create_task(self._receive()),
                     asyncio.create_task(self._renew()),
@@ -155,6 +156,34 @@ class RoomHub:
                     # One broken socket must not cost the others their message.
                     logger.exception("Handing change %s of room %s to a socket failed", change, room_id)
 
+    def deliver_ephemeral(self, room_id: int, frame: str, *, kind: str, skip_user: int | None = None) -> None:
+        """An ephemeral frame (typing, receipts) to the room's sockets here, outside its order."""
+        for consumer in list(self.members.get(room_id, ())):
+            if consumer.user.id != skip_user:
+                try:
+                    consumer.ephemeral(kind, frame)
+                except Exception:
+                    logger.exception("Handing a %s frame of room %s to a socket failed", kind, room_id)
+
+    def deliver_to_peers(self, user_id: int, room_ids: list[int], frame: str, *, kind: str) -> None:
+        """A frame about a user (presence, status) to each socket here that shares one of the
+        user's rooms, and to the user's own: once per socket, however many rooms they share."""
+        sockets = set(self.users.get(user_id, ()))
+        for room_id in room_ids:
+            sockets.update(self.members.get(room_id, ()))
+        for consumer in sockets:
+            try:
+                consumer.ephemeral(kind, frame)
+            except Exception:
+                logger.exception("Handing user %s's %s to a socket failed", user_id, kind)
+
+    async def _join_peers(self) -> None:
+        try:
+            await self.layer.group_add(outlet.PEERS_GROUP, self.channel)
+        except Exception:
+            # Presence from other processes waits for the hourly renewal; clients heal on sync.
+            logger.warning("Joining the presence group failed; retrying at the next renewal")
+
     @property
     def has_other_processes(self) -> bool:
         """Whether a room's messages must also go through the layer (False: one process)."""
@@ -207,8 +236,15 @@ class RoomHub:
                 continue
             if event.get("origin") == self.channel:
                 continue  # this process's own, handed to its sockets already
-            if event.get("type") == outlet.ROOM_MESSAGE_EVENT:
+            kind = event.get("type")
+            if kind == outlet.ROOM_MESSAGE_EVENT:
                 self.deliver(event["room"], event["change"], event["seq"], event["text"])
+            elif kind == outlet.ROOM_EPHEMERAL_EVENT:
+                self.deliver_ephemeral(
+                    event["room"], event["text"], kind=event["kind"], skip_user=event["skip_user"]
+                )
+            elif kind == outlet.PEERS_EVENT:
+                self.deliver_to_peers(event["user"], event["rooms"], event["text"], kind=event["kind"])
             else:
                 self.signal(event)
 
@@ -218,6 +254,7 @@ class RoomHub:
             await self._rejoin()
 
     async def _rejoin(self) -> None:
+        await self._join_peers()
         for room_id in list(self.members):
             await self._subscribe(room_id)
         for user_id in list(self.users):

@@ -29,6 +29,12 @@ SESSION_ENDED_EVENT = "session.ended"
 RECHECK_EVENT = "sockets.recheck"
 MEMBERSHIP_EVENT = "membership.changed"
 ROOM_MESSAGE_EVENT = "room.message"
+# Ephemeral frames (awareness/): never in a room's change order; losing one is harmless.
+ROOM_EPHEMERAL_EVENT = "room.ephemeral"
+PEERS_EVENT = "peers.frame"
+# Every process's hub is in this group: a user's presence goes to the processes once, and each
+# hands it to its own sockets that share a room with the user.
+PEERS_GROUP = "parley-peers"
 
 
 def room_group_name(room_id: int) -> str:
@@ -127,6 +133,66 @@ def room_event(room_id: int, change: int, seq: int, frame: str, origin: str | No
         "text": frame,
         "origin": origin,
     }
+
+
+# --- ephemeral: typing, receipts, presence (awareness/) -------------------------------------------
+
+
+async def send_ephemeral_to_room(
+    room_id: int, frame: str, *, kind: str, skip_user: int | None = None
+) -> None:
+    """An ephemeral frame to the room's member sockets on every process (but `skip_user`'s):
+    typing, read receipts. `kind` lets each socket decline what its user does not take (a user
+    who shares no read state sees no one's)."""
+    hub = room_hub()
+    hub.deliver_ephemeral(room_id, frame, kind=kind, skip_user=skip_user)
+    if hub.has_other_processes:
+        event = {
+            "type": ROOM_EPHEMERAL_EVENT,
+            "room": room_id,
+            "text": frame,
+            "kind": kind,
+            "skip_user": skip_user,
+            "origin": hub.channel,
+        }
+        try:
+            await get_channel_layer().group_send(room_group_name(room_id), event)
+        except Exception:
+            logger.warning("Could not carry a %s frame of room %s to the other processes", kind, room_id)
+
+
+async def send_to_peers(user_id: int, room_ids: list[int], frame: str, *, kind: str) -> None:
+    """An ephemeral frame about a user (presence, status) to every socket, on every process, of
+    the user and of the members of `room_ids` (the user's rooms): the people who see the user."""
+    hub = room_hub()
+    hub.deliver_to_peers(user_id, room_ids, frame, kind=kind)
+    if hub.has_other_processes:
+        event = {
+            "type": PEERS_EVENT,
+            "user": user_id,
+            "rooms": room_ids,
+            "text": frame,
+            "kind": kind,
+            "origin": hub.channel,
+        }
+        try:
+            await get_channel_layer().group_send(PEERS_GROUP, event)
+        except Exception:
+            logger.warning("Could not carry user %s's %s to the other processes", user_id, kind)
+
+
+def send_to_peers_sync(user_id: int, room_ids: list[int], frame: str, *, kind: str) -> None:
+    try:
+        async_to_sync(in_loop_context)(send_to_peers(user_id, room_ids, frame, kind=kind))
+    except Exception:
+        logger.exception("Could not hand user %s's %s to its sockets", user_id, kind)
+
+
+def send_to_peers_on_commit(
+    user_id: int, room_ids: Callable[[], list[int]], frame: Callable[[], str], *, kind: str
+):
+    """After commit; `room_ids` and `frame` are called then, to read what was committed."""
+    on_commit(lambda: send_to_peers_sync(user_id, room_ids(), frame(), kind=kind))
 
 
 async def in_loop_context(sending: Awaitable[None]) -> None:

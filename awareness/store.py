@@ -1,0 +1,307 @@
+"""Where every server process keeps its users' presence, so that each user's is the union.
+
+Each process puts, per user with sockets there, one entry: "active" or "away" and when the user
+was last active on it. A user is shown active when any live process has them active, away when
+any has them connected, offline otherwise, and offline to others while invisible. A process
+renews its liveness every third of the TTL; one that stops (killed, cut off) is reaped by the
+next live process that renews after the TTL: its entries go, and the users whose shown state
+that changes are announced, so nobody stays "online forever".
+
+Two stores with one behaviour: in memory for the embedded default (one process), and Redis in
+production, where each step is one Lua script, so that the union and the "did what others see
+change?" decision are atomic: of two processes changing the same user, one announces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+ACTIVE = "active"
+AWAY = "away"
+OFFLINE = "offline"
+STATES = (ACTIVE, AWAY)
+# A user's entry lives on at most this long after its last write (a user nobody touched for a
+# week has no presence worth keeping; "last active" is in the database too).
+USER_KEY_TTL_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What others see of a user: the state, and when the user was last active (epoch seconds,
+    None when unknown or hidden)."""
+
+    user_id: int
+    state: str
+    last_active: float | None
+
+
+class PresenceStore(Protocol):
+    async def put(
+        self,
+        process: str,
+        user_id: int,
+        state: str | None,
+        last_active: float | None,
+        invisible: bool,
+        now: float,
+        ttl: float,
+    ) -> Shown | None:
+        """Set (or with `state` None, remove) this process's entry for the user; the user's new
+        shown state when it changed (the caller announces it), else None."""
+
+    async def beat(self, process: str, now: float, ttl: float) -> list[Shown]:
+        """Renew this process's liveness and reap dead processes: the users whose shown state
+        changed by it."""
+
+    async def read(self, user_ids: list[int], now: float, ttl: float) -> dict[int, Shown]:
+        """The users' shown state (absent: never seen, offline)."""
+
+    async def close(self) -> None: ...
+
+
+# --- in memory -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _UserEntry:
+    processes: dict[str, tuple[str, float | None]]
+    invisible: bool = False
+    shown: str = OFFLINE
+    last: float | None = None
+
+
+class MemoryPresenceStore:
+    """The embedded default: one process, so every socket is here; tests give several process
+    names to one store to play a cluster."""
+
+    def __init__(self):
+        self.users: dict[int, _UserEntry] = {}
+        self.alive: dict[str, float] = {}
+        self.members: dict[str, set[int]] = {}
+
+    async def put(self, process, user_id, state, last_active, invisible, now, ttl):
+        self.alive[process] = now
+        entry = self.users.setdefault(user_id, _UserEntry(processes={}))
+        if state is None:
+            entry.processes.pop(process, None)
+            self.members.get(process, set()).discard(user_id)
+        else:
+            entry.processes[process] = (state, last_active)
+            self.members.setdefault(process, set()).add(user_id)
+        entry.invisible = invisible
+        return self._changed(user_id, entry, now, ttl)
+
+    async def beat(self, process, now, ttl):
+        self.alive[process] = now
+        changed = []
+        for dead in [p for p, at in self.alive.items() if at < now - ttl]:
+            del self.alive[dead]
+            for user_id in self.members.pop(dead, set()):
+                entry = self.users.get(user_id)
+                if entry is None:
+                    continue
+                entry.processes.pop(dead, None)
+                shown = self._changed(user_id, entry, now, ttl)
+                if shown is not None:
+                    changed.append(shown)
+        return changed
+
+    async def read(self, user_ids, now, ttl):
+        found = {}
+        for user_id in user_ids:
+            entry = self.users.get(user_id)
+            if entry is not None:
+                state, last = self._union(entry, now, ttl)
+                found[user_id] = Shown(user_id, state, None if entry.invisible else last)
+        return found
+
+    async def close(self):
+        pass
+
+    def _union(self, entry: _UserEntry, now: float, ttl: float) -> tuple[str, float | None]:
+        best, last = None, entry.last
+        for process, (state, active_at) in entry.processes.items():
+            if self.alive.get(process, float("-inf")) < now - ttl:
+                continue
+            if state == ACTIVE:
+                best = ACTIVE
+            elif best is None:
+                best = AWAY
+            if active_at is not None and (last is None or active_at > last):
+                last = active_at
+        entry.last = last
+        return (OFFLINE if entry.invisible else best or OFFLINE), last
+
+    def _changed(self, user_id: int, entry: _UserEntry, now: float, ttl: float) -> Shown | None:
+        state, last = self._union(entry, now, ttl)
+        if state == entry.shown:
+            return None
+        entry.shown = state
+        return Shown(user_id, state, None if entry.invisible else last)
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+# The union of a user's live entries: what others see, and whether it changed; with `record`
+# (a write, whose caller announces the change) it is remembered as announced. A read never records:
+# a change only it saw would never be announced.
+_UNION = """
+local function shown_of(user, procs, now, ttl, record)
+  local all = redis.call('HGETALL', user)
+  local best, last, lastnum, inv, shown = nil, nil, nil, '0', 'offline'
+  for i = 1, #all, 2 do
+    local k, v = all[i], all[i + 1]
+    if k == 'inv' then inv = v
+    elseif k == 'shown' then shown = v
+    elseif k == 'last' then
+      local n = tonumber(v)
+      if n and (lastnum == nil or n > lastnum) then last, lastnum = v, n end
+    elseif string.sub(k, 1, 2) == 'p:' then
+      local score = redis.call('ZSCORE', procs, string.sub(k, 3))
+      if score and tonumber(score) >= now - ttl then
+        local sep = string.find(v, '|', 1, true)
+        local state, at = string.sub(v, 1, sep - 1), string.sub(v, sep + 1)
+        if state == 'active' then best = 'active' elseif best == nil then best = 'away' end
+        local n = tonumber(at)
+        if n and (lastnum == nil or n > lastnum) then last, lastnum = at, n end
+      end
+    end
+  end
+  if last and record then redis.call('HSET', user, 'last', last) end
+  local now_shown = best or 'offline'
+  if inv == '1' then now_shown = 'offline'; last = nil end
+  local changed = 0
+  if now_shown ~= shown and record then
+    redis.call('HSET', user, 'shown', now_shown)
+    changed = 1
+  end
+  return {now_shown, last or '', changed}
+end
+"""
+
+_PUT = (
+    _UNION
+    + """
+local user, members, procs = KEYS[1], KEYS[2], KEYS[3]
+local process, uid, state, at, inv = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, ttl, keep = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+redis.call('ZADD', procs, now, process)
+local field = 'p:' .. process
+if state == '' then
+  redis.call('HDEL', user, field)
+  redis.call('SREM', members, uid)
+else
+  redis.call('HSET', user, field, state .. '|' .. at)
+  redis.call('SADD', members, uid)
+end
+redis.call('HSET', user, 'inv', inv)
+redis.call('EXPIRE', user, keep)
+return shown_of(user, procs, now, ttl, true)
+"""
+)
+
+_BEAT = (
+    _UNION
+    + """
+local procs, prefix = KEYS[1], ARGV[1]
+local process, now, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZADD', procs, now, process)
+local out = {}
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', procs, '-inf', '(' .. tostring(now - ttl))) do
+  -- ZREM is the claim: of the processes reaping at once, one gets each dead one.
+  if redis.call('ZREM', procs, dead) == 1 then
+    local members = prefix .. 'proc:' .. dead
+    for _, uid in ipairs(redis.call('SMEMBERS', members)) do
+      local user = prefix .. 'u:' .. uid
+      redis.call('HDEL', user, 'p:' .. dead)
+      local r = shown_of(user, procs, now, ttl, true)
+      if r[3] == 1 then
+        table.insert(out, uid)
+        table.insert(out, r[1])
+        table.insert(out, r[2])
+      end
+    end
+    redis.call('DEL', members)
+  end
+end
+return out
+"""
+)
+
+_READ = (
+    _UNION
+    + """
+local procs, prefix, now, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV do
+  local user = prefix .. 'u:' .. ARGV[i]
+  if redis.call('EXISTS', user) == 1 then
+    local r = shown_of(user, procs, now, ttl, false)
+    table.insert(out, ARGV[i])
+    table.insert(out, r[1])
+    table.insert(out, r[2])
+  end
+end
+return out
+"""
+)
+
+
+class RedisPresenceStore:
+    """Production: one Redis for every process (the channel layer's). Keys under `prefix`:
+    `u:<user>` a hash of each process's entry (`p:<process>` = "state|last active"), `inv`,
+    `shown` (last announced) and `last`; `proc:<process>` the users a process has entries for;
+    `procs` a sorted set of processes by their last renewal."""
+
+    def __init__(self, url: str, prefix: str = "parley:presence:"):
+        import redis.asyncio as redis
+
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        self.prefix = prefix
+        self._put = self.redis.register_script(_PUT)
+        self._beat = self.redis.register_script(_BEAT)
+        self._read = self.redis.register_script(_READ)
+
+    @property
+    def procs_key(self) -> str:
+        return f"{self.prefix}procs"
+
+    async def put(self, process, user_id, state, last_active, invisible, now, ttl):
+        keys = [f"{self.prefix}u:{user_id}", f"{self.prefix}proc:{process}", self.procs_key]
+        args = [
+            process,
+            user_id,
+            state or "",
+            _number(last_active),
+            int(invisible),
+            repr(now),
+            ttl,
+            USER_KEY_TTL_SECONDS,
+        ]
+        state, last, changed = await self._put(keys=keys, args=args)
+        return Shown(user_id, state, _float(last)) if int(changed) else None
+
+    async def beat(self, process, now, ttl):
+        flat = await self._beat(keys=[self.procs_key], args=[self.prefix, process, repr(now), ttl])
+        return [Shown(int(flat[i]), flat[i + 1], _float(flat[i + 2])) for i in range(0, len(flat), 3)]
+
+    async def read(self, user_ids, now, ttl):
+        if not user_ids:
+            return {}
+        flat = await self._read(keys=[self.procs_key], args=[self.prefix, repr(now), ttl, *user_ids])
+        return {
+            int(flat[i]): Shown(int(flat[i]), flat[i + 1], _float(flat[i + 2]))
+            for i in range(0, len(flat), 3)
+        }
+
+    async def close(self):
+        await self.redis.aclose()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _float(text: str) -> float | None:
+    return float(text) if text else None

@@ -1,0 +1,75 @@
+"""Typing: "Bob is typing…", never stored, at most one start per user per conversation per
+TYPING_THROTTLE_SECONDS, and only in rooms of at most TYPING_MAX_MEMBERS.
+
+A conversation is a room's timeline (thread root None) or one thread. Starts that come too soon
+are dropped without an answer (the client's next one, within its own 3 s, gets through); each
+start tells the others how long to show it (`expires_in`), so a lost stop heals by itself. A
+socket that closes stops what it was typing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+
+from messaging.realtime import outlet
+
+from .rooms import RoomSizes
+from .serializers import typing_frame
+
+TYPING_KIND = "typing"
+
+Conversation = tuple[int, int | None]  # (room id, thread root seq or None)
+
+
+class TypingRelay:
+    def __init__(self, sizes: RoomSizes, clock: Callable[[], float] = time.monotonic):
+        self.sizes = sizes
+        self.clock = clock
+        # (user id, conversation) → when the last start went out.
+        self.started_at: dict[tuple[int, Conversation], float] = {}
+
+    async def start(self, consumer, conversation: Conversation) -> bool:
+        """Tell the others; False when dropped (too soon, room too big, typing off)."""
+        limits = settings.PARLEY
+        if not limits["TYPING"]:
+            return False
+        key = (consumer.user.id, conversation)
+        now = self.clock()
+        last = self.started_at.get(key)
+        if last is not None and now - last < limits["TYPING_THROTTLE_SECONDS"]:
+            return False
+        room_id, root = conversation
+        if await self.sizes.size(room_id) > limits["TYPING_MAX_MEMBERS"]:
+            return False
+        self.started_at[key] = now
+        consumer.typing_in.add(conversation)
+        frame = typing_frame(
+            room_id, root, consumer.user, started=True, expires_in=limits["TYPING_EXPIRES_SECONDS"]
+        )
+        await outlet.send_ephemeral_to_room(room_id, frame, kind=TYPING_KIND, skip_user=consumer.user.id)
+        self._forget_old(now)
+        return True
+
+    async def stop(self, consumer, conversation: Conversation) -> None:
+        """The typer stopped (sent, emptied the box, left): the others stop showing it."""
+        if conversation not in consumer.typing_in:
+            return
+        consumer.typing_in.discard(conversation)
+        self.started_at.pop((consumer.user.id, conversation), None)
+        room_id, root = conversation
+        frame = typing_frame(room_id, root, consumer.user, started=False, expires_in=0)
+        await outlet.send_ephemeral_to_room(room_id, frame, kind=TYPING_KIND, skip_user=consumer.user.id)
+
+    async def stop_all(self, consumer) -> None:
+        for conversation in list(consumer.typing_in):
+            await self.stop(consumer, conversation)
+
+    def _forget_old(self, now: float) -> None:
+        # Keeps the map to the conversations typed in lately; bounded by the people typing.
+        if len(self.started_at) > 1000:
+            keep = settings.PARLEY["TYPING_EXPIRES_SECONDS"]
+            for key in [k for k, at in self.started_at.items() if now - at > keep]:
+                del self.started_at[key]
