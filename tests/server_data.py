@@ -197,3 +197,14 @@ def stored_states(room: int) -> dict[str, dict]:
     from messaging.serializers import stored_message_payload
 
     return {str(m.seq): stored_message_payload(m) for m in messages_with_state().filter(room_id=room)}
+
+
+def set_invisible(username: str, invisible: bool) -> None:
+    """A user appears offline (or not), as the profile page would set it on any process."""
+    from awareness.actions import set_awareness_settings
+
+    set_awareness_settings(user=_users().get(username=username), invisible=invisible)
+
+
+def user_id(username: str) -> int:
+    return _users().get(username=username).id

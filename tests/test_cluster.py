@@ -35,7 +35,7 @@ SERVER_ENV = {
 
 
 class Cluster:
-    def __init__(self, directory: Path, kind: str):
+    def __init__(self, directory: Path, kind: str, extra_env: dict[str, str] | None = None):
         # Its own temporary directory: pytest's is private to root, and PostgreSQL runs as postgres.
         self.postgres = start_postgres()
         self.redis = start_redis()
@@ -44,6 +44,7 @@ class Cluster:
             "DATABASE_URL": self.postgres.url,
             "REDIS_URL": self.redis.url,
             "CHANNEL_LAYER_KIND": kind,
+            **(extra_env or {}),
         }
         # Both ASGI servers serve the same application, side by side.
         self.a = LiveServer(directory / "a", env=env, server="daphne")
