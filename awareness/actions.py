@@ -3,7 +3,7 @@ last-active times the presence tracker keeps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -85,11 +85,12 @@ def record_last_active(times: dict[int, float]) -> None:
 
 
 def status_expiry(
-    choice: str, *, until: datetime | None = None, now: datetime | None = None
+    choice: str, *, until: datetime | None = None, now: datetime | None = None, zone: tzinfo | None = None
 ) -> datetime | None:
-    """The expiry a "clear after" choice means: never, 30m, 1h, 4h, today, week, custom."""
+    """The expiry a "clear after" choice means: never, 30m, 1h, 4h, today, week (the end of the
+    person's day or Sunday, in their `zone`, else the server's), custom."""
     now = now or timezone.now()
-    local = timezone.localtime(now)
+    local = timezone.localtime(now, zone)
     if choice == "never":
         return None
     if choice in DURATIONS:

@@ -1,8 +1,9 @@
 """The forms of awareness: a user's status and privacy choices (from the profile page; they
 work without JavaScript, and answer JSON to a script that asks for it)."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -26,8 +27,9 @@ def status(request):
     if data.get("clear") == "1":
         actions.set_status(user=request.user, text="")
     else:
-        until = _local_datetime(data.get("until", ""), data.get("tz_offset", ""))
-        expires_at = actions.status_expiry(data.get("clear_after", "never"), until=until)
+        zone = _zone(data.get("tz", ""))
+        until = _local_datetime(data.get("until", ""), data.get("tz_offset", ""), zone)
+        expires_at = actions.status_expiry(data.get("clear_after", "never"), until=until, zone=zone)
         actions.set_status(
             user=request.user,
             text=data.get("text", ""),
@@ -59,9 +61,21 @@ def _answer(request):
     return redirect(target)
 
 
-def _local_datetime(text: str, offset: str) -> datetime | None:
+def _zone(name: str) -> tzinfo | None:
+    """The browser's time zone when its script said it (`tz`, an IANA name); unknown ones are
+    ignored (the server's zone then), as the form works without it."""
+    if not name or len(name) > 64:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _local_datetime(text: str, offset: str, zone: tzinfo | None) -> datetime | None:
     """A datetime-local field's value ("2026-12-02T15:00"), in the browser's zone when the
-    script said it (`tz_offset`: minutes behind UTC, as getTimezoneOffset()), else the server's."""
+    script said it (`tz`, else `tz_offset`: minutes behind UTC, as getTimezoneOffset()), else
+    in the server's."""
     if not text:
         return None
     try:
@@ -70,6 +84,8 @@ def _local_datetime(text: str, offset: str) -> datetime | None:
         raise BadRequest("That is not a date and time.") from None
     if naive.tzinfo is not None:
         return naive
+    if zone is not None:
+        return naive.replace(tzinfo=zone)
     if offset:
         try:
             minutes = int(offset)

@@ -7,7 +7,8 @@ tests/test_presence_store.py; two real processes on PostgreSQL + Redis in tests/
 """
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from channels.db import database_sync_to_async
@@ -228,6 +229,9 @@ def test_clear_after_choices_end_where_they_say():
     assert timezone.localtime(today).date() == timezone.localtime(now).date() and today > now
     week = status_expiry("week", now=now)
     assert timezone.localtime(week).weekday() == 6 and week > now
+    # "Today" is the person's day: 23:59 in Tokyo is 14:59 UTC.
+    tokyo = status_expiry("today", now=now.replace(hour=1), zone=ZoneInfo("Asia/Tokyo"))
+    assert tokyo.astimezone(ZoneInfo("Asia/Tokyo")).hour == 23 and tokyo.astimezone(UTC).hour == 14
     with pytest.raises(BadRequest):
         status_expiry("custom", now=now)
     with pytest.raises(BadRequest):
@@ -249,6 +253,12 @@ def test_the_status_and_privacy_forms_work_without_javascript_and_answer_json(cl
     assert response.status_code == 302 and response["Location"] == "/accounts/profile/"
     alice.refresh_from_db()
     assert alice.status_text == "Lunch" and alice.status_expires_at.isoformat() == "2099-01-02T12:30:00+00:00"
+    client.post(
+        "/accounts/status/",
+        {"text": "Lunch", "clear_after": "custom", "until": "2099-01-02T13:30", "tz": "America/New_York"},
+    )
+    alice.refresh_from_db()
+    assert alice.status_expires_at.isoformat() == "2099-01-02T18:30:00+00:00"
     response = client.post(
         "/accounts/awareness/",
         {"invisible": ["0", "1"], "share_read_state": "0", "next": "https://evil.example/"},
