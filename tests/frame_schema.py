@@ -55,6 +55,14 @@ NOTIFICATION = {
     "thread_root": (int, type(None)),
     "count": int,
 }
+STATUS = {"text": str, "emoji": str, "expires_at": (ISO_TIME, type(None))}
+PRESENCE = {
+    "id": int,
+    "state": str,
+    "last_active_at": (ISO_TIME, type(None)),
+    "status": (STATUS, type(None)),
+}
+READ = {"user": AUTHOR, "seq": int}
 
 SERVER_FRAMES = {
     "hello": {"user": int, "rooms": [int]},
@@ -77,6 +85,13 @@ SERVER_FRAMES = {
     "thread.followed": {"thread": THREAD},
     "thread.read": {"thread": THREAD},
     "threads.state": {"threads": [THREAD]},
+    "presence.changed": {"user": PRESENCE},
+    "presence.state": {"enabled": bool, "users": [PRESENCE]},
+    "user.status": {"user": {"id": int, "status": (STATUS, type(None))}},
+    "typing.started": {"room": int, "thread_root": (int, type(None)), "user": AUTHOR, "expires_in": int},
+    "typing.stopped": {"room": int, "thread_root": (int, type(None)), "user": AUTHOR},
+    "receipts.state": {"room": int, "enabled": bool, "shared": bool, "reads": [READ]},
+    "receipts.changed": {"room": int, "reads": [READ]},
     "pong": {},
     "error": {
         "code": str,
@@ -101,6 +116,11 @@ CLIENT_FRAMES = {
     "thread.read": {"room": int, "root": int, "seq": int},
     "thread.follow": {"room": int, "root": int, "following": bool, "muted?": bool},
     "threads.sync": {},
+    "presence.set": {"state": str},
+    "presence.sync": {"users": [int]},
+    "typing.start": {"room": int, "thread_root?": int},
+    "typing.stop": {"room": int, "thread_root?": int},
+    "receipts.sync": {"room": int},
     "ping": {},
 }
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 
+from awareness.actions import set_status
 from messaging.actions.rooms import join_room, leave_room
 from messaging.models import Membership
 from messaging.realtime.consumer import ChatConsumer
@@ -55,8 +56,9 @@ def test_every_documented_frame_has_the_shape_of_the_table():
 
 @pytest.mark.django_db(transaction=True)
 async def test_every_frame_the_server_sends_has_the_shape_of_the_table(
-    connect, room, alice, bob, dave, monkeypatch
+    connect, room, alice, bob, carol, dave, monkeypatch, settings
 ):
+    settings.PARLEY = {**settings.PARLEY, "PRESENCE": True, "READ_RECEIPTS": True}
     sent: list[str] = []
     real_push = ChatConsumer.push
 
@@ -111,6 +113,22 @@ async def test_every_frame_the_server_sends_has_the_shape_of_the_table(
     await b.receive_type("room.left")
     await database_sync_to_async(notification_actions.mark_read)(recipient=bob)
     await b.receive_type("notification.read")
+    # Awareness: presence, status, typing, receipts (b is no longer in the room; a and c are).
+    c = await connect(carol)
+    await c.send({"type": "presence.set", "state": "active"})
+    await a.receive_type("presence.changed")
+    await a.send({"type": "presence.sync", "users": [carol.id, dave.id]})
+    await a.receive_type("presence.state")
+    await database_sync_to_async(set_status)(user=carol, text="Lunch", emoji_text="🍜")
+    await a.receive_type("user.status")
+    await c.send({"type": "typing.start", "room": room.id, "thread_root": 1})
+    await a.receive_type("typing.started")
+    await c.send({"type": "typing.stop", "room": room.id, "thread_root": 1})
+    await a.receive_type("typing.stopped")
+    await c.send({"type": "room.read", "room": room.id, "seq": 3})
+    await a.receive_type("receipts.changed")
+    await a.send({"type": "receipts.sync", "room": room.id})
+    await a.receive_type("receipts.state")
 
     frames = [json.loads(text) for text in sent]
     for frame in frames:
