@@ -266,6 +266,23 @@ def set_visible(tab: Tab, visible: bool) -> None:
     )
 
 
+def set_focused(tab: Tab, focused: bool) -> None:
+    """What another window in front of the browser does to a visible page: it loses the focus.
+    Playwright keeps every page focused, so pretend (document.hasFocus, and the blur/focus event)."""
+    tab.page.evaluate(
+        """(focused) => {
+            document.hasFocus = () => focused;
+            window.dispatchEvent(new Event(focused ? 'focus' : 'blur'));
+        }""",
+        focused,
+    )
+
+
+def presence_dot(tab: Tab, username: str):
+    """The presence dot of a member in the room's member list."""
+    return tab.page.locator("#members li").filter(has_text=f"@{username}").locator(".presence")
+
+
 def wait_until(
     tab: Tab, condition: Callable[[], bool], *, timeout_ms: float = TIMEOUT_MS, what: str = ""
 ) -> None:

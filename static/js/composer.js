@@ -5,6 +5,7 @@
 
 import { forgetOutbox } from "./outbox.js";
 import { setDelivery } from "./messages.js";
+import { TypingReporter } from "./typing.js";
 
 const MAX_HEIGHT_PX = 192;
 const DRAFT_PREFIX = "parley.draft.";
@@ -54,6 +55,7 @@ export class Composer {
     editLast = null,
     threadRoot = null,
     alsoInRoom = null,
+    typing = false,
   }) {
     this.form = form;
     this.input = input;
@@ -69,6 +71,8 @@ export class Composer {
     this.failedEntries = new Map(); // client_id → outbox entry the server refused, for Retry
     this.draftKey = draftKey(me, view.roomId, threadRoot);
     this.status = null; // why the composer is disabled, when it is
+    // "is typing…" for the others, where the room has it on (room_config `typing`).
+    this.typing = typing ? new TypingReporter({ socket, input, roomId: view.roomId, threadRoot }) : null;
 
     input.addEventListener("keydown", (event) => {
       if (this.picker?.handleKey(event)) return;
@@ -118,6 +122,7 @@ export class Composer {
   retarget(threadRoot) {
     if (threadRoot === this.threadRoot) return;
     this.threadRoot = threadRoot;
+    this.typing?.retarget(threadRoot);
     this.draftKey = draftKey(this.me, this.roomId, threadRoot);
     this.failedEntries.clear();
     this.input.value = "";
@@ -191,6 +196,7 @@ export class Composer {
     // Like Slack: "Also send to the room" is for the one reply.
     if (this.alsoInRoom) this.alsoInRoom.checked = false;
     this.input.value = "";
+    this.typing?.stop();
     this.saveDraft();
     this.grow();
     this.input.focus();

@@ -10,11 +10,15 @@ import { localiseTimes, setViewer } from "./messages.js";
 import { watchNotifications } from "./notifications.js";
 import { Outbox } from "./outbox.js";
 import { PinnedList } from "./pins.js";
+import { PresenceReporter, PresenceStore, PresenceView } from "./presence.js";
+import { enhanceStatusForm } from "./profile.js";
+import { ReadReceipts } from "./receipts.js";
 import { RoomView } from "./room.js";
 import { Drawer, RoomList } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 import { ThreadPanel } from "./thread.js";
 import { ThreadStore, ThreadsPage } from "./threads.js";
+import { TypingWatcher } from "./typing.js";
 
 // A thread's own page is for browsers without JavaScript: here the thread opens beside its room.
 const panelUrl = document.querySelector("[data-panel-url]")?.dataset.panelUrl;
@@ -26,6 +30,10 @@ const me = body.dataset.username;
 // Every page sends what is waiting, for any room: a message typed before a reload goes out even
 // if the person went on to another room.
 const outbox = new Outbox({ socket, me });
+
+// Every tab says whether its person is here; every page may show who else is.
+new PresenceReporter({ socket });
+const presence = new PresenceStore({ socket });
 
 watchConnection(socket, {
   status: document.getElementById("connection-state"),
@@ -48,6 +56,8 @@ if (threadList) {
     empty: document.getElementById("threads-empty"),
   });
 }
+const statusForm = document.getElementById("status-form");
+if (statusForm) enhanceStatusForm(statusForm);
 document.querySelector(".logout-form")?.addEventListener("submit", () => forgetDrafts(me));
 
 const configElement = document.getElementById("room-config");
@@ -81,6 +91,15 @@ if (config) {
     threadsUrl: config.threads_url || `/rooms/${config.slug}/threads/{root}/`,
   });
   const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });
+  // The members' statuses as the page was rendered; their presence comes after the hello.
+  for (const member of config.members || []) if (member.status) presence.apply({ id: member.id, status: member.status });
+  if (config.presence === false) presence.enabled = false;
+  const presenceView = new PresenceView({ store: presence, root: document, members: config.members || [] });
+  room.addEventListener("message", (event) => presenceView.paintItem(event.detail.item));
+  for (const item of list.querySelectorAll(".message[data-seq]")) presenceView.paintItem(item);
+  // Receipts and typing are for members, in rooms small enough to have them on.
+  if (config.receipts && config.member) new ReadReceipts({ view: room, socket, me });
+  const typing = config.typing && config.member ? new TypingWatcher({ socket, me }) : null;
   const emojiPicker = new EmojiPicker({ me, url: config.emoji_url || "/emoji.json" });
   const actions = new MessageActions({
     view: room,
@@ -106,9 +125,12 @@ if (config) {
       view: room,
       me,
       myName: body.dataset.displayName,
-      picker: new MentionPicker({ input, container: form, members: config.members || [], me }),
+      picker: new MentionPicker({ input, container: form, members: config.members || [], me, presence }),
       editLast: () => actions.editLast(input),
+      typing: Boolean(typing),
     });
+    const typingLine = document.getElementById("typing-room");
+    if (typing && typingLine) typing.show(typingLine, room.roomId, null);
   }
   const panel = document.getElementById("thread-panel");
   if (panel) {
@@ -122,7 +144,14 @@ if (config) {
       me,
       myName: body.dataset.displayName,
       picker: emojiPicker,
+      presence,
     });
+    threadPanel.addEventListener("message", (event) => presenceView.paintItem(event.detail.item));
+    const threadTyping = document.getElementById("typing-thread");
+    if (typing && threadTyping) {
+      const shownThread = () => (threadPanel.isOpen ? threadPanel.root : null);
+      threadPanel.addEventListener("retarget", typing.show(threadTyping, room.roomId, shownThread));
+    }
   }
   socket.on("room.left", (frame) => {
     if (frame.room.id !== room.roomId) return;

@@ -9,6 +9,7 @@
 // belongs to the sentence.
 
 import { avatarClass } from "./avatars.js";
+import { presenceDot, presenceLabel } from "./presence.js";
 
 const WORD = String.raw`\p{L}\p{N}_`;
 /** One mention, as a regular expression source (flag `u`): `@` and the name, punctuation and all. */
@@ -34,8 +35,9 @@ const MAX_OPTIONS = 8;
 const TYPING_PATTERN = new RegExp(String.raw`(?:^|[^${WORD}])@([${WORD}.+-]*)$`, "u");
 
 export class MentionPicker {
-  constructor({ input, container, members, me, idPrefix = "mention" }) {
+  constructor({ input, container, members, me, idPrefix = "mention", presence = null }) {
     this.input = input;
+    this.presence = presence; // a PresenceStore: a dot on each member's avatar
     this.idPrefix = idPrefix; // ids stay unique with a second message box (the thread's) on the page
     this.members = members.filter((member) => member.username !== me);
     this.list = document.createElement("ul");
@@ -99,12 +101,30 @@ export class MentionPicker {
       avatar.className = `avatar avatar-small ${avatarClass(member.username)}`;
       avatar.setAttribute("aria-hidden", "true");
       avatar.textContent = Array.from(member.display_name || member.username)[0].toUpperCase();
+      const face = document.createElement("span");
+      face.className = "avatar-with-presence";
+      face.append(avatar);
+      const person = this.presence && Number.isInteger(member.id) ? this.presence.get(member.id) : null;
+      const known = person && this.presence.enabled && person.state ? person : null;
+      if (known) {
+        const dot = presenceDot(this.presence, member.id);
+        dot.removeAttribute("role");
+        dot.removeAttribute("aria-label");
+        dot.setAttribute("aria-hidden", "true");
+        face.append(dot);
+      }
       const name = document.createElement("span");
       name.textContent = member.display_name;
       const handle = document.createElement("span");
       handle.className = "muted";
       handle.textContent = `@${member.username}`;
-      option.append(avatar, name, " ", handle);
+      option.append(face, name, " ", handle);
+      if (known) {
+        const presence = document.createElement("span");
+        presence.className = "visually-hidden";
+        presence.textContent = `, ${presenceLabel(known)}`;
+        option.append(presence);
+      }
       option.addEventListener("click", () => this.pick(index));
       option.addEventListener("mousemove", () => this.activate(index));
       return option;

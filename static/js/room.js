@@ -123,8 +123,9 @@ export class RoomView extends EventTarget {
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
   }
 
+  /** The newest message is really before the reader: a visible, focused tab, at the bottom, uncovered. */
   canSeeLatest() {
-    return document.visibilityState === "visible" && this.isNearBottom() && !this.covered();
+    return document.visibilityState === "visible" && document.hasFocus() && this.isNearBottom() && !this.covered();
   }
 
   scrollToBottom() {

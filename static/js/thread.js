@@ -20,7 +20,7 @@ const NEAR_BOTTOM_PX = 80;
 const READ_DEBOUNCE_MS = 400;
 
 export class ThreadPanel extends EventTarget {
-  constructor({ panel, room, config, socket, outbox, store, me, myName, picker }) {
+  constructor({ panel, room, config, socket, outbox, store, me, myName, picker, presence = null }) {
     super();
     this.panel = panel;
     this.room = room; // the RoomView
@@ -40,6 +40,8 @@ export class ThreadPanel extends EventTarget {
     this.alsoInRoom = panel.querySelector("#thread-also");
     this.olderButton = panel.querySelector("#thread-older");
     this.members = config.members || [];
+    this.typingOn = Boolean(config.typing);
+    this.presence = presence; // the page's PresenceStore, for the mention picker's dots
     this.root = null; // the open thread's root seq
     this.items = new Map(); // seq → delivered item (the root and its replies)
     this.waiting = null; // payloads heard while the thread's replies are being fetched
@@ -130,7 +132,7 @@ export class ThreadPanel extends EventTarget {
   }
 
   canSeeLatest() {
-    return document.visibilityState === "visible" && !this.panel.hidden && this.isNearBottom();
+    return document.visibilityState === "visible" && document.hasFocus() && !this.panel.hidden && this.isNearBottom();
   }
 
   // --- opening and closing -------------------------------------------------------------------
@@ -162,6 +164,8 @@ export class ThreadPanel extends EventTarget {
       this.showRootFromRoom();
       this.renderStanding();
       this.load(root);
+      // Another conversation: its own "is typing…".
+      this.dispatchEvent(new Event("retarget"));
     }
     // Another thread in place of one that opening put in the history: one entry for both, so
     // Back (or Close) returns to the room, not to the thread before.
@@ -173,12 +177,14 @@ export class ThreadPanel extends EventTarget {
   close({ history: how = "auto" } = {}) {
     if (this.panel.hidden) return;
     clearTimeout(this.readTimer);
+    this.composer?.typing?.stop();
     this.panel.hidden = true;
     document.body.classList.remove("thread-open");
     this.root = null;
     this.items.clear();
     this.list.replaceChildren();
     this.waiting = null;
+    this.dispatchEvent(new Event("retarget"));
     if (how === "auto") {
       if (this.pushed) {
         this.pushed = false;
@@ -233,10 +239,12 @@ export class ThreadPanel extends EventTarget {
           members: this.members,
           me: this.me,
           idPrefix: "thread-mention",
+          presence: this.presence,
         }),
         editLast: () => this.actions.editLast(this.input),
         threadRoot: root,
         alsoInRoom: this.alsoInRoom,
+        typing: this.typingOn,
       });
     } else {
       this.composer.retarget(root);
