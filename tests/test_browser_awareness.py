@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import (
+    CONTRAST_AUDIT,
     DROP,
     SocketTap,
     Tab,
@@ -41,9 +42,12 @@ ROOMS = {
     "aware-focus": ["alice", "bob"],
     "aware-status": ["alice", "ivan"],
     "aware-invisible": ["alice", "judy"],
+    "aware-private": ["alice", "kate"],
+    "aware-contrast-light": ["carol", "bob"],
+    "aware-contrast-dark": ["carol", "bob"],
 }
 # Those whose settings a test changes have rooms of their own.
-EXTRA_USERS = ("ivan", "judy")
+EXTRA_USERS = ("ivan", "judy", "kate", "leo")
 # How long the server waits before it says a change (coalescing), and after it stops hearing
 # from a process: short, so the dots move within a test's patience.
 PRESENCE_ENV = {
@@ -117,6 +121,12 @@ def test_a_members_dot_turns_active_away_and_offline_as_they_come_hide_the_tab_a
     set_visible(bob, True)
     bob.composer.click()
     expect(dot).to_have_attribute("data-state", "active", timeout=CHANGE_MS)
+
+    # The mention picker says who is around too.
+    alice.composer.press_sequentially("@bo")
+    option = alice.page.get_by_role("option", name=re.compile(r"^Bob @bob ?, Active$"))
+    expect(option.locator(".presence")).to_have_attribute("data-state", "active")
+    alice.composer.fill("")
 
     # Bob's message carries his dot on its avatar too.
     bob.send("back again")
@@ -310,4 +320,81 @@ def test_appear_offline_shows_a_person_offline_to_the_others_while_they_are_here
     settings.page.get_by_role("button", name="Save privacy settings").click()
     judy.composer.click()
     expect(dot).to_have_attribute("data-state", re.compile(r"^(active|away)$"), timeout=CHANGE_MS)
+    people.assert_clean_consoles()
+
+
+def test_who_does_not_share_their_read_state_is_not_seen_reading_and_sees_no_one_read(people, parley_server):
+    alice, kate = people.open("alice"), people.open("kate")
+    alice_tap = SocketTap(alice.page)
+    settings = kate.page
+    settings.goto(f"{parley_server.url}/accounts/profile/")
+    settings.get_by_label("Share my read state (see who read my messages)").uncheck()
+    settings.get_by_role("button", name="Save privacy settings").click()
+    expect(settings.get_by_label("Share my read state (see who read my messages)")).not_to_be_checked()
+
+    alice.open_room(parley_server, "aware-private")
+    alice.send("kate, a question")
+    kate_tap = SocketTap(kate.page)
+    kate.open_room(parley_server, "aware-private")
+    seq = sent_seq(kate, "kate, a question")
+    wait_until(
+        kate, lambda: any(f["seq"] == seq for f in kate_tap.sent_of("room.read")), what="Kate's room.read"
+    )
+    # Kate has read it, but Alice is not told so.
+    alice.page.wait_for_timeout(1_500)  # over the receipts' coalescing interval
+    expect(seen_by(alice)).to_have_count(0)
+    reads = [r for f in alice_tap.received_of("receipts.changed") for r in f["reads"]]
+    assert [r for r in reads if r["user"]["username"] != "alice"] == []
+
+    # Nor does Kate see Alice read her answer.
+    kate.send("an answer")
+    expect(alice.message("an answer")).to_have_count(1)
+    states = kate_tap.received_of("receipts.state")
+    assert states and all(f["shared"] is False and f["reads"] == [] for f in states)
+    kate.page.wait_for_timeout(1_500)
+    expect(seen_by(kate)).to_have_count(0)
+    people.assert_clean_consoles()
+
+
+def test_the_profile_forms_work_without_javascript(people, parley_server):
+    leo = people.open("leo", java_script_enabled=False)
+    page = leo.page
+    page.goto(f"{parley_server.url}/accounts/profile/")
+    page.get_by_label("Emoji").fill("🔬")
+    page.get_by_label("What are you up to?").fill("In the lab")
+    page.get_by_label("Clear after").select_option("never")
+    page.get_by_role("button", name="Save status").click()
+    expect(page).to_have_url(re.compile(r"/accounts/profile/$"))
+    expect(page.locator("#status-now")).to_have_text("Your status: 🔬 In the lab")
+    expect(page.get_by_label("What are you up to?")).to_have_value("In the lab")
+
+    page.get_by_label("Appear offline (invisible)").check()
+    page.get_by_label("Share my read state (see who read my messages)").uncheck()
+    page.get_by_role("button", name="Save privacy settings").click()
+    expect(page.get_by_label("Appear offline (invisible)")).to_be_checked()
+    expect(page.get_by_label("Share my read state (see who read my messages)")).not_to_be_checked()
+    page.get_by_label("Appear offline (invisible)").uncheck()
+    page.get_by_role("button", name="Save privacy settings").click()
+    expect(page.get_by_label("Appear offline (invisible)")).not_to_be_checked()
+    expect(page.get_by_label("Share my read state (see who read my messages)")).not_to_be_checked()
+
+    page.get_by_role("button", name="Clear status").click()
+    expect(page.locator("#status-now")).to_have_text("No status set.")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_what_awareness_writes_is_readable_in_both_themes(people, parley_server, scheme):
+    carol, bob = people.open("carol", color_scheme=scheme), people.open("bob")
+    for tab in (carol, bob):
+        tab.open_room(parley_server, f"aware-contrast-{scheme}")
+    carol.send("contrast check")
+    expect(carol.message("contrast check").locator(".seen-by")).to_have_text("Seen by Bob")
+    bob.composer.press_sequentially("typing")
+    expect(typing_line(carol)).to_have_text("Bob is typing…")
+    expect(presence_dot(carol, "bob")).to_have_attribute("data-state", "active", timeout=CHANGE_MS)
+    failures = {"room": carol.page.evaluate(CONTRAST_AUDIT)}
+    carol.page.goto(f"{parley_server.url}/accounts/profile/")
+    failures["profile"] = carol.page.evaluate(CONTRAST_AUDIT)
+    assert unnamed_controls(carol) == []
+    assert failures == {"room": [], "profile": []}
     people.assert_clean_consoles()
