@@ -64,6 +64,25 @@ _CLIENT_ID = b'"client_id":"'
 
 UPDATED_PREFIX = b'{"type":"message.updated","message":{"id":'
 
+# Awareness frames (issue 13), counted by type and never parsed: every one starts with its type.
+TYPE_PREFIX = b'{"type":"'
+AWARENESS_KINDS = {
+    kind.encode(): kind
+    for kind in ("typing.started", "typing.stopped", "presence.changed", "receipts.changed", "room.read")
+}
+
+
+def awareness_kind(data: bytes) -> str | None:
+    """The type of an awareness frame (typing, presence, receipts, the read pointer's answer),
+    read from its first bytes; None for any other frame (errors included: those are parsed)."""
+    if not data.startswith(TYPE_PREFIX):
+        return None
+    end = data.find(b'"', 9, 40)
+    return AWARENESS_KINDS.get(data[9:end]) if end > 0 else None
+
+
+AWARENESS_TYPES = frozenset(AWARENESS_KINDS.values())
+
 
 def is_update_of(data: bytes, needle: bytes) -> bool:
     """Whether `data` is a `message.updated` frame of the room of `needle` (see room_needle), in
@@ -142,6 +161,17 @@ class WebsocketsMember:
         self.socket.transport.abort()
 
 
+async def first_frame(socket: ClientConnection) -> bytes:
+    """The first frame that is not an awareness frame. The server can write a presence frame
+    about the user to a socket before its hello: the user's hub subscription is made before the
+    rooms are read, so a change of the user's presence coalesced from a socket closed just
+    before (announced up to PRESENCE_COALESCE_SECONDS later) reaches the new socket first."""
+    while True:
+        data = await socket.recv(decode=False)
+        if awareness_kind(data) is None:
+            return data
+
+
 async def open_websockets(target, session: str | None, index: int, timeout: float) -> WebsocketsMember:
     socket = await connect(
         target.url,
@@ -155,7 +185,7 @@ async def open_websockets(target, session: str | None, index: int, timeout: floa
         local_addr=(SOURCE_ADDRESSES[index % len(SOURCE_ADDRESSES)], 0),
     )
     try:
-        hello = orjson.loads(await asyncio.wait_for(socket.recv(), timeout))
+        hello = orjson.loads(await asyncio.wait_for(first_frame(socket), timeout))
         if hello.get("type") != "hello":
             raise RuntimeError(f"expected hello, got {hello}")
     except BaseException:
@@ -206,8 +236,8 @@ if picows is not None:
                 return
             if deliver is not None:
                 deliver(data, clock())
-            elif not self.hello.done():
-                self.hello.set_result(data)
+            elif not self.hello.done() and awareness_kind(data) is None:
+                self.hello.set_result(data)  # (an awareness frame may come first: see first_frame)
 
         def pause_writing(self) -> None:
             if self.writable is None:
@@ -348,6 +378,9 @@ def export_step(step) -> dict:
         "replies": step.replies,
         "updates": list(step.updates),
         "other_frames": dict(step.other_frames),
+        "typing_sent": step.typing_sent,
+        "reads_sent": step.reads_sent,
+        "presence_sent": step.presence_sent,
     }
 
 
@@ -359,6 +392,9 @@ def merge_into(step, parts: list[dict]) -> None:
         step.replies += part["replies"]
         updates.extend(part["updates"])
         step.other_frames.update(part["other_frames"])
+        step.typing_sent += part.get("typing_sent", 0)
+        step.reads_sent += part.get("reads_sent", 0)
+        step.presence_sent += part.get("presence_sent", 0)
         step.latencies.extend(array("q", part["latencies"]))
         step.send_lags.extend(array("q", part["send_lags"]))
         step.delivered += part["delivered"]
@@ -391,6 +427,7 @@ async def serve(reader: asyncio.StreamReader, out_fd: int) -> None:
                 processes=1,
                 client=args["client"],
                 targets=args["targets"],
+                awareness=args.get("awareness"),
             )
             room.token = args["token"]
             room.ordered = args["ordered"]
@@ -400,6 +437,7 @@ async def serve(reader: asyncio.StreamReader, out_fd: int) -> None:
             room.thread_share = args.get("thread_share", 0.0)
             room.roots = args.get("roots", [])
             room.thread_repliers = args.get("thread_repliers", "all")
+            room.awareness_settle = args.get("awareness_settle", room.awareness_settle)
             try:
                 await room.connect(args["concurrency"])
                 write_message(out_fd, {"ok": True, "client": room.client})

@@ -35,6 +35,19 @@ permessage-deflate); with `processes=1` all of it runs in this process:
   member, as a root update, never as a delivery (group commit may fold the updates of one
   root by several replies of one batch into one frame, so there are at most as many as
   replies, and every member must receive the same number).
+- Awareness (Parley only, issue 13; `awareness="on"`): the members behave as browsers do with
+  presence, typing and read receipts on. Every member says `presence.set` active once after
+  `hello`, then once a minute (member m in its own slot of the minute, so the refreshes are
+  spread); each sender says `typing.start` before each message (the server relays a start
+  unless it comes within its throttle of that user's previous one in the room, and sends
+  `typing.stopped` when the message is sent); every member sends `room.read` for the newest
+  seq it received, at most once a second (member m in slot m mod 10 of each second), which
+  moves its read pointer and so the room's receipts (rooms up to the server's
+  RECEIPTS_MAX_MEMBERS). `awareness="reads"` sends only the `room.read`s (what browsers still
+  send with awareness off at the server). One task per generator process does the periodic
+  part; the frames are written pre-encoded. Awareness frames received (typing.started/stopped,
+  presence.changed, receipts.changed, room.read) are counted by type from their first bytes,
+  never parsed, and are no deliveries.
 - The generator's own CPU time (getrusage, each worker's added) is reported for each step, as
   the share of its busiest core, so an overloaded generator cannot pass for a slow server.
 - With several processes each checks its own members (loss, duplicates, order: per member, as
@@ -81,6 +94,16 @@ UPDATE_GRACE_S = 0.1
 # machine a failing noisy step is run again (up to NOISY_RETRIES times) before it counts.
 NOISY_OTHER_CPU = 0.25
 NOISY_RETRIES = 2
+# Awareness (issue 13): what the members do as browsers, by mode; the cadence of it.
+AWARENESS_MODES = ("on", "off", "reads")
+BROWSER_DOES = {"on": {"presence", "typing", "reads"}, "reads": {"reads"}, "off": set(), None: set()}
+PRESENCE_REFRESH_S = 60.0  # static/js/presence.js: "active" again at most once a minute
+READ_EVERY_S = 1.0  # a member's room.read at most once a second
+BROWSER_TICK_S = 0.1  # the periodic task's step: a tenth of the members' reads fall due in each
+# After the members said "active": each one's presence frame to every other member (coalesced
+# per user over PRESENCE_COALESCE_SECONDS, 2 s) is out before the first step.
+AWARENESS_SETTLE_S = 3.0
+PRESENCE_ACTIVE = b'{"type":"presence.set","state":"active"}'
 
 
 def is_reply(index: int, share: float) -> bool:
@@ -218,6 +241,10 @@ class Step:
         self.replies = 0
         self.updates = [0] * members
         self.other_frames: Counter = Counter()
+        # Awareness: the frames the members sent as browsers do during the step.
+        self.typing_sent = 0
+        self.reads_sent = 0
+        self.presence_sent = 0
         self.start_ns = 0
         self.last_delivery_ns = 0
         self.sending_done = False
@@ -270,6 +297,9 @@ class Step:
         lags = sorted(self.send_lags)
         root_updates = sum(self.updates)
         frames = self.delivered + root_updates
+        kinds = generator.AWARENESS_TYPES
+        awareness_frames = sum(n for kind, n in self.other_frames.items() if kind in kinds)
+        every_frame = frames + awareness_frames
         elapsed = (
             max(self.duration, (self.last_delivery_ns - self.start_ns) / 1e9) if self.delivered else wall
         )
@@ -308,6 +338,14 @@ class Step:
             "root_updates_per_member": [min(self.updates), max(self.updates)] if self.updates else None,
             "server_us_per_frame": round(server_cpu / frames * 1e6, 1) if frames else None,
             "other_frames": dict(self.other_frames),
+            # Awareness: what the members sent as browsers (typing.start, room.read, presence.set)
+            # and the awareness frames they received (by type in other_frames), and the server's
+            # CPU over every frame it sent (deliveries, root updates, awareness frames).
+            "typing_sent": self.typing_sent,
+            "reads_sent": self.reads_sent,
+            "presence_sent": self.presence_sent,
+            "awareness_frames": awareness_frames,
+            "server_us_per_any_frame": round(server_cpu / every_frame * 1e6, 1) if every_frame else None,
             # The share of its busiest core: 90 % of one core is saturated, however many there are.
             "generator_cpu": round((generator_cpu if busiest is None else busiest) / wall, 3),
             "generator_cpu_total": round(generator_cpu / wall, 3),
@@ -379,7 +417,10 @@ class Room:
         thread_share: float = 0.0,
         thread_roots: int = THREAD_ROOTS,
         thread_repliers: str = "all",
+        awareness: str | None = None,
     ):
+        if awareness not in BROWSER_DOES:
+            raise ValueError(f"awareness: one of {', '.join(AWARENESS_MODES)}, not {awareness!r}")
         if not 0.0 <= thread_share <= 1.0:
             raise ValueError(f"thread_share is a share of the messages, 0 to 1: not {thread_share}")
         if thread_share and thread_roots < 1:
@@ -388,6 +429,13 @@ class Room:
             raise ValueError(f"thread_repliers: one of {', '.join(THREAD_REPLIERS)}, not {thread_repliers!r}")
         self.thread_share = thread_share
         self.thread_repliers = thread_repliers
+        # Awareness: what the members do as browsers (BROWSER_DOES), the periodic task doing it,
+        # and per member the newest seq received and the last one it said it read.
+        self.awareness = awareness
+        self.browser: asyncio.Task | None = None
+        self.read_seq: list[int] = []
+        self.read_sent: list[int] = []
+        self.awareness_settle = AWARENESS_SETTLE_S
         # "own": one root per sender, posted by it.
         self.thread_roots = min(senders, len(sessions)) if thread_repliers == "own" else thread_roots
         self.roots: list[int] = []  # the seqs of the thread roots, once posted
@@ -439,8 +487,53 @@ class Room:
                 f"{sum(failures.values())} of {len(self.sessions)} members failed to connect: {failures}"
             )
         self.sockets = members
+        does = BROWSER_DOES[self.awareness]
+        deliver = self._deliver_reading if "reads" in does else self._deliver
+        self.read_seq, self.read_sent = [0] * len(members), [0] * len(members)
         for i, member in enumerate(members):
-            member.start(partial(self._deliver, i), self._on_closed)
+            member.start(partial(deliver, i), self._on_closed)
+        if does:
+            await self._start_browsing(does)
+
+    async def _start_browsing(self, does: set[str]) -> None:
+        """Browsers' awareness frames: "active" once after hello, then the periodic task."""
+        if "presence" in does:
+            for member in self.sockets:
+                with contextlib.suppress(generator.Closed, ConnectionClosed):
+                    await member.send(PRESENCE_ACTIVE)
+        self.browser = asyncio.create_task(self._browse(does))
+        if "presence" in does and self.awareness_settle:
+            await asyncio.sleep(self.awareness_settle)
+
+    async def _browse(self, does: set[str]) -> None:
+        """Every BROWSER_TICK_S: the `room.read`s of the members whose slot of the second it is
+        (member m in slot m mod 10, each once a second, only when it received something newer
+        than it last said), and the `presence.set` active of those whose slot of the minute it
+        is (member m in slot m mod 600)."""
+        loop = asyncio.get_running_loop()
+        reads, presence = "reads" in does, "presence" in does
+        read_slots = round(READ_EVERY_S / BROWSER_TICK_S)
+        presence_slots = round(PRESENCE_REFRESH_S / BROWSER_TICK_S)
+        room = self.room_id
+        members, read_seq, read_sent = self.sockets, self.read_seq, self.read_sent
+        start, tick = loop.time(), 0
+        while True:
+            tick += 1
+            await asyncio.sleep(max(0.0, start + tick * BROWSER_TICK_S - loop.time()))
+            step = self.current
+            for m in range(tick % read_slots, len(members), read_slots) if reads else ():
+                seq = read_seq[m]
+                if seq > read_sent[m]:
+                    read_sent[m] = seq
+                    with contextlib.suppress(generator.Closed, ConnectionClosed):
+                        await members[m].send(b'{"type":"room.read","room":%d,"seq":%d}' % (room, seq))
+                        if step is not None:
+                            step.reads_sent += 1
+            for m in range(tick % presence_slots, len(members), presence_slots) if presence else ():
+                with contextlib.suppress(generator.Closed, ConnectionClosed):
+                    await members[m].send(PRESENCE_ACTIVE)
+                    if step is not None:
+                        step.presence_sent += 1
 
     async def post_roots(self, timeout: float = 15.0) -> list[int]:
         """The thread roots, root j posted by sender j mod S, each sender on a socket of its own,
@@ -501,6 +594,8 @@ class Room:
                         thread_share=self.thread_share,
                         thread_repliers=self.thread_repliers,
                         roots=self.roots,
+                        awareness=self.awareness,
+                        awareness_settle=self.awareness_settle,
                         concurrency=max(1, concurrency // n),
                     )
                     for w in self.workers
@@ -530,6 +625,10 @@ class Room:
         if self.workers:
             await self._stop_workers()
             return
+        if self.browser is not None:
+            self.browser.cancel()
+            await asyncio.gather(self.browser, return_exceptions=True)
+            self.browser = None
         for task in self.readers:
             task.cancel()
         await asyncio.gather(*self.readers, return_exceptions=True)
@@ -550,9 +649,32 @@ class Room:
             if step is not None:
                 step.record(member, seq, now - due, client_id.decode() if own else "", now)
             return
+        self._deliver_other(member, data, now)
+
+    def _deliver_reading(self, member: int, data: bytes, now: int) -> None:
+        """As _deliver, and the member remembers the newest seq it received (for its room.read)."""
+        own = member < self.senders
+        fields = parse_new(data, self.needle, own)
+        if fields is not None:
+            seq, step_index, due, client_id = fields
+            if seq > self.read_seq[member]:
+                self.read_seq[member] = seq
+            step = self.steps.get(step_index)
+            if step is not None:
+                step.record(member, seq, now - due, client_id.decode() if own else "", now)
+            return
+        self._deliver_other(member, data, now)
+
+    def _deliver_other(self, member: int, data: bytes, now: int) -> None:
+        """A frame that is not a delivery in the cheap shape."""
         if is_update_of(data, self.needle):  # a root's new summary: counted, not parsed
             if self.current is not None:
                 self.current.updates[member] += 1
+            return
+        kind = generator.awareness_kind(data)
+        if kind is not None:  # typing, presence, receipts, the read pointer: counted, not parsed
+            if self.current is not None:
+                self.current.other_frames[kind] += 1
             return
         frame = orjson.loads(data)
         kind = frame.get("type")
@@ -580,7 +702,17 @@ class Room:
         member = self.sender_ids.index(sender)
         share, roots, repliers = self.thread_share, self.roots, self.thread_repliers
         replies = 0
+        # A browser's composer says typing.start as its person types; then the message.
+        typing = None
+        if "typing" in BROWSER_DOES[self.awareness]:
+            typing = b'{"type":"typing.start","room":%d}' % room_id
         async for i, due, now in paced(step, sender, t0):
+            if typing is not None:
+                try:
+                    await socket.send(typing)
+                    step.typing_sent += 1
+                except (ConnectionClosed, generator.Closed):
+                    pass
             client_id = f"{self.token}.{step.index}.{i}"
             step.pending[client_id] = member
             frame = {

@@ -284,6 +284,7 @@ def markdown(results: dict) -> str:
                     f"{verdict} |"
                 )
     out += thread_table(results)
+    out += awareness_tables(results)
     profiles = [p for p in (results.get("profiles") or [results.get("profile")]) if p and p.get("top")]
     if profiles:
         out += ["", "## Profiles", ""]
@@ -345,6 +346,144 @@ def thread_table(results: dict) -> list[str]:
             f"{_num(s.get('server_us_per_frame'), 1)} | {others} | {verdict} |"
         )
     return out
+
+
+# --- Awareness on against off (issue 13) ---------------------------------------------------------
+
+AWARENESS_SUFFIX = " awareness-"
+
+
+def awareness_variants(results: dict) -> dict[str, dict[str, dict]]:
+    """{configuration: {mode: its entry}} for the configurations run with --awareness."""
+    found: dict[str, dict[str, dict]] = {}
+    for name, entry in results["configs"].items():
+        mode = entry.get("awareness")
+        if mode and name.endswith(AWARENESS_SUFFIX + mode):
+            found.setdefault(name[: -len(AWARENESS_SUFFIX + mode)], {})[mode] = entry
+    return found
+
+
+def _us_at(room: dict, rate: float) -> dict | None:
+    """The step that counts at `rate` (a ladder rung or fixed rate): not one superseded by a rerun."""
+    steps = [
+        s for s in room.get("steps", []) if abs(s["rate_msgs"] - rate) < 1e-6 and not s.get("superseded")
+    ]
+    return steps[-1] if steps else None
+
+
+def awareness_comparison(results: dict) -> list[dict]:
+    """Per configuration and room: each mode's knee, and at every rate all its modes ran, each
+    mode's server µs per delivery (and whether that step passed)."""
+    rows = []
+    for base, modes in awareness_variants(results).items():
+        order = [m for m in ("off", "reads", "on") if m in modes]
+        sizes = sorted({int(size) for entry in modes.values() for size in (entry.get("rooms") or {})})
+        for size in sizes:
+            rooms = {m: (modes[m].get("rooms") or {}).get(str(size)) or {} for m in order}
+            rates = None
+            for room in rooms.values():
+                mine = {s["rate_msgs"] for s in room.get("steps", []) if s["label"] in ("ladder", "fixed")}
+                rates = mine if rates is None else rates & mine
+            rows.append(
+                {
+                    "config": base,
+                    "size": size,
+                    "modes": order,
+                    "knee": {m: rooms[m].get("knee_rate_msgs") for m in order},
+                    "near_knee_us": {m: near_knee_us(rooms[m]) for m in order},
+                    "at": {rate: {m: _us_at(rooms[m], rate) for m in order} for rate in sorted(rates or ())},
+                }
+            )
+    return rows
+
+
+def awareness_tables(results: dict) -> list[str]:
+    """--awareness: the knees and the server's µs per delivery at the same rates, mode by mode;
+    then every step of the "on" runs with what the members sent and received as browsers."""
+    rows = awareness_comparison(results)
+    if not rows:
+        return []
+    out = ["", "## Awareness: on against off", ""]
+    out.append(
+        "Server µs per delivery at each rate every mode ran (a step that failed is marked ✗); "
+        "on/off is the ratio of the two."
+    )
+    for row in rows:
+        modes = row["modes"]
+        paired = {"on", "off"} <= set(modes)
+
+        def ratio(on, off, paired=paired) -> str:
+            if not paired:
+                return ""
+            return f" | {on / off:.2f}" if on and off else " | —"
+
+        out += ["", f"**{row['config']}, room of {row['size']:,}**", ""]
+        names = ["msg/s", *[f"{m}: µs/delivery" for m in modes], *(["on/off"] if paired else [])]
+        out += header(names, "r" * len(names))
+        knee, near = row["knee"], row["near_knee_us"]
+        cells = " | ".join(_num(knee[m], 1) for m in modes)
+        out.append(f"| knee msg/s | {cells}{ratio(knee.get('on'), knee.get('off'))} |")
+        cells = " | ".join(_num(near[m], 1) for m in modes)
+        out.append(f"| µs near the knee | {cells}{ratio(near.get('on'), near.get('off'))} |")
+        for rate, steps in row["at"].items():
+            us = {m: (steps[m] or {}).get("server_us_per_delivery") for m in modes}
+            cells = " | ".join(
+                _num(us[m], 1) + ("" if steps[m] is None or steps[m]["pass"] else " ✗") for m in modes
+            )
+            out.append(f"| {rate:g} | {cells}{ratio(us.get('on'), us.get('off'))} |")
+    steps = [
+        (name, size, s)
+        for name, entry in results["configs"].items()
+        if entry.get("awareness") in ("on", "reads")
+        for size, room in (entry.get("rooms") or {}).items()
+        for s in room["steps"]
+    ]
+    if steps:
+        out += [
+            "",
+            "What the members sent as browsers during each step, and the awareness frames they "
+            "received (counted by type, never parsed; no deliveries):",
+            "",
+            *header(
+                [
+                    "configuration",
+                    "room",
+                    "step",
+                    "msg/s",
+                    "typing.start sent",
+                    "room.read sent",
+                    "presence.set sent",
+                    "awareness frames received",
+                    "per message",
+                    "server µs/delivery",
+                    "server µs/frame (all)",
+                    "gen CPU",
+                    "gen µs/delivery",
+                    "other CPU",
+                    "result",
+                ],
+                "lrlrrrrlrrrrrrl",
+            ),
+        ]
+        for name, size, s in steps:
+            kinds = {k: v for k, v in s.get("other_frames", {}).items() if k in AWARENESS_KINDS}
+            received = ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())) or "—"
+            per_message = sum(kinds.values()) / s["messages_sent"] if s["messages_sent"] else None
+            verdict = "pass" if s["pass"] else ("gen-bound" if s["generator_bound"] else "FAIL")
+            if s.get("superseded"):
+                verdict += ", noisy: rerun"
+            out.append(
+                f"| {name} | {int(size):,} | {s['label']} | {s['rate_msgs']:g} | "
+                f"{s.get('typing_sent', 0):,} | {s.get('reads_sent', 0):,} | {s.get('presence_sent', 0):,} | "
+                f"{received} | "
+                f"{_num(per_message, 1)} | {_num(s.get('server_us_per_delivery'), 1)} | "
+                f"{_num(s.get('server_us_per_any_frame'), 1)} | {_pct(s['generator_cpu'])} | "
+                f"{_num(s.get('generator_us_per_delivery'), 2)} | {_pct(s['other_cpu'])} | {verdict} |"
+            )
+    return out
+
+
+AWARENESS_KINDS = ("typing.started", "typing.stopped", "presence.changed", "receipts.changed", "room.read")
 
 
 # --- Against the peers (issue 19) ----------------------------------------------------------------

@@ -17,6 +17,16 @@ also a py-spy profile of the in-memory configuration under load (profile.svg, pr
 `--thread-share 0,0.5` runs each (Parley) configuration once per share: in the second, half the
 messages are thread replies (bench/loadgen.py), and its results are the configuration's name
 with " threads-0.5" after it, beside the plain run's.
+
+`--awareness on,off` runs each Parley configuration once per mode (issue 13): "on", the server
+with presence, typing and read receipts on (PARLEY_PRESENCE, PARLEY_TYPING, PARLEY_READ_RECEIPTS
+= 1) and the members behaving as browsers do with them (loadgen.BROWSER_DOES: presence.set,
+typing.start before each message, room.read once a second); "off", all three off at the server
+(= 0) and the members silent, as in every run before; "reads", off at the server but the members
+still sending the room.read a browser sends with awareness off. Its results are the
+configuration's name with " awareness-on" (…) after it. The baseline and the peers have no
+awareness: they run once. `--wait-quiet SECONDS` waits (up to that long) before each
+configuration for other people's processes to leave the machine quiet (bench/quiet.py).
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from pathlib import Path
 
 import uvloop
 
-from bench import loadgen, procs, report
+from bench import loadgen, procs, quiet, report
 
 BASE_DIR = procs.BASE_DIR
 RESULTS = BASE_DIR / "bench" / "results"
@@ -413,11 +423,34 @@ async def measure_room(room: loadgen.Room, size: int, args, *, warm_up: bool = F
         await asyncio.sleep(1.0)
 
 
-def variant_name(name: str, share: float, repliers: str = "all") -> str:
-    """A configuration's results when `share` of its messages are thread replies (by `repliers`)."""
-    if not share:
-        return name
-    return f"{name} threads-{share:g}" + ("" if repliers == "all" else f"-{repliers}")
+def variant_name(name: str, share: float, repliers: str = "all", awareness: str | None = None) -> str:
+    """A configuration's results when `share` of its messages are thread replies (by `repliers`),
+    and with awareness `awareness` (on, off, reads; None: not asked for, the server's default)."""
+    if share:
+        name = f"{name} threads-{share:g}" + ("" if repliers == "all" else f"-{repliers}")
+    return f"{name} awareness-{awareness}" if awareness else name
+
+
+def has_awareness(config: Config) -> bool:
+    return config.server not in PEER_SERVERS and config.server != "baseline"
+
+
+def awareness_modes(config: Config, args) -> list[str | None]:
+    """The awareness modes a configuration runs in: the peers and the baseline have none (one run)."""
+    if not has_awareness(config):
+        return [None]
+    return getattr(args, "awareness_modes", None) or [None]
+
+
+AWARENESS_SETTINGS = ("PARLEY_PRESENCE", "PARLEY_TYPING", "PARLEY_READ_RECEIPTS")
+
+
+def awareness_env(mode: str | None) -> dict[str, str]:
+    """The server's awareness settings for a mode: all on, all off, or (None) its defaults."""
+    if mode is None:
+        return {}
+    value = "1" if mode == "on" else "0"
+    return dict.fromkeys(AWARENESS_SETTINGS, value)
 
 
 def thread_shares(config: Config, args) -> list[float]:
@@ -458,6 +491,8 @@ def generator_kwargs(args) -> dict:
         found["thread_share"] = args.thread_share
         found["thread_roots"] = args.thread_roots
         found["thread_repliers"] = getattr(args, "thread_repliers", "all")
+    if getattr(args, "awareness", None):
+        found["awareness"] = args.awareness
     return found
 
 
@@ -592,6 +627,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         default=0.0,
         help="the share of thread replies while the profile runs (its knee: that variant's)",
     )
+    parser.add_argument(
+        "--awareness",
+        help="awareness modes, each a run of every Parley configuration (e.g. on,off): on = presence, "
+        "typing and receipts on at the server and the members behaving as browsers; off = all off, "
+        "members silent; reads = off, members sending room.read only",
+    )
+    parser.add_argument(
+        "--profile-awareness",
+        choices=[m for m in loadgen.AWARENESS_MODES],
+        help="the awareness mode while the profile runs (its knee: that variant's)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each configuration, wait up to this many seconds for other processes to use "
+        f"under {quiet.QUIET_THRESHOLD:.0%} of a core (bench/quiet.py)",
+    )
     parser.add_argument("--server-cpus")
     parser.add_argument("--generator-cpus")
     parser.add_argument("--out", type=Path)
@@ -619,6 +672,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         thread_roots=cli.thread_roots,
         thread_repliers=cli.thread_repliers,
         profile_thread_share=cli.profile_thread_share,
+        awareness_modes=[None],
+        awareness=None,
+        profile_awareness=cli.profile_awareness,
+        wait_quiet=cli.wait_quiet,
     )
     if cli.configs:
         args.configs = cli.configs.split(",")
@@ -655,6 +712,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
                 "--thread-share: thread replies (thread_root) are Parley's; these configurations have no "
                 f"threads: {', '.join(threadless)}"
             )
+    if cli.awareness is not None:
+        modes = [m.strip() for m in cli.awareness.split(",") if m.strip()]
+        wrong = [m for m in modes if m not in loadgen.AWARENESS_MODES]
+        if not modes or wrong or len(set(modes)) != len(modes):
+            parser.error(
+                f"--awareness: distinct modes of {', '.join(loadgen.AWARENESS_MODES)}, not {cli.awareness!r}"
+            )
+        if not any(has_awareness(CONFIGS[n]) for n in args.configs):
+            parser.error("--awareness: awareness is Parley's; none of these configurations is Parley")
+        args.awareness_modes = modes
     if cli.thread_roots < 1:
         parser.error("--thread-roots: at least one")
     profiled = CONFIGS.get(args.profile_config)
@@ -757,9 +824,10 @@ def estimate(args, prior: dict | None = None) -> dict:
     databases = set()
     idle_users = 0
     for name, config in (
-        (variant_name(n, share, args.thread_repliers), CONFIGS[n])
+        (variant_name(n, share, args.thread_repliers, mode), CONFIGS[n])
         for n in args.configs
         for share in thread_shares(CONFIGS[n], args)
+        for mode in awareness_modes(CONFIGS[n], args)
     ):
         peer = config.server in PEER_SERVERS
         start = START_S.get(config.server, PARLEY_START_S)
@@ -771,6 +839,8 @@ def estimate(args, prior: dict | None = None) -> dict:
             knee = prior.get(name, prior.get(config.name, {})).get(size, assumed)
             steps, seconds = room_steps(config, size, args, knee)
             seconds += size / rate + 1.0
+            if name.endswith("awareness-on"):
+                seconds += loadgen.AWARENESS_SETTLE_S
             if peer:
                 seconds += size * PEER_SETUP_S_PER_MEMBER[config.server]
             rows.append({"what": name, "size": size, "steps": steps, "seconds": seconds})
@@ -867,13 +937,16 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.configs:
             config = CONFIGS[name]
             shares = thread_shares(config, args)
-            for share in shares:
-                key = variant_name(name, share, args.thread_repliers)
+            variants = [(share, mode) for share in shares for mode in awareness_modes(config, args)]
+            for share, mode in variants:
+                key = variant_name(name, share, args.thread_repliers, mode)
                 log(f"\n== {key} ({config.note or config.server})")
                 variant = argparse.Namespace(**vars(args))
                 variant.thread_share = share
-                if share != shares[0]:
+                variant.awareness = mode
+                if (share, mode) != variants[0]:
                     variant.idle = []  # idle sockets send nothing: measured once per configuration
+                waited = quiet.wait_for_quiet(args.wait_quiet, log=log) if args.wait_quiet else None
                 begun = time.monotonic()
                 results["configs"][key] = run_config(config, backends, variant, server_cpus, workdir, results)
                 results["configs"][key]["elapsed_s"] = round(time.monotonic() - begun, 1)
@@ -881,6 +954,11 @@ def main(argv: list[str] | None = None) -> None:
                 if share:
                     results["configs"][key]["thread_roots"] = args.thread_roots
                     results["configs"][key]["thread_repliers"] = args.thread_repliers
+                if mode:
+                    results["configs"][key]["awareness"] = mode
+                    results["configs"][key]["awareness_env"] = awareness_env(mode)
+                if waited is not None:
+                    results["configs"][key]["quiet_wait"] = waited
                 write(results, out, started)  # a run stopped later keeps what it measured
         if args.profile:
             for size in args.profile_sizes:
@@ -1080,6 +1158,7 @@ def run_config(config: Config, backends: Backends, args, server_cpus, workdir: P
                 redis_url=redis.url if redis else None,
                 layer=config.layer or "",
             )
+            env.update(awareness_env(getattr(args, "awareness", None)))
 
         def services_pids() -> list[int]:
             pids = backends.postgres_pids() if config.database == "postgres" else []
@@ -1141,7 +1220,8 @@ def profile(
     of the knee this run measured for it (20 msg/s when it did not measure one)."""
     config = CONFIGS[args.profile_config]
     share = getattr(args, "profile_thread_share", 0.0)
-    key = variant_name(config.name, share, args.thread_repliers)
+    mode = getattr(args, "profile_awareness", None)
+    key = variant_name(config.name, share, args.thread_repliers, mode)
     log(f"\n== py-spy profile of {key} under load (room of {size})")
     rooms = results["configs"].get(key, {}).get("rooms", {})
     room = rooms.get(str(size)) or {}
@@ -1151,10 +1231,12 @@ def profile(
     rate = round(0.8 * knee, 1) if knee else 20.0
     setup, path = backends.sqlite("profile")
     env = procs.parley_env(database_url=None, sqlite_path=path, redis_url=None, layer=config.layer or "")
+    env.update(awareness_env(mode))
     stem = profile_stem(size, args.profile_sizes)
     server = start_server(config, env, procs.free_port(), workdir, server_cpus)
     variant = argparse.Namespace(**vars(args))
     variant.thread_share = share
+    variant.awareness = mode
     try:
         found = uvloop.run(run_profile(server, setup, variant, rate, out, args.profile_seconds, size, stem))
     finally:

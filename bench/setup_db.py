@@ -102,6 +102,7 @@ def main() -> None:
             result["rooms"][str(size)] = {
                 "id": make_room(f"bench-{size}", users),
                 "sessions": make_sessions(users),
+                "user_ids": [user.id for user in users],  # member i's (presence frames name them)
             }
         if args.idle:
             users = make_users("bench-idle", args.idle)
