@@ -1,6 +1,6 @@
 // The profile page's status form, with JavaScript: the custom "clear at" field only when it is
-// chosen, the browser's offset from UTC sent along (a custom time is the person's), and the current
-// status's expiry in local time.
+// chosen, the browser's time zone sent along ("today" and a custom time are the person's), and
+// the current status's expiry in local time.
 
 import { untilLabel } from "./presence.js";
 
@@ -8,6 +8,14 @@ export function enhanceStatusForm(form) {
   const clearAfter = form.querySelector("#status-clear-after");
   const untilField = form.querySelector(".status-until-field");
   const until = form.querySelector("#status-until");
+  const zone = form.querySelector("#status-tz");
+  if (zone) {
+    try {
+      zone.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch {
+      zone.value = "";
+    }
+  }
   const offset = form.querySelector("#status-tz-offset");
   // The offset at the chosen time (summer time may differ from now's), as getTimezoneOffset says it.
   form.addEventListener("submit", () => {
