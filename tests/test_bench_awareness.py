@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from awareness.serializers import presence_changed_frame, receipts_changed_frame, typing_frame
-from bench import generator, loadgen, procs, quiet, report, run
+from bench import generator, loadgen, presence_fanout, procs, quiet, report, run
 from messaging.serializers import message_new_frame, room_read_frame
 
 pytestmark = pytest.mark.timeout(120)
@@ -293,3 +293,23 @@ def test_the_report_puts_on_and_off_side_by_side_at_the_same_rates():
     ]
     assert len(sent) == 1 and "| 10 | 5 | 0 | room.read 5, typing.started 90 | 9.5 |" in sent[0]
     assert report.awareness_tables({"configs": {"x": {"rooms": {}}}}) == []
+
+
+async def test_the_presence_fanout_reaches_every_peer_once_and_coalesces_a_flapping_tab(servers):
+    started, room, _ = servers
+    await loadgen.asyncio.sleep(2.2)  # the earlier tests' members' presence, coalesced, is out
+    args = run.argparse.Namespace(
+        repeats=1, coalesce=2.0, timeout=10.0, flaps=6, flap_every=0.1, connect_concurrency=10
+    )
+    found = await presence_fanout.measure(started["on"], {"rooms": {str(MEMBERS): room}}, MEMBERS, args)
+    assert found["peers"] == MEMBERS - 1 and found["subject_user_id"] == room["user_ids"][0]
+    (away,) = found["repeats"]
+    assert away["frames_per_peer"] == [1]  # every peer heard the subject go away, once
+    assert 0 < away["first_ms"] <= away["p50_ms"] <= away["all_ms"] < 10_000
+    assert away["server_cpu_us_raw"] > 0 and found["median"]["all_ms"] == away["all_ms"]
+    # Six changes in 0.6 s: each peer gets the first at once and the latest after the interval.
+    assert 1 <= found["flap"]["frames_per_peer"][0] <= found["flap"]["frames_per_peer"][1] <= 2
+    assert "| **median** |" in presence_fanout.markdown(
+        {**found, "config": "x", "git_commit": "y", "started": "z", "cpus": {"server": [0], "generator": [1]},
+         "loadavg": "0", "command": "c"}
+    )  # fmt: skip
