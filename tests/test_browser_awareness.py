@@ -315,6 +315,12 @@ def test_appear_offline_shows_a_person_offline_to_the_others_while_they_are_here
     judy.composer.click()
     expect(dot).to_have_attribute("data-state", "offline", timeout=CHANGE_MS)
     expect(dot).to_have_attribute("aria-label", "Judy: Offline")
+    # Judy sees herself as the others do, and why.
+    judy.page.reload()
+    judy.expect_connected()
+    own = presence_dot(judy, "judy")
+    expect(own).to_have_attribute("data-state", "offline")
+    expect(own).to_have_attribute("aria-label", "Judy: Invisible: others see you offline")
 
     settings.page.get_by_label("Appear offline (invisible)").uncheck()
     settings.page.get_by_role("button", name="Save privacy settings").click()

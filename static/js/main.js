@@ -94,7 +94,13 @@ if (config) {
   // The members' statuses as the page was rendered; their presence comes after the hello.
   for (const member of config.members || []) if (member.status) presence.apply({ id: member.id, status: member.status });
   if (config.presence === false) presence.enabled = false;
-  const presenceView = new PresenceView({ store: presence, root: document, members: config.members || [] });
+  const presenceView = new PresenceView({
+    store: presence,
+    root: document,
+    members: config.members || [],
+    me,
+    invisible: Boolean(config.awareness?.invisible),
+  });
   room.addEventListener("message", (event) => presenceView.paintItem(event.detail.item));
   for (const item of list.querySelectorAll(".message[data-seq]")) presenceView.paintItem(item);
   // Receipts and typing are for members, in rooms small enough to have them on.

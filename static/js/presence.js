@@ -253,9 +253,11 @@ export function presenceDot(store, id, { className = "presence" } = {}) {
  * Message authors' avatars (`data-author`, the room's `members` give their ids) get a dot too.
  */
 export class PresenceView {
-  constructor({ store, root = document, members = [] }) {
+  constructor({ store, root = document, members = [], me = null, invisible = false }) {
     this.store = store;
     this.root = root;
+    // Appearing offline, one sees oneself as the others do, and why.
+    this.invisibleId = invisible ? (members.find((m) => m.username === me)?.id ?? null) : null;
     this.ids = new Map(members.map((m) => [m.username, m.id])); // username → id
     this.usernames = new Map(members.map((m) => [m.id, m.username]));
     store.addEventListener("change", (event) => this.paint(event.detail.id));
@@ -278,15 +280,25 @@ export class PresenceView {
     const now = this.store.now();
     // user.status says the status alone: a dot waits for a state. Presence off: no dots at all.
     const known = this.store.enabled && STATES.has(person.state);
+    const shown = id === this.invisibleId ? { ...person, state: "offline", last_active_at: null } : person;
     for (const dot of this.root.querySelectorAll(`[data-presence-for="${id}"]`)) {
-      if (known) paintDot(dot, person, now);
-      else dot.hidden = true;
+      if (!known) {
+        dot.hidden = true;
+        continue;
+      }
+      paintDot(dot, shown, now);
+      if (id === this.invisibleId) {
+        const label = "Invisible: others see you offline";
+        dot.title = label;
+        dot.dataset.tip = label;
+        if (dot.getAttribute("aria-hidden") !== "true") dot.setAttribute("aria-label", `${dot.dataset.name}: ${label}`);
+      }
     }
     for (const line of this.root.querySelectorAll(`[data-status-for="${id}"]`)) paintStatus(line, person.status, now);
     const username = this.usernames.get(id);
     if (username === undefined) return;
     for (const avatar of this.root.querySelectorAll(`.message[data-author="${CSS.escape(username)}"] > .avatar`)) {
-      this.paintAvatar(avatar, known ? person.state : null);
+      this.paintAvatar(avatar, known ? shown.state : null);
     }
   }
 
@@ -296,11 +308,11 @@ export class PresenceView {
   }
 
   relabel() {
-    const now = this.store.now();
+    const ids = new Set();
     for (const dot of this.root.querySelectorAll('[data-presence-for][data-state="offline"]')) {
-      const person = this.store.get(Number(dot.dataset.presenceFor));
-      if (person) paintDot(dot, person, now);
+      ids.add(Number(dot.dataset.presenceFor));
     }
+    for (const id of ids) this.paint(id);
   }
 
   /** A message just drawn (its avatar is new): a small dot for its author (decorative: the member list says it). */
@@ -308,6 +320,7 @@ export class PresenceView {
     const id = this.ids.get(item?.dataset?.author);
     const person = id === undefined ? null : this.store.get(id);
     const avatar = item?.querySelector?.(":scope > .avatar");
-    if (person && avatar) this.paintAvatar(avatar, this.store.enabled && STATES.has(person.state) ? person.state : null);
+    const state = id === this.invisibleId ? "offline" : person?.state;
+    if (person && avatar) this.paintAvatar(avatar, this.store.enabled && STATES.has(state) ? state : null);
   }
 }
