@@ -25,6 +25,10 @@ export class ReadReceipts {
     this.pending = false;
 
     socket.on("hello", () => this.sync());
+    // Back in the room (after the view has taken it back).
+    socket.on("room.joined", (frame) => {
+      if (frame.room?.id === this.roomId) queueMicrotask(() => this.sync());
+    });
     socket.on("receipts.state", (frame) => {
       if (frame.room !== this.roomId) return;
       this.shared = frame.shared !== false;
@@ -50,7 +54,8 @@ export class ReadReceipts {
   }
 
   sync() {
-    this.socket.send({ type: "receipts.sync", room: this.roomId });
+    // Removed from the room meanwhile: nothing to ask (the server would refuse it).
+    if (this.view.isMember) this.socket.send({ type: "receipts.sync", room: this.roomId });
   }
 
   heard(read) {
