@@ -179,6 +179,9 @@ def test_is_typing_shows_under_the_composer_it_is_written_in_and_clears_when_the
         tab.message("hello").hover()
         tab.message("hello").get_by_role("button", name="Reply in thread", exact=True).click()
         expect(tab.thread_panel).to_be_visible()
+    # The server takes one start per person per room every 2.5 s (TYPING_THROTTLE_SECONDS),
+    # whichever of its conversations: Bob's thread starts after that.
+    bob.page.wait_for_timeout(2_600)
     bob.reply_box.press_sequentially("a reply")
     expect(thread_typing_line(alice)).to_have_text("Bob is typing…")
     expect(typing_line(alice)).to_have_text("")
