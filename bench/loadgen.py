@@ -44,8 +44,10 @@ permessage-deflate); with `processes=1` all of it runs in this process:
   seq it received, at most once a second (member m in slot m mod 10 of each second), which
   moves its read pointer and so the room's receipts (rooms up to the server's
   RECEIPTS_MAX_MEMBERS). `awareness="reads"` sends only the `room.read`s (what browsers still
-  send with awareness off at the server). One task per generator process does the periodic
-  part; the frames are written pre-encoded. Awareness frames received (typing.started/stopped,
+  send with awareness off at the server); `awareness="noreads"` all but them (presence and
+  typing, against a server with awareness on: what they cost without the read pointer's
+  writes). One task per generator process does the periodic part; the frames are written
+  pre-encoded. Awareness frames received (typing.started/stopped,
   presence.changed, receipts.changed, room.read) are counted by type from their first bytes,
   never parsed, and are no deliveries.
 - The generator's own CPU time (getrusage, each worker's added) is reported for each step, as
@@ -95,8 +97,14 @@ UPDATE_GRACE_S = 0.1
 NOISY_OTHER_CPU = 0.25
 NOISY_RETRIES = 2
 # Awareness (issue 13): what the members do as browsers, by mode; the cadence of it.
-AWARENESS_MODES = ("on", "off", "reads")
-BROWSER_DOES = {"on": {"presence", "typing", "reads"}, "reads": {"reads"}, "off": set(), None: set()}
+AWARENESS_MODES = ("on", "off", "reads", "noreads")
+BROWSER_DOES = {
+    "on": {"presence", "typing", "reads"},
+    "noreads": {"presence", "typing"},
+    "reads": {"reads"},
+    "off": set(),
+    None: set(),
+}
 PRESENCE_REFRESH_S = 60.0  # static/js/presence.js: "active" again at most once a minute
 READ_EVERY_S = 1.0  # a member's room.read at most once a second
 BROWSER_TICK_S = 0.1  # the periodic task's step: a tenth of the members' reads fall due in each

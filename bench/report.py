@@ -376,7 +376,7 @@ def awareness_comparison(results: dict) -> list[dict]:
     mode's server µs per delivery (and whether that step passed)."""
     rows = []
     for base, modes in awareness_variants(results).items():
-        order = [m for m in ("off", "reads", "on") if m in modes]
+        order = [m for m in ("off", "reads", "noreads", "on") if m in modes]
         sizes = sorted({int(size) for entry in modes.values() for size in (entry.get("rooms") or {})})
         for size in sizes:
             rooms = {m: (modes[m].get("rooms") or {}).get(str(size)) or {} for m in order}
@@ -434,7 +434,7 @@ def awareness_tables(results: dict) -> list[str]:
     steps = [
         (name, size, s)
         for name, entry in results["configs"].items()
-        if entry.get("awareness") in ("on", "reads")
+        if entry.get("awareness") in ("on", "reads", "noreads")
         for size, room in (entry.get("rooms") or {}).items()
         for s in room["steps"]
     ]

@@ -23,7 +23,8 @@ with presence, typing and read receipts on (PARLEY_PRESENCE, PARLEY_TYPING, PARL
 = 1) and the members behaving as browsers do with them (loadgen.BROWSER_DOES: presence.set,
 typing.start before each message, room.read once a second); "off", all three off at the server
 (= 0) and the members silent, as in every run before; "reads", off at the server but the members
-still sending the room.read a browser sends with awareness off. Its results are the
+still sending the room.read a browser sends with awareness off; "noreads", on at the server and
+the members sending all but the room.reads (presence and typing alone). Its results are the
 configuration's name with " awareness-on" (…) after it. The baseline and the peers have no
 awareness: they run once. `--wait-quiet SECONDS` waits (up to that long) before each
 configuration for other people's processes to leave the machine quiet (bench/quiet.py).
@@ -449,7 +450,7 @@ def awareness_env(mode: str | None) -> dict[str, str]:
     """The server's awareness settings for a mode: all on, all off, or (None) its defaults."""
     if mode is None:
         return {}
-    value = "1" if mode == "on" else "0"
+    value = "1" if mode in ("on", "noreads") else "0"
     return dict.fromkeys(AWARENESS_SETTINGS, value)
 
 
@@ -631,7 +632,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argpa
         "--awareness",
         help="awareness modes, each a run of every Parley configuration (e.g. on,off): on = presence, "
         "typing and receipts on at the server and the members behaving as browsers; off = all off, "
-        "members silent; reads = off, members sending room.read only",
+        "members silent; reads = off, members sending room.read only; noreads = on, members sending "
+        "all but room.read",
     )
     parser.add_argument(
         "--profile-awareness",
@@ -839,7 +841,7 @@ def estimate(args, prior: dict | None = None) -> dict:
             knee = prior.get(name, prior.get(config.name, {})).get(size, assumed)
             steps, seconds = room_steps(config, size, args, knee)
             seconds += size / rate + 1.0
-            if name.endswith("awareness-on"):
+            if name.endswith(("awareness-on", "awareness-noreads")):
                 seconds += loadgen.AWARENESS_SETTLE_S
             if peer:
                 seconds += size * PEER_SETUP_S_PER_MEMBER[config.server]

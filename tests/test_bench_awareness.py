@@ -152,6 +152,23 @@ async def test_reads_only_move_the_pointers_and_a_server_with_receipts_off_sends
     assert result["other_frames"] == {"room.read": result["reads_sent"]}
 
 
+async def test_noreads_members_type_and_say_active_but_never_move_their_read_pointers(servers):
+    started, room, database = servers
+    before = read_pointers(database, room["id"])
+    load = make_room(started["on"], room, mode="noreads")
+    await load.connect()
+    try:
+        result = await load.run_step(10.0, 1.5, 5.0, "test")
+        await loadgen.asyncio.sleep(1.2)  # a reading member would have said so by now
+    finally:
+        await load.close()
+    assert result["typing_sent"] == result["messages_sent"] == 15 and result["reads_sent"] == 0
+    assert result["other_frames"]["typing.started"] > 0 and "room.read" not in result["other_frames"]
+    # Only the senders' pointers moved (a member's own message is read by its author).
+    after = read_pointers(database, room["id"])
+    assert after[3:] == before[3:] and after[:3] != before[:3]
+
+
 def test_awareness_frames_are_counted_by_type_from_their_first_bytes():
     user = type("U", (), {"id": 3, "username": "bob", "shown_name": "Bob"})()
     frames = {
@@ -219,6 +236,7 @@ def test_the_awareness_option_runs_each_parley_configuration_per_mode_and_the_ba
         "PARLEY_READ_RECEIPTS": "1",
     }
     assert set(run.awareness_env("off").values()) == set(run.awareness_env("reads").values()) == {"0"}
+    assert run.awareness_env("noreads") == run.awareness_env("on")
     assert run.awareness_env(None) == {}
     variant = run.argparse.Namespace(**vars(args))
     variant.awareness = "on"
