@@ -56,22 +56,28 @@ class PresenceTracker:
         self.persist_seconds = limits["PRESENCE_PERSIST_SECONDS"]
         self.sockets: dict[object, SocketPresence] = {}
         self.users: dict[int, set] = {}
-        # Announcements waiting for their user's coalescing interval: user id → (shown, rooms).
-        self.pending: dict[int, tuple[Shown, list[int] | None]] = {}
+        # When each user with sockets here was last active on one of them (while visible).
+        self.last_active: dict[int, float] = {}
+        # Users whose entry the store must hear again, written by one writer in turn: a user's
+        # writes never overtake each other, and no socket ever waits for the store.
+        self.dirty: dict[int, None] = {}
+        # Users whose shown state changed, waiting for their coalescing interval.
+        self.pending: set[int] = set()
         self.sent_at: dict[int, float] = {}
         # Last-active times not yet in the database: user id → epoch seconds.
         self.unpersisted: dict[int, float] = {}
+        self._writing: asyncio.Task | None = None
         self._flushing: asyncio.Task | None = None
         self._beating: asyncio.Task | None = None
         self._persisted_at = 0.0
 
-    # --- sockets ---------------------------------------------------------------------------------
+    # --- sockets: never waiting for the store ----------------------------------------------------
 
     async def attach(self, consumer) -> None:
         self.sockets[consumer] = SocketPresence()
         self.users.setdefault(consumer.user.id, set()).add(consumer)
         self.start()
-        await self.put(consumer.user.id)
+        self.mark(consumer.user.id)
 
     async def detach(self, consumer) -> None:
         if self.sockets.pop(consumer, None) is None:
@@ -82,66 +88,77 @@ class PresenceTracker:
             sockets.discard(consumer)
             if not sockets:
                 del self.users[user_id]
-        await self.put(user_id, rooms=list(consumer.streams))
+        self.mark(user_id)
 
     async def set_state(self, consumer, state: str) -> None:
         presence = self.sockets.get(consumer)
         if presence is None or state not in STATES:
             return
         now = self.clock()
-        before = self._fold(consumer.user.id, now)
+        user_id = consumer.user.id
+        before = self._fold(user_id, now)
         presence.state = state
         if state == ACTIVE:
             presence.active_at = now
             if not consumer.user.invisible:
-                self.unpersisted[consumer.user.id] = now
-        after = self._fold(consumer.user.id, now)
-        # The store hears of a change, and of activity at most once per coalescing interval (for
-        # "last active" in other processes' reads); every refresh would be a write per minute
-        # per tab for nothing.
-        if after != before:
-            await self.put(consumer.user.id)
+                self.last_active[user_id] = now
+                self.unpersisted[user_id] = now
+        # The store hears of a change of state only: a refresh of "active" (once a minute per
+        # tab) changes nothing others see; the last-active time goes with the next change, and
+        # to the database once a minute.
+        if self._fold(user_id, now) != before:
+            self.mark(user_id)
 
     async def refresh_user(self, user_id: int) -> None:
-        """Fold and put the user again (invisibility changed)."""
-        await self.put(user_id)
+        """Put the user again (invisibility changed)."""
+        self.mark(user_id)
 
-    def _fold(self, user_id: int, now: float) -> tuple[str | None, float | None]:
-        """This process's entry for the user: active if a socket is active and not idle."""
-        state, last = None, None
+    def _fold(self, user_id: int, now: float) -> str | None:
+        """This process's entry for the user: active if a socket is active and not idle, away if
+        any socket is here, None if none."""
+        state = None
         for consumer in self.users.get(user_id, ()):
             presence = self.sockets[consumer]
             fresh = presence.active_at is not None and now - presence.active_at < self.idle_seconds
             if presence.state == ACTIVE and fresh:
-                state = ACTIVE
-            elif state is None:
-                state = AWAY
-            if presence.active_at is not None and (last is None or presence.active_at > last):
-                last = presence.active_at
-        return state, last
+                return ACTIVE
+            state = AWAY
+        return state
 
-    async def put(self, user_id: int, *, rooms: list[int] | None = None) -> None:
+    def mark(self, user_id: int) -> None:
+        self.dirty[user_id] = None
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.ensure_future(self._write())
+
+    async def _write(self) -> None:
+        while self.dirty:
+            user_id = next(iter(self.dirty))
+            del self.dirty[user_id]
+            try:
+                await self.put(user_id)
+            except Exception:
+                # The next change, renewal or reconnect puts it again; messages never wait here.
+                logger.exception("Putting user %s's presence failed", user_id)
+
+    async def put(self, user_id: int) -> None:
+        """Write the user's entry as it is now (the writer's turn: one user at a time)."""
         now = self.clock()
-        state, last = self._fold(user_id, now)
+        state = self._fold(user_id, now)
         sockets = self.users.get(user_id, ())
-        invisible = any(consumer.user.invisible for consumer in sockets)
-        if sockets:
-            rooms = sorted({room_id for consumer in sockets for room_id in consumer.streams})
-        try:
-            shown = await self.store.put(
-                self.process, user_id, state, None if invisible else last, invisible, now, self.ttl
-            )
-        except Exception:
-            logger.exception("Putting user %s's presence failed", user_id)
-            return
+        # With no socket here, this process does not know; it leaves invisibility as it is.
+        invisible = any(consumer.user.invisible for consumer in sockets) if sockets else None
+        last = None if invisible else self.last_active.get(user_id)
+        shown = await self.store.put(self.process, user_id, state, last, invisible, now, self.ttl)
+        if not sockets:
+            self.last_active.pop(user_id, None)
         if shown is not None:
-            self.announce(shown, rooms)
+            self.announce(user_id)
 
     # --- announcing ------------------------------------------------------------------------------
 
-    def announce(self, shown: Shown, rooms: list[int] | None) -> None:
-        """Queue `shown` for its peers; sent now, or when the user's interval is over."""
-        self.pending[shown.user_id] = (shown, rooms)
+    def announce(self, user_id: int) -> None:
+        """Tell the user's peers what they now see: now, or when the user's interval is over."""
+        self.pending.add(user_id)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush())
 
@@ -153,13 +170,13 @@ class PresenceTracker:
                 u for u in self.pending if now - self.sent_at.get(u, float("-inf")) >= self.coalesce_seconds
             ]
             if due:
-                batch = {user_id: self.pending.pop(user_id) for user_id in due}
+                self.pending.difference_update(due)
                 for user_id in due:
                     self.sent_at[user_id] = now
                 try:
-                    await self._send(batch)
+                    await self._send(due)
                 except Exception:
-                    logger.exception("Announcing the presence of %s users failed", len(batch))
+                    logger.exception("Announcing the presence of %s users failed", len(due))
                 continue
             wake = min(self.sent_at[u] for u in self.pending) + self.coalesce_seconds
             await asyncio.sleep(max(0.0, wake - now))
@@ -168,21 +185,27 @@ class PresenceTracker:
         for user_id in [u for u, at in self.sent_at.items() if now - at >= self.coalesce_seconds]:
             del self.sent_at[user_id]
 
-    async def _send(self, batch: dict[int, tuple[Shown, list[int] | None]]) -> None:
-        """Each user's presence frame to its peers; who they are and their status in one read."""
-        users, known_rooms = await database_sync_to_async(selectors.users_and_rooms)(
-            list(batch), without_rooms=[u for u, (_, rooms) in batch.items() if rooms is None]
+    async def _send(self, user_ids: list[int]) -> None:
+        """Each user's presence as the store has it now (not as it was when queued: another
+        process may have changed it meanwhile), to the members of the user's rooms as the
+        database has them now. The store's version lets every hub drop an older state that
+        arrives after a newer one."""
+        shown = await self.store.read(user_ids, self.clock(), self.ttl)
+        users, rooms = await database_sync_to_async(selectors.users_and_rooms)(
+            user_ids, without_rooms=user_ids
         )
-        for user_id, (shown, rooms) in batch.items():
+        for user_id in user_ids:
             user = users.get(user_id)
             if user is None:
                 continue
-            frame = presence_changed_frame(presence_payload(user, shown))
+            current = shown.get(user_id)
+            frame = presence_changed_frame(presence_payload(user, current))
             await outlet.send_to_peers(
                 user_id,
-                rooms if rooms is not None else known_rooms.get(user_id, []),
+                rooms.get(user_id, []),
                 frame,
                 kind=PRESENCE_KIND,
+                version=current.version if current is not None else None,
             )
 
     # --- reading ---------------------------------------------------------------------------------
@@ -216,15 +239,21 @@ class PresenceTracker:
     async def beat(self) -> None:
         """Renew, reap, demote idle sockets, persist last-active times."""
         now = self.clock()
-        for shown in await self.store.beat(self.process, now, self.ttl):
-            self.announce(shown, None)  # a dead process's user: rooms from the database
+        renewed, reaped = await self.store.beat(self.process, now, self.ttl)
+        if not renewed:
+            # This process was taken for dead (a stall or a store outage longer than the TTL)
+            # and its entries reaped: put every user with sockets here again.
+            for user_id in list(self.users):
+                self.mark(user_id)
+        for shown in reaped:
+            self.announce(shown.user_id)
         for user_id in list(self.users):
-            state, _ = self._fold(user_id, now)
-            if state == AWAY and any(self.sockets[c].state == ACTIVE for c in self.users.get(user_id, ())):
+            sockets = self.users[user_id]
+            if self._fold(user_id, now) == AWAY and any(self.sockets[c].state == ACTIVE for c in sockets):
                 # Gone idle: the sockets are away now, until their clients say otherwise.
-                for consumer in self.users[user_id]:
+                for consumer in sockets:
                     self.sockets[consumer].state = AWAY
-                await self.put(user_id)
+                self.mark(user_id)
         if self.unpersisted and now - self._persisted_at >= self.persist_seconds:
             times, self.unpersisted = self.unpersisted, {}
             self._persisted_at = now
@@ -236,7 +265,7 @@ class PresenceTracker:
                     self.unpersisted.setdefault(user_id, at)
 
     async def close(self) -> None:
-        for task in (self._beating, self._flushing):
+        for task in (self._beating, self._flushing, self._writing):
             if task is not None:
                 task.cancel()
         await self.store.close()

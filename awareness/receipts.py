@@ -53,9 +53,11 @@ class ReceiptBatcher:
     async def _send_later(self, room_id: int, wait: float) -> None:
         try:
             await asyncio.sleep(wait)
-            await self._send(room_id)
         finally:
+            # Before the send: a pointer that moves while it is under way waits for the next
+            # frame, which it schedules itself, instead of for a frame already gone.
             self.waiting.pop(room_id, None)
+        await self._send(room_id)
 
     async def _send(self, room_id: int) -> None:
         reads = self.pending.pop(room_id, None)

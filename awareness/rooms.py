@@ -26,6 +26,3 @@ class RoomSizes:
             counts = await database_sync_to_async(selectors.member_counts)([room_id])
             known = self.sizes[room_id] = (counts.get(room_id, 0), now)
         return known[0]
-
-    def forget(self, room_id: int) -> None:
-        self.sizes.pop(room_id, None)

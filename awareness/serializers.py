@@ -34,18 +34,18 @@ def status_payload(user, now: datetime | None = None) -> dict[str, Any] | None:
 
 def presence_payload(user, shown: Shown | None, *, now: datetime | None = None) -> dict[str, Any]:
     """What others see of `user`: the shown state from the store (None: never seen), when last
-    active (the store's, else the database's), and the status. Invisible users are offline with
-    no last-active time."""
+    active (the later of the store's and the database's), and the status."""
+    stored = user.last_active_at
     if user.invisible or shown is None:
+        # Invisible: offline, with the last-active time from before (the database's, which
+        # stops moving while invisible), so that nothing sets an invisible user apart.
         state, last_active = OFFLINE, None
     else:
         state, last_active = shown.state, shown.last_active
-    if user.invisible:
-        last_active_at = None
-    elif last_active is not None:
-        last_active_at = datetime.fromtimestamp(last_active, tz=UTC).isoformat()
-    else:
-        last_active_at = user.last_active_at.isoformat() if user.last_active_at else None
+    when = datetime.fromtimestamp(last_active, tz=UTC) if last_active is not None else None
+    if stored is not None and (when is None or stored > when):
+        when = stored
+    last_active_at = when.isoformat() if when is not None else None
     return {
         "id": user.id,
         "state": state,

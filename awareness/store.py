@@ -24,6 +24,7 @@ STATES = (ACTIVE, AWAY)
 # A user's entry lives on at most this long after its last write (a user nobody touched for a
 # week has no presence worth keeping; "last active" is in the database too).
 USER_KEY_TTL_SECONDS = 7 * 24 * 3600
+STORE_TIMEOUT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Shown:
     user_id: int
     state: str
     last_active: float | None
+    # Grows with every change of what others see (at least to the change's time in ms, so a
+    # store that lost its data starts above what hubs remember): the newest state wins.
+    version: int = 0
 
 
 class PresenceStore(Protocol):
@@ -43,16 +47,18 @@ class PresenceStore(Protocol):
         user_id: int,
         state: str | None,
         last_active: float | None,
-        invisible: bool,
+        invisible: bool | None,
         now: float,
         ttl: float,
     ) -> Shown | None:
-        """Set (or with `state` None, remove) this process's entry for the user; the user's new
-        shown state when it changed (the caller announces it), else None."""
+        """Set (or with `state` None, remove) this process's entry for the user, and the user's
+        invisibility (None: leave it); the user's new shown state when it changed (the caller
+        announces it), else None."""
 
-    async def beat(self, process: str, now: float, ttl: float) -> list[Shown]:
-        """Renew this process's liveness and reap dead processes: the users whose shown state
-        changed by it."""
+    async def beat(self, process: str, now: float, ttl: float) -> tuple[bool, list[Shown]]:
+        """Renew this process's liveness and reap dead processes: whether this process was
+        still known (False: it was reaped, its entries are gone), and the users whose shown
+        state the reaping changed."""
 
     async def read(self, user_ids: list[int], now: float, ttl: float) -> dict[int, Shown]:
         """The users' shown state (absent: never seen, offline)."""
@@ -69,6 +75,7 @@ class _UserEntry:
     invisible: bool = False
     shown: str = OFFLINE
     last: float | None = None
+    version: int = 0
 
 
 class MemoryPresenceStore:
@@ -89,10 +96,12 @@ class MemoryPresenceStore:
         else:
             entry.processes[process] = (state, last_active)
             self.members.setdefault(process, set()).add(user_id)
-        entry.invisible = invisible
+        if invisible is not None:
+            entry.invisible = invisible
         return self._changed(user_id, entry, now, ttl)
 
     async def beat(self, process, now, ttl):
+        renewed = process in self.alive
         self.alive[process] = now
         changed = []
         for dead in [p for p, at in self.alive.items() if at < now - ttl]:
@@ -105,7 +114,7 @@ class MemoryPresenceStore:
                 shown = self._changed(user_id, entry, now, ttl)
                 if shown is not None:
                     changed.append(shown)
-        return changed
+        return renewed, changed
 
     async def read(self, user_ids, now, ttl):
         found = {}
@@ -113,7 +122,7 @@ class MemoryPresenceStore:
             entry = self.users.get(user_id)
             if entry is not None:
                 state, last = self._union(entry, now, ttl)
-                found[user_id] = Shown(user_id, state, None if entry.invisible else last)
+                found[user_id] = Shown(user_id, state, None if entry.invisible else last, entry.version)
         return found
 
     async def close(self):
@@ -138,7 +147,8 @@ class MemoryPresenceStore:
         if state == entry.shown:
             return None
         entry.shown = state
-        return Shown(user_id, state, None if entry.invisible else last)
+        entry.version = max(entry.version + 1, int(now * 1000))
+        return Shown(user_id, state, None if entry.invisible else last, entry.version)
 
 
 # --- Redis ---------------------------------------------------------------------------------------
@@ -149,11 +159,12 @@ class MemoryPresenceStore:
 _UNION = """
 local function shown_of(user, procs, now, ttl, record)
   local all = redis.call('HGETALL', user)
-  local best, last, lastnum, inv, shown = nil, nil, nil, '0', 'offline'
+  local best, last, lastnum, inv, shown, version = nil, nil, nil, '0', 'offline', 0
   for i = 1, #all, 2 do
     local k, v = all[i], all[i + 1]
     if k == 'inv' then inv = v
     elseif k == 'shown' then shown = v
+    elseif k == 'v' then version = tonumber(v)
     elseif k == 'last' then
       local n = tonumber(v)
       if n and (lastnum == nil or n > lastnum) then last, lastnum = v, n end
@@ -173,10 +184,11 @@ local function shown_of(user, procs, now, ttl, record)
   if inv == '1' then now_shown = 'offline'; last = nil end
   local changed = 0
   if now_shown ~= shown and record then
-    redis.call('HSET', user, 'shown', now_shown)
+    version = math.max(version + 1, math.floor(now * 1000))
+    redis.call('HSET', user, 'shown', now_shown, 'v', string.format('%d', version))
     changed = 1
   end
-  return {now_shown, last or '', changed}
+  return {now_shown, last or '', changed, string.format('%d', version)}
 end
 """
 
@@ -195,7 +207,7 @@ else
   redis.call('HSET', user, field, state .. '|' .. at)
   redis.call('SADD', members, uid)
 end
-redis.call('HSET', user, 'inv', inv)
+if inv ~= '' then redis.call('HSET', user, 'inv', inv) end
 redis.call('EXPIRE', user, keep)
 return shown_of(user, procs, now, ttl, true)
 """
@@ -206,8 +218,9 @@ _BEAT = (
     + """
 local procs, prefix = KEYS[1], ARGV[1]
 local process, now, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local renewed = redis.call('ZSCORE', procs, process) and 1 or 0
 redis.call('ZADD', procs, now, process)
-local out = {}
+local out = {renewed}
 for _, dead in ipairs(redis.call('ZRANGEBYSCORE', procs, '-inf', '(' .. tostring(now - ttl))) do
   -- ZREM is the claim: of the processes reaping at once, one gets each dead one.
   if redis.call('ZREM', procs, dead) == 1 then
@@ -220,6 +233,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', procs, '-inf', '(' .. tostring
         table.insert(out, uid)
         table.insert(out, r[1])
         table.insert(out, r[2])
+        table.insert(out, r[4])
       end
     end
     redis.call('DEL', members)
@@ -241,6 +255,7 @@ for i = 4, #ARGV do
     table.insert(out, ARGV[i])
     table.insert(out, r[1])
     table.insert(out, r[2])
+    table.insert(out, r[4])
   end
 end
 return out
@@ -257,7 +272,13 @@ class RedisPresenceStore:
     def __init__(self, url: str, prefix: str = "parley:presence:"):
         import redis.asyncio as redis
 
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        # Timeouts: a Redis that hangs must cost presence its news, never hold a socket.
+        self.redis = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=STORE_TIMEOUT_SECONDS,
+            socket_connect_timeout=STORE_TIMEOUT_SECONDS,
+        )
         self.prefix = prefix
         self._put = self.redis.register_script(_PUT)
         self._beat = self.redis.register_script(_BEAT)
@@ -274,29 +295,34 @@ class RedisPresenceStore:
             user_id,
             state or "",
             _number(last_active),
-            int(invisible),
+            "" if invisible is None else int(invisible),
             repr(now),
             ttl,
             USER_KEY_TTL_SECONDS,
         ]
-        state, last, changed = await self._put(keys=keys, args=args)
-        return Shown(user_id, state, _float(last)) if int(changed) else None
+        state, last, changed, version = await self._put(keys=keys, args=args)
+        return Shown(user_id, state, _float(last), int(version)) if int(changed) else None
 
     async def beat(self, process, now, ttl):
-        flat = await self._beat(keys=[self.procs_key], args=[self.prefix, process, repr(now), ttl])
-        return [Shown(int(flat[i]), flat[i + 1], _float(flat[i + 2])) for i in range(0, len(flat), 3)]
+        renewed, *flat = await self._beat(keys=[self.procs_key], args=[self.prefix, process, repr(now), ttl])
+        return bool(int(renewed)), _shown_of(flat)
 
     async def read(self, user_ids, now, ttl):
         if not user_ids:
             return {}
         flat = await self._read(keys=[self.procs_key], args=[self.prefix, repr(now), ttl, *user_ids])
-        return {
-            int(flat[i]): Shown(int(flat[i]), flat[i + 1], _float(flat[i + 2]))
-            for i in range(0, len(flat), 3)
-        }
+        return {shown.user_id: shown for shown in _shown_of(flat)}
 
     async def close(self):
         await self.redis.aclose()
+
+
+def _shown_of(flat: list) -> list[Shown]:
+    """The scripts' flat answers: user, state, last active, version, user, state, …"""
+    return [
+        Shown(int(flat[i]), flat[i + 1], _float(flat[i + 2]), int(flat[i + 3]))
+        for i in range(0, len(flat), 4)
+    ]
 
 
 def _number(value: float | None) -> str:

@@ -1,7 +1,10 @@
 """Typing: "Bob is typing…", never stored, at most one start per user per conversation per
-TYPING_THROTTLE_SECONDS, and only in rooms of at most TYPING_MAX_MEMBERS.
+TYPING_THROTTLE_SECONDS, only in rooms of at most TYPING_MAX_MEMBERS, and never from an
+invisible user.
 
-A conversation is a room's timeline (thread root None) or one thread. Starts that come too soon
+A conversation is a room's timeline (thread root None) or one thread; the throttle counts per
+room, so a user typing in a room and one of its threads at once is relayed one start per
+interval. Starts that come too soon
 are dropped without an answer (the client's next one, within its own 3 s, gets through); each
 start tells the others how long to show it (`expires_in`), so a lost stop heals by itself. A
 socket that closes stops what it was typing.
@@ -28,20 +31,22 @@ class TypingRelay:
     def __init__(self, sizes: RoomSizes, clock: Callable[[], float] = time.monotonic):
         self.sizes = sizes
         self.clock = clock
-        # (user id, conversation) → when the last start went out.
-        self.started_at: dict[tuple[int, Conversation], float] = {}
+        # (user id, room id) → when the user's last start in the room went out.
+        self.started_at: dict[tuple[int, int], float] = {}
 
     async def start(self, consumer, conversation: Conversation) -> bool:
         """Tell the others; False when dropped (too soon, room too big, typing off)."""
         limits = settings.PARLEY
-        if not limits["TYPING"]:
-            return False
-        key = (consumer.user.id, conversation)
+        if not limits["TYPING"] or consumer.user.invisible:
+            return False  # an invisible user's typing would say they are here
+        room_id, root = conversation
+        # One start per user per room per throttle, whichever of its conversations, and kept
+        # across stops: starts and stops in turn, or a start per made-up thread, gain nothing.
+        key = (consumer.user.id, room_id)
         now = self.clock()
         last = self.started_at.get(key)
         if last is not None and now - last < limits["TYPING_THROTTLE_SECONDS"]:
             return False
-        room_id, root = conversation
         if await self.sizes.size(room_id) > limits["TYPING_MAX_MEMBERS"]:
             return False
         self.started_at[key] = now
@@ -58,7 +63,6 @@ class TypingRelay:
         if conversation not in consumer.typing_in:
             return
         consumer.typing_in.discard(conversation)
-        self.started_at.pop((consumer.user.id, conversation), None)
         room_id, root = conversation
         frame = typing_frame(room_id, root, consumer.user, started=False, expires_in=0)
         await outlet.send_ephemeral_to_room(room_id, frame, kind=TYPING_KIND, skip_user=consumer.user.id)

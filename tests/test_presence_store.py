@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from awareness.store import MemoryPresenceStore, RedisPresenceStore, Shown
+from awareness.store import MemoryPresenceStore, RedisPresenceStore
 
 TTL = 30.0
 
@@ -27,21 +27,49 @@ async def store(request):
     await redis_store.close()
 
 
+def seen(shown) -> tuple:
+    """What others see, without the version."""
+    return None if shown is None else (shown.user_id, shown.state, shown.last_active)
+
+
 async def test_a_user_is_active_if_any_process_has_them_active(store):
-    assert await store.put("a", 7, "away", None, False, 100.0, TTL) == Shown(7, "away", None)
-    assert await store.put("b", 7, "active", 101.0, False, 101.0, TTL) == Shown(7, "active", 101.0)
+    assert seen(await store.put("a", 7, "away", None, False, 100.0, TTL)) == (7, "away", None)
+    assert seen(await store.put("b", 7, "active", 101.0, False, 101.0, TTL)) == (7, "active", 101.0)
     # Nothing others would see changed: nothing to announce.
     assert await store.put("a", 7, "away", None, False, 102.0, TTL) is None
-    assert await store.put("b", 7, None, None, False, 103.0, TTL) == Shown(7, "away", 101.0)
-    assert await store.put("a", 7, None, None, False, 104.0, TTL) == Shown(7, "offline", 101.0)
-    assert await store.read([7, 8], 105.0, TTL) == {7: Shown(7, "offline", 101.0)}
+    assert seen(await store.put("b", 7, None, None, None, 103.0, TTL)) == (7, "away", 101.0)
+    assert seen(await store.put("a", 7, None, None, None, 104.0, TTL)) == (7, "offline", 101.0)
+    assert {k: seen(v) for k, v in (await store.read([7, 8], 105.0, TTL)).items()} == {
+        7: (7, "offline", 101.0)
+    }
+
+
+async def test_every_change_has_a_newer_version_than_the_last_and_reads_say_the_current_one(store):
+    versions = []
+    for t, state in enumerate(["away", "active", "away", None]):
+        versions.append((await store.put("a", 7, state, None, False, 100.0 + t, TTL)).version)
+    assert versions == sorted(set(versions)), versions
+    assert (await store.read([7], 104.0, TTL))[7].version == versions[-1]
+    # A store that lost everything (a Redis restart) still counts above what hubs remember:
+    # versions are at least the change's time in milliseconds.
+    assert versions[0] >= 100_000
+
+
+async def test_a_process_without_sockets_of_an_invisible_user_leaves_them_invisible(store):
+    await store.put("a", 7, "away", None, True, 100.0, TTL)
+    await store.put("b", 7, "away", None, True, 100.0, TTL)
+    # b's last socket closes: b knows nothing of the user's choice and says nothing of it.
+    assert await store.put("b", 7, None, None, None, 101.0, TTL) is None
+    assert (await store.read([7], 102.0, TTL))[7].state == "offline"
+    # The user turns visible (a's socket hears it): announced.
+    assert seen(await store.put("a", 7, "away", None, False, 103.0, TTL)) == (7, "away", None)
 
 
 async def test_an_invisible_user_is_offline_without_a_last_active_time(store):
     await store.put("a", 7, "active", 100.0, False, 100.0, TTL)
-    assert await store.put("a", 7, "active", None, True, 101.0, TTL) == Shown(7, "offline", None)
-    assert await store.read([7], 102.0, TTL) == {7: Shown(7, "offline", None)}
-    assert await store.put("a", 7, "active", 103.0, False, 103.0, TTL) == Shown(7, "active", 103.0)
+    assert seen(await store.put("a", 7, "active", None, True, 101.0, TTL)) == (7, "offline", None)
+    assert seen((await store.read([7], 102.0, TTL))[7]) == (7, "offline", None)
+    assert seen(await store.put("a", 7, "active", 103.0, False, 103.0, TTL)) == (7, "active", 103.0)
 
 
 async def test_a_dead_process_is_reaped_after_the_ttl_by_one_survivor(store):
@@ -49,19 +77,21 @@ async def test_a_dead_process_is_reaped_after_the_ttl_by_one_survivor(store):
     await store.put("dies", 8, "away", None, False, 100.0, TTL)
     await store.put("lives", 8, "active", 100.0, False, 100.0, TTL)
     # Within the TTL the dead process still counts.
-    assert await store.beat("lives", 100.0 + TTL - 1, TTL) == []
+    assert await store.beat("lives", 100.0 + TTL - 1, TTL) == (True, [])
     assert (await store.read([7], 100.0 + TTL - 1, TTL))[7].state == "active"
     # After it, reads no longer count it at once, and the first survivor to renew announces.
     assert (await store.read([7], 100.0 + TTL + 1, TTL))[7].state == "offline"
-    reaped = await store.beat("lives", 100.0 + TTL + 1, TTL)
-    assert reaped == [Shown(7, "offline", 100.0)]  # user 8 is still active on "lives"
-    assert await store.beat("other", 100.0 + TTL + 2, TTL) == []  # reaped once
+    renewed, reaped = await store.beat("lives", 100.0 + TTL + 1, TTL)
+    assert renewed and [seen(s) for s in reaped] == [(7, "offline", 100.0)]  # 8 is active on "lives"
+    assert (await store.beat("other", 100.0 + TTL + 2, TTL))[1] == []  # reaped once
     assert (await store.read([8], 100.0 + TTL + 2, TTL))[8].state == "active"
+    # The "dead" one comes back (it was only stalled): its beat says it was taken for dead.
+    assert (await store.beat("dies", 100.0 + TTL + 3, TTL))[0] is False
 
 
 async def test_a_process_that_keeps_renewing_is_never_reaped(store):
     await store.put("a", 7, "away", None, False, 0.0, TTL)
     for t in range(10, 200, 10):
-        assert await store.beat("a", float(t), TTL) == []
-        assert await store.beat("b", float(t), TTL) == []
+        assert await store.beat("a", float(t), TTL) == (True, [])
+        assert (await store.beat("b", float(t), TTL))[1] == []
     assert (await store.read([7], 200.0, TTL))[7].state == "away"

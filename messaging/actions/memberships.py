@@ -3,8 +3,8 @@ member's read pointer."""
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F, Subquery, Value
-from django.db.models.functions import Greatest, Least
+from django.db.models import Subquery, Value
+from django.db.models.functions import Least
 
 from awareness.realtime import publish_read_on_commit
 
@@ -70,21 +70,26 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
     """Move the member's read pointer forward to `seq` (never back, never past the room's end).
 
     Returns the pointer now stored; raises NotMember/NotFound when the user is not a member.
-    With `announce`, the user's open tabs hear of it, and the room's read receipts (the socket
-    does both itself, in its event loop).
+    With `announce`, the user's open tabs hear of it, and, if it moved, the room's read receipts
+    (the socket does both itself, in its event loop: `move_read_pointer`).
     """
-    room_end = Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1])
-    updated = Membership.objects.filter(user=user, room_id=room_id).update(
-        last_read_seq=Greatest(F("last_read_seq"), Least(Value(seq), room_end))
-    )
-    if not updated:
-        raise write_refusal(user=user, room_id=room_id)
-    stored = (
-        Membership.objects.filter(user=user, room_id=room_id).values_list("last_read_seq", flat=True).get()
-    )
+    stored, moved = move_read_pointer(user=user, room_id=room_id, seq=seq)
     if announce:
         outlet.send_to_user_on_commit(
             user.id, room_read_frame(room_id, stored, room_unread(user=user, room_id=room_id))
         )
-        publish_read_on_commit(room_id, user, stored)
+        if moved:
+            publish_read_on_commit(room_id, user, stored)
     return stored
+
+
+def move_read_pointer(*, user, room_id: int, seq: int) -> tuple[int, bool]:
+    """The read pointer's move, announcing nothing: (the pointer now stored, whether it moved).
+    Two queries either way; raises NotMember/NotFound when the user is not a member."""
+    target = Least(Value(seq), Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1]))
+    mine = Membership.objects.filter(user=user, room_id=room_id)
+    moved = bool(mine.filter(last_read_seq__lt=target).update(last_read_seq=target))
+    stored = mine.values_list("last_read_seq", flat=True).first()
+    if stored is None:
+        raise write_refusal(user=user, room_id=room_id)
+    return stored, moved

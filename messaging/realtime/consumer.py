@@ -25,7 +25,7 @@ from notifications.notifier import notifier
 
 from .. import selectors
 from ..actions import changes, threads
-from ..actions.memberships import mark_room_read
+from ..actions.memberships import move_read_pointer
 from ..actions.messages import MAX_CLIENT_ID_CHARS, send_message_async
 from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
 from ..serializers import (
@@ -71,6 +71,7 @@ GROUP_REFRESH_SECONDS = 3600
 # database hop when the last check is older than this; events close such sockets at once.
 WRITE_RECHECK_SECONDS = 10.0
 ROOM_REFUSALS = (NotMember.code, NotFound.code)
+BACKGROUND: set[asyncio.Future] = set()
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -107,6 +108,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # the conversations this socket said its person is typing in.
         self.awareness = None
         self.typing_in: set[tuple[int, int | None]] = set()
+        self.greeted = False  # hello is queued: the first frame a client gets
 
     async def __call__(self, scope, receive, send):
         """As Channels' own, minus a channel of its own in the layer and the tasks that wait on
@@ -160,6 +162,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for room_id, (last_seq, last_change) in positions.items():
                 self.streams.add(room_id, last_change, last_seq)
             self.push(hello_frame(user.id, list(self.streams)))
+            self.greeted = True
             for room_id in self.streams:
                 await self.hub.add(room_id, self)
             await self.accept()
@@ -228,7 +231,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.released = True
         self.streams.close()
-        await self.leave_awareness()
         if self.outbox is not None:
             self.outbox.stop()
         if self.bucket is not None:
@@ -244,16 +246,33 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.hub.remove_user(self.user.id, self)
             except Exception:
                 logger.exception("Leaving user %s's group failed", self.user.id)
+        await self.leave_awareness()
 
     async def leave_awareness(self) -> None:
-        parts = self.awareness or (awareness() if self.typing_in else None)
-        if parts is None:
-            return
+        """Last of the release, and waiting for nothing: the presence tracker takes the socket
+        off at once (its store hears of it in the tracker's own time); the typing stop goes out
+        in the background."""
         try:
-            await parts.typing.stop_all(self)
-            await parts.presence.detach(self)
+            if self.awareness is not None:
+                await self.awareness.presence.detach(self)
+            if self.typing_in:
+                self.in_background(awareness().typing.stop_all(self), "stopping typing")
         except Exception:
             logger.exception("Leaving user %s's presence failed", self.user.id)
+
+    def in_background(self, work, what: str) -> None:
+        """Ephemeral work that must not hold up the socket; a failure is logged."""
+
+        async def guarded():
+            try:
+                await work
+            except Exception:
+                logger.exception("%s for user %s failed", what.capitalize(), self.user.id)
+
+        task = asyncio.ensure_future(guarded())
+        # Held until done: the loop keeps only weak references to tasks.
+        BACKGROUND.add(task)
+        task.add_done_callback(BACKGROUND.discard)
 
     async def close_with(self, code: int) -> None:
         if not self.closing:
@@ -374,7 +393,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if recheck:
             self.standing_checked_at = time.monotonic()
         if self.typing_in:
-            await awareness().typing.stop(self, (room_id, thread_root))
+            # After the sender's copy, never before it, and never failing the send.
+            self.in_background(awareness().typing.stop(self, (room_id, thread_root)), "stopping typing")
         if not posted.created:
             # A resend: answer it even though this socket may have shown it already.
             self.push(posted.frame)
@@ -499,15 +519,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user = self.user
 
         def read():
-            stored = mark_room_read(user=user, room_id=room_id, seq=seq, announce=False)
-            return stored, selectors.room_unread(user=user, room_id=room_id)
+            stored, moved = move_read_pointer(user=user, room_id=room_id, seq=seq)
+            return stored, moved, selectors.room_unread(user=user, room_id=room_id)
 
-        stored, unread = await self.write_hop(read)
+        stored, moved, unread = await self.write_hop(read)
         text = room_read_frame(room_id, stored, unread)
         self.push(text)
         # The user's other tabs clear the room's unread count too.
         await outlet.send_to_user(self.user.id, text, skip=self.name)
-        await awareness().receipts.read_moved(room_id, self.user, stored)
+        if moved:
+            await awareness().receipts.read_moved(room_id, self.user, stored)
 
     async def on_thread_read(self, frame: dict) -> None:
         state = await self.write_hop(
@@ -606,8 +627,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     def ephemeral(self, kind: str, frame: str) -> None:
         """Typing, receipts, presence from the hub: straight out, outside any room's order."""
-        if self.closing or self.released:
-            return
+        if self.closing or self.released or not self.greeted:
+            return  # before hello nothing goes out; the client asks for what it shows after it
         if kind == RECEIPTS_KIND and not self.user.share_read_state:
             return  # reciprocity: who does not share sees no one's
         self.push(frame)

@@ -35,6 +35,7 @@ AUDIT_SECONDS = 15.0
 # The hub's layer channel carries every room change and user event of the process: settings give
 # channels named so a capacity of their own on the Redis core layer (CHANNEL_LAYER_HUB_CAPACITY).
 HUB_CHANNEL_PREFIX = "parley-hub"
+MAX_REMEMBERED_VERSIONS = 100_000
 
 
 class RoomHub:
@@ -46,6 +47,8 @@ class RoomHub:
         # Rooms with members here whose layer subscription failed; retried every RETRY_SECONDS.
         self.unsubscribed: set[int] = set()
         self.sockets: set = set()
+        # (kind, user id) → the newest version of a user's presence passed on here.
+        self.versions: dict[tuple[str, int], int] = {}
         self.channel: str | None = None
         self.audit_seconds = AUDIT_SECONDS
         self._started = asyncio.Lock()
@@ -165,9 +168,19 @@ class RoomHub:
                 except Exception:
                     logger.exception("Handing a %s frame of room %s to a socket failed", kind, room_id)
 
-    def deliver_to_peers(self, user_id: int, room_ids: list[int], frame: str, *, kind: str) -> None:
+    def deliver_to_peers(
+        self, user_id: int, room_ids: list[int], frame: str, *, kind: str, version: int | None = None
+    ) -> None:
         """A frame about a user (presence, status) to each socket here that shares one of the
-        user's rooms, and to the user's own: once per socket, however many rooms they share."""
+        user's rooms, and to the user's own: once per socket, however many rooms they share.
+        A versioned frame older than (or as old as) the last one passed on is dropped."""
+        if version is not None:
+            key = (kind, user_id)
+            if version <= self.versions.get(key, -1):
+                return
+            if len(self.versions) >= MAX_REMEMBERED_VERSIONS:
+                self.versions.clear()  # only ever a few seconds' worth matters
+            self.versions[key] = version
         sockets = set(self.users.get(user_id, ()))
         for room_id in room_ids:
             sockets.update(self.members.get(room_id, ()))
@@ -244,7 +257,13 @@ class RoomHub:
                     event["room"], event["text"], kind=event["kind"], skip_user=event["skip_user"]
                 )
             elif kind == outlet.PEERS_EVENT:
-                self.deliver_to_peers(event["user"], event["rooms"], event["text"], kind=event["kind"])
+                self.deliver_to_peers(
+                    event["user"],
+                    event["rooms"],
+                    event["text"],
+                    kind=event["kind"],
+                    version=event.get("version"),
+                )
             else:
                 self.signal(event)
 

@@ -161,11 +161,15 @@ async def send_ephemeral_to_room(
             logger.warning("Could not carry a %s frame of room %s to the other processes", kind, room_id)
 
 
-async def send_to_peers(user_id: int, room_ids: list[int], frame: str, *, kind: str) -> None:
+async def send_to_peers(
+    user_id: int, room_ids: list[int], frame: str, *, kind: str, version: int | None = None
+) -> None:
     """An ephemeral frame about a user (presence, status) to every socket, on every process, of
-    the user and of the members of `room_ids` (the user's rooms): the people who see the user."""
+    the user and of the members of `room_ids` (the user's rooms): the people who see the user.
+    With a `version`, each hub passes on only what is newer than what it last passed on of that
+    kind for that user (two processes may announce one user in either order)."""
     hub = room_hub()
-    hub.deliver_to_peers(user_id, room_ids, frame, kind=kind)
+    hub.deliver_to_peers(user_id, room_ids, frame, kind=kind, version=version)
     if hub.has_other_processes:
         event = {
             "type": PEERS_EVENT,
@@ -173,6 +177,7 @@ async def send_to_peers(user_id: int, room_ids: list[int], frame: str, *, kind: 
             "rooms": room_ids,
             "text": frame,
             "kind": kind,
+            "version": version,
             "origin": hub.channel,
         }
         try:
