@@ -67,6 +67,12 @@ class TypingRelay:
         frame = typing_frame(room_id, root, consumer.user, started=False, expires_in=0)
         await outlet.send_ephemeral_to_room(room_id, frame, kind=TYPING_KIND, skip_user=consumer.user.id)
 
+    def sent(self, consumer, conversation: Conversation) -> None:
+        """The typer sent a message there: the others drop the typer on that message itself
+        (a frame per member per message would double what a busy room costs), so nothing goes
+        out; a `typing.stop` the client sends after it finds nothing to stop."""
+        consumer.typing_in.discard(conversation)
+
     async def stop_all(self, consumer) -> None:
         for conversation in list(consumer.typing_in):
             await self.stop(consumer, conversation)

@@ -393,8 +393,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if recheck:
             self.standing_checked_at = time.monotonic()
         if self.typing_in:
-            # After the sender's copy, never before it, and never failing the send.
-            self.in_background(awareness().typing.stop(self, (room_id, thread_root)), "stopping typing")
+            awareness().typing.sent(self, (room_id, thread_root))
         if not posted.created:
             # A resend: answer it even though this socket may have shown it already.
             self.push(posted.frame)
