@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from messaging import selectors
-from messaging.actions.memberships import mark_room_read
+from messaging.actions.memberships import mark_room_read, move_read_pointer
 from messaging.actions.messages import post_message
 from messaging.actions.rooms import create_room, join_room
 from messaging.errors import NotFound, NotMember
@@ -113,3 +113,16 @@ async def test_reading_notifications_updates_every_tabs_badge(connect, room, ali
     }
     await database_sync_to_async(notification_actions.mark_read)(recipient=bob)
     assert (await b.receive_type("notification.read"))["unread"] == 0
+
+
+@pytest.mark.django_db
+def test_reading_to_the_end_is_two_queries_and_says_nothing_is_left(
+    room, alice, bob, django_assert_num_queries
+):
+    post(room, alice, 3)
+    with django_assert_num_queries(2):
+        assert move_read_pointer(user=bob, room_id=room.id, seq=2) == (2, True, False)
+    with django_assert_num_queries(2):
+        assert move_read_pointer(user=bob, room_id=room.id, seq=3) == (3, True, True)
+    with django_assert_num_queries(2):
+        assert move_read_pointer(user=bob, room_id=room.id, seq=3) == (3, False, True)

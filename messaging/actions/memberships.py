@@ -73,7 +73,7 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
     With `announce`, the user's open tabs hear of it, and, if it moved, the room's read receipts
     (the socket does both itself, in its event loop: `move_read_pointer`).
     """
-    stored, moved = move_read_pointer(user=user, room_id=room_id, seq=seq)
+    stored, moved, _ = move_read_pointer(user=user, room_id=room_id, seq=seq)
     if announce:
         outlet.send_to_user_on_commit(
             user.id, room_read_frame(room_id, stored, room_unread(user=user, room_id=room_id))
@@ -83,13 +83,15 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
     return stored
 
 
-def move_read_pointer(*, user, room_id: int, seq: int) -> tuple[int, bool]:
-    """The read pointer's move, announcing nothing: (the pointer now stored, whether it moved).
+def move_read_pointer(*, user, room_id: int, seq: int) -> tuple[int, bool, bool]:
+    """The read pointer's move, announcing nothing: (the pointer now stored, whether it moved,
+    whether it is at the room's end: then nothing is unread, and the caller needs no count).
     Two queries either way; raises NotMember/NotFound when the user is not a member."""
     target = Least(Value(seq), Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1]))
     mine = Membership.objects.filter(user=user, room_id=room_id)
     moved = bool(mine.filter(last_read_seq__lt=target).update(last_read_seq=target))
-    stored = mine.values_list("last_read_seq", flat=True).first()
-    if stored is None:
+    found = mine.values_list("last_read_seq", "room__last_seq").first()
+    if found is None:
         raise write_refusal(user=user, room_id=room_id)
-    return stored, moved
+    stored, room_end = found
+    return stored, moved, stored >= room_end
