@@ -126,3 +126,55 @@ def test_reading_to_the_end_is_two_queries_and_says_nothing_is_left(
         assert move_read_pointer(user=bob, room_id=room.id, seq=3) == (3, True, True)
     with django_assert_num_queries(2):
         assert move_read_pointer(user=bob, room_id=room.id, seq=3) == (3, False, True)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reads_arriving_together_are_committed_together_and_each_answered_for_itself(
+    connect, room, alice, bob, carol, dave, monkeypatch
+):
+    from messaging.actions import memberships
+
+    batches: list[int] = []
+    real = memberships.move_read_pointers
+
+    def counted(requests):
+        batches.append(len(requests))
+        return real(requests)
+
+    monkeypatch.setattr(memberships, "move_read_pointers", counted)
+    a = await connect(alice)
+    for i in range(3):
+        await a.post(room.id, f"m{i}", f"c{i}")
+    readers = [await connect(user) for user in (bob, carol, bob, carol)] + [await connect(dave)]
+    for i, reader in enumerate(readers):
+        await reader.send({"type": "room.read", "room": room.id, "seq": 1 + i % 3})
+    answers = [await r.receive_type("error" if r.user == dave else "room.read") for r in readers]
+    assert answers[-1]["code"] == "not_member"  # a refusal costs only its own read
+    # In order, each as its own: bob 1 then 3, carol 2 then 1 (kept at 2: never back).
+    assert [(f["seq"], f["unread"]) for f in answers[:4]] == [(1, 2), (2, 1), (3, 0), (2, 1)]
+    stored = {
+        m.user_id: m.last_read_seq async for m in Membership.objects.filter(room=room, user__in=[bob, carol])
+    }
+    assert stored == {bob.id: 3, carol.id: 2}
+    assert sum(batches) == 5 and len(batches) < 5, batches  # fewer commits than reads
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_database_failure_fails_every_read_of_its_batch_and_the_sockets_stay(
+    connect, room, bob, monkeypatch
+):
+    from django.db import OperationalError
+
+    from messaging.actions import memberships
+
+    def failing(requests):
+        raise OperationalError("the database went away")
+
+    tab = await connect(bob)
+    monkeypatch.setattr(memberships, "move_read_pointers", failing)
+    await tab.send({"type": "room.read", "room": room.id, "seq": 1})
+    error = await tab.receive_type("error")
+    assert error["code"] == "server_error" and error["frame"] == "room.read"
+    monkeypatch.undo()
+    await tab.send({"type": "room.read", "room": room.id, "seq": 0})
+    assert (await tab.receive_type("room.read"))["seq"] == 0

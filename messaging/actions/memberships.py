@@ -1,6 +1,12 @@
 """Who is in a room: adding and removing members (by managers and the admin), and each
 member's read pointer."""
 
+import asyncio
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Subquery, Value
@@ -8,9 +14,10 @@ from django.db.models.functions import Least
 
 from awareness.realtime import publish_read_on_commit
 
-from ..errors import BadRequest, NotMember, PermissionDenied
+from ..errors import BadRequest, NotMember, ParleyError, PermissionDenied, Unauthenticated
 from ..models import ChatRoom, Membership
-from ..realtime import outlet
+from ..realtime import outlet, standing
+from ..realtime.standing import SocketIdentity
 from ..selectors import access_room, room_unread, write_refusal
 from ..serializers import room_payload, room_read_frame
 
@@ -81,6 +88,98 @@ def mark_room_read(*, user, room_id: int, seq: int, announce: bool = True) -> in
         if moved:
             publish_read_on_commit(room_id, user, stored)
     return stored
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    user: Any
+    room_id: int
+    seq: int
+    # The reading socket's identity when its session is due for a re-check (as a send's).
+    recheck: SocketIdentity | None = None
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    seq: int  # the pointer now stored
+    moved: bool
+    unread: int
+
+
+def move_read_pointers(requests: list[ReadRequest]) -> list[ReadOutcome | ParleyError]:
+    """Group commit of read pointers: the reads that arrive together from a process's sockets,
+    in one transaction (one commit, where each alone was one: a room of 100 reading live is a
+    hundred durable commits a second on the thread the sends use). Each request is answered
+    for itself: its outcome, or its refusal."""
+    ended = standing.invalid_identities(r.recheck for r in requests if r.recheck is not None)
+    outcomes: list[ReadOutcome | ParleyError] = []
+    with transaction.atomic():
+        for request in requests:
+            if request.recheck is not None and request.recheck in ended:
+                outcomes.append(Unauthenticated())
+                continue
+            try:
+                stored, moved, at_end = move_read_pointer(
+                    user=request.user, room_id=request.room_id, seq=request.seq
+                )
+            except ParleyError as refusal:  # read-only so far: the transaction goes on
+                outcomes.append(refusal)
+                continue
+            # Read to the end (the common case): nothing is unread, no count needed.
+            unread = 0 if at_end else room_unread(user=request.user, room_id=request.room_id)
+            outcomes.append(ReadOutcome(stored, moved, unread))
+    return outcomes
+
+
+class ReadQueue:
+    """The sockets' reads, group-committed as SendQueue commits sends: an idle queue writes a
+    read at once; those that arrive while a batch is on the database thread go in the next."""
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[ReadRequest, asyncio.Future]] = []
+        self.writer: asyncio.Task | None = None
+
+    async def read(self, request: ReadRequest) -> ReadOutcome:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((request, future))
+        if self.writer is None:
+            self.writer = asyncio.create_task(self._write_waiting())
+        outcome = await future
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def _write_waiting(self) -> None:
+        batch: list[tuple[ReadRequest, asyncio.Future]] = []
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[:MAX_READ_BATCH], self.waiting[MAX_READ_BATCH:]
+                try:
+                    outcomes = await database_sync_to_async(move_read_pointers)([r for r, _ in batch])
+                except Exception as error:  # the database failed the whole batch
+                    outcomes = [error] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+                batch = []
+        finally:
+            self.writer = None
+            for _, future in batch + self.waiting:
+                if not future.done():
+                    future.cancel()
+
+
+MAX_READ_BATCH = 500
+_read_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadQueue]" = weakref.WeakKeyDictionary()
+
+
+def read_queue() -> ReadQueue:
+    """This event loop's read queue (one per loop, as the send queue)."""
+    loop = asyncio.get_running_loop()
+    queue = _read_queues.get(loop)
+    if queue is None:
+        queue = _read_queues[loop] = ReadQueue()
+    return queue
 
 
 def move_read_pointer(*, user, room_id: int, seq: int) -> tuple[int, bool, bool]:

@@ -25,7 +25,7 @@ from notifications.notifier import notifier
 
 from .. import selectors
 from ..actions import changes, threads
-from ..actions.memberships import move_read_pointer
+from ..actions.memberships import ReadRequest, read_queue
 from ..actions.messages import MAX_CLIENT_ID_CHARS, send_message_async
 from ..errors import BadRequest, NotFound, NotMember, ParleyError, RateLimited, Unauthenticated, UnknownType
 from ..serializers import (
@@ -515,14 +515,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def on_room_read(self, frame: dict) -> None:
         room_id = require_id(frame, "room")
         seq = require_id(frame, "seq", minimum=0)
-        user = self.user
-
-        def read():
-            stored, moved, at_end = move_read_pointer(user=user, room_id=room_id, seq=seq)
-            # Read to the end (the common case): nothing is unread, no count needed.
-            return stored, moved, 0 if at_end else selectors.room_unread(user=user, room_id=room_id)
-
-        stored, moved, unread = await self.write_hop(read)
+        # Committed with the other sockets' reads that arrive meanwhile (one transaction), with
+        # the session re-check when due, as every write of this socket.
+        recheck = self.recheck_due()
+        outcome = await read_queue().read(
+            ReadRequest(self.user, room_id, seq, recheck=self.identity if recheck else None)
+        )
+        if recheck:
+            self.standing_checked_at = time.monotonic()
+        stored, moved, unread = outcome.seq, outcome.moved, outcome.unread
         text = room_read_frame(room_id, stored, unread)
         self.push(text)
         # The user's other tabs clear the room's unread count too.
