@@ -66,6 +66,8 @@ class PresenceTracker:
         self.sent_at: dict[int, float] = {}
         # Last-active times not yet in the database: user id → epoch seconds.
         self.unpersisted: dict[int, float] = {}
+        # Users whose last write failed (a store timeout): the next beat puts them again.
+        self.failed: set[int] = set()
         self._writing: asyncio.Task | None = None
         self._flushing: asyncio.Task | None = None
         self._beating: asyncio.Task | None = None
@@ -137,8 +139,9 @@ class PresenceTracker:
             try:
                 await self.put(user_id)
             except Exception:
-                # The next change, renewal or reconnect puts it again; messages never wait here.
-                logger.exception("Putting user %s's presence failed", user_id)
+                # Put again at the next beat (and by any change before it); messages never wait.
+                logger.exception("Putting user %s's presence failed; again at the next beat", user_id)
+                self.failed.add(user_id)
 
     async def put(self, user_id: int) -> None:
         """Write the user's entry as it is now (the writer's turn: one user at a time)."""
@@ -241,10 +244,13 @@ class PresenceTracker:
         now = self.clock()
         renewed, reaped = await self.store.beat(self.process, now, self.ttl)
         if not renewed:
-            # This process was taken for dead (a stall or a store outage longer than the TTL)
-            # and its entries reaped: put every user with sockets here again.
+            # This process was taken for dead (a stall or a store outage longer than the TTL),
+            # or it is new: put every user with sockets here (again).
             for user_id in list(self.users):
                 self.mark(user_id)
+        failed, self.failed = self.failed, set()
+        for user_id in failed:
+            self.mark(user_id)
         for shown in reaped:
             self.announce(shown.user_id)
         for user_id in list(self.users):

@@ -88,11 +88,14 @@ class MemoryPresenceStore:
         self.members: dict[str, set[int]] = {}
 
     async def put(self, process, user_id, state, last_active, invisible, now, ttl):
-        self.alive[process] = now
+        # A write never makes its process live again: only its beat does, which then says the
+        # process was taken for dead (so that it puts all its users back).
         entry = self.users.setdefault(user_id, _UserEntry(processes={}))
         if state is None:
             entry.processes.pop(process, None)
             self.members.get(process, set()).discard(user_id)
+            if last_active is not None and (entry.last is None or last_active > entry.last):
+                entry.last = last_active  # the socket that closed was the last one active
         else:
             entry.processes[process] = (state, last_active)
             self.members.setdefault(process, set()).add(user_id)
@@ -157,6 +160,14 @@ class MemoryPresenceStore:
 # (a write, whose caller announces the change) it is remembered as announced. A read never records:
 # a change only it saw would never be announced.
 _UNION = """
+-- The time: Redis's own unless the caller gives one (tests): every process's entries are then
+-- judged by one clock, so a process whose clock runs ahead cannot reap live ones.
+local function clock(given)
+  if given ~= '' then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
 local function shown_of(user, procs, now, ttl, record)
   local all = redis.call('HGETALL', user)
   local best, last, lastnum, inv, shown, version = nil, nil, nil, '0', 'offline', 0
@@ -197,12 +208,15 @@ _PUT = (
     + """
 local user, members, procs = KEYS[1], KEYS[2], KEYS[3]
 local process, uid, state, at, inv = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local now, ttl, keep = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-redis.call('ZADD', procs, now, process)
+local now, ttl, keep = clock(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local field = 'p:' .. process
 if state == '' then
   redis.call('HDEL', user, field)
   redis.call('SREM', members, uid)
+  local n = tonumber(at)
+  if n and n > (tonumber(redis.call('HGET', user, 'last') or '') or -1) then
+    redis.call('HSET', user, 'last', at)
+  end
 else
   redis.call('HSET', user, field, state .. '|' .. at)
   redis.call('SADD', members, uid)
@@ -217,7 +231,7 @@ _BEAT = (
     _UNION
     + """
 local procs, prefix = KEYS[1], ARGV[1]
-local process, now, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local process, now, ttl = ARGV[2], clock(ARGV[3]), tonumber(ARGV[4])
 local renewed = redis.call('ZSCORE', procs, process) and 1 or 0
 redis.call('ZADD', procs, now, process)
 local out = {renewed}
@@ -246,7 +260,7 @@ return out
 _READ = (
     _UNION
     + """
-local procs, prefix, now, ttl = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local procs, prefix, now, ttl = KEYS[1], ARGV[1], clock(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 for i = 4, #ARGV do
   local user = prefix .. 'u:' .. ARGV[i]
@@ -269,7 +283,7 @@ class RedisPresenceStore:
     `shown` (last announced) and `last`; `proc:<process>` the users a process has entries for;
     `procs` a sorted set of processes by their last renewal."""
 
-    def __init__(self, url: str, prefix: str = "parley:presence:"):
+    def __init__(self, url: str, prefix: str = "parley:presence:", *, server_clock: bool = True):
         import redis.asyncio as redis
 
         # Timeouts: a Redis that hangs must cost presence its news, never hold a socket.
@@ -280,6 +294,8 @@ class RedisPresenceStore:
             socket_connect_timeout=STORE_TIMEOUT_SECONDS,
         )
         self.prefix = prefix
+        # Redis's clock judges liveness (the callers' `now` only when told: tests drive time).
+        self.server_clock = server_clock
         self._put = self.redis.register_script(_PUT)
         self._beat = self.redis.register_script(_BEAT)
         self._read = self.redis.register_script(_READ)
@@ -296,7 +312,7 @@ class RedisPresenceStore:
             state or "",
             _number(last_active),
             "" if invisible is None else int(invisible),
-            repr(now),
+            self._now(now),
             ttl,
             USER_KEY_TTL_SECONDS,
         ]
@@ -304,14 +320,19 @@ class RedisPresenceStore:
         return Shown(user_id, state, _float(last), int(version)) if int(changed) else None
 
     async def beat(self, process, now, ttl):
-        renewed, *flat = await self._beat(keys=[self.procs_key], args=[self.prefix, process, repr(now), ttl])
+        renewed, *flat = await self._beat(
+            keys=[self.procs_key], args=[self.prefix, process, self._now(now), ttl]
+        )
         return bool(int(renewed)), _shown_of(flat)
 
     async def read(self, user_ids, now, ttl):
         if not user_ids:
             return {}
-        flat = await self._read(keys=[self.procs_key], args=[self.prefix, repr(now), ttl, *user_ids])
+        flat = await self._read(keys=[self.procs_key], args=[self.prefix, self._now(now), ttl, *user_ids])
         return {shown.user_id: shown for shown in _shown_of(flat)}
+
+    def _now(self, now: float) -> str:
+        return "" if self.server_clock else repr(now)
 
     async def close(self):
         await self.redis.aclose()

@@ -294,6 +294,11 @@ def test_the_status_and_privacy_forms_work_without_javascript_and_answer_json(cl
         == 400
     )
     assert client.get("/accounts/status/").status_code == 405
+    # A zone name that is a folder of zones ("America") is no zone: the server's is taken.
+    assert (
+        client.post("/accounts/status/", {"text": "", "clear_after": "today", "tz": "America"}).status_code
+        == 302
+    )
     client.logout()
     assert client.post("/accounts/status/", {"text": "x"}).status_code == 302  # to the log-in page
     alice.refresh_from_db()

@@ -22,9 +22,15 @@ async def store(request):
     url = os.environ.get("REDIS_URL")
     if not url:
         pytest.skip("the Redis store runs in the PostgreSQL + Redis pass of `make test`")
-    redis_store = RedisPresenceStore(url, prefix=f"test:{uuid.uuid4().hex}:")
+    redis_store = RedisPresenceStore(url, prefix=f"test:{uuid.uuid4().hex}:", server_clock=False)
     yield redis_store
     await redis_store.close()
+
+
+async def live(store, *processes: str, now: float) -> None:
+    """The processes renew (only a beat makes a process live; its writes do not)."""
+    for process in processes:
+        await store.beat(process, now, TTL)
 
 
 def seen(shown) -> tuple:
@@ -33,6 +39,7 @@ def seen(shown) -> tuple:
 
 
 async def test_a_user_is_active_if_any_process_has_them_active(store):
+    await live(store, "a", "b", now=100.0)
     assert seen(await store.put("a", 7, "away", None, False, 100.0, TTL)) == (7, "away", None)
     assert seen(await store.put("b", 7, "active", 101.0, False, 101.0, TTL)) == (7, "active", 101.0)
     # Nothing others would see changed: nothing to announce.
@@ -44,7 +51,18 @@ async def test_a_user_is_active_if_any_process_has_them_active(store):
     }
 
 
+async def test_a_write_never_makes_its_process_live_again(store):
+    await live(store, "a", "b", now=100.0)
+    await store.put("a", 7, "active", 100.0, False, 100.0, TTL)
+    await store.beat("b", 100.0 + TTL + 1, TTL)  # b reaps a
+    await store.put("a", 8, "away", None, False, 100.0 + TTL + 2, TTL)  # a was only stalled
+    assert (await store.read([7, 8], 100.0 + TTL + 2, TTL))[8].state == "offline"
+    # a's beat says it was taken for dead: its tracker puts every user back.
+    assert (await store.beat("a", 100.0 + TTL + 3, TTL))[0] is False
+
+
 async def test_every_change_has_a_newer_version_than_the_last_and_reads_say_the_current_one(store):
+    await live(store, "a", now=100.0)
     versions = []
     for t, state in enumerate(["away", "active", "away", None]):
         versions.append((await store.put("a", 7, state, None, False, 100.0 + t, TTL)).version)
@@ -56,6 +74,7 @@ async def test_every_change_has_a_newer_version_than_the_last_and_reads_say_the_
 
 
 async def test_a_process_without_sockets_of_an_invisible_user_leaves_them_invisible(store):
+    await live(store, "a", "b", now=100.0)
     await store.put("a", 7, "away", None, True, 100.0, TTL)
     await store.put("b", 7, "away", None, True, 100.0, TTL)
     # b's last socket closes: b knows nothing of the user's choice and says nothing of it.
@@ -66,6 +85,7 @@ async def test_a_process_without_sockets_of_an_invisible_user_leaves_them_invisi
 
 
 async def test_an_invisible_user_is_offline_without_a_last_active_time(store):
+    await live(store, "a", now=100.0)
     await store.put("a", 7, "active", 100.0, False, 100.0, TTL)
     assert seen(await store.put("a", 7, "active", None, True, 101.0, TTL)) == (7, "offline", None)
     assert seen((await store.read([7], 102.0, TTL))[7]) == (7, "offline", None)
@@ -73,6 +93,7 @@ async def test_an_invisible_user_is_offline_without_a_last_active_time(store):
 
 
 async def test_a_dead_process_is_reaped_after_the_ttl_by_one_survivor(store):
+    await live(store, "dies", "lives", now=100.0)
     await store.put("dies", 7, "active", 100.0, False, 100.0, TTL)
     await store.put("dies", 8, "away", None, False, 100.0, TTL)
     await store.put("lives", 8, "active", 100.0, False, 100.0, TTL)
@@ -90,8 +111,24 @@ async def test_a_dead_process_is_reaped_after_the_ttl_by_one_survivor(store):
 
 
 async def test_a_process_that_keeps_renewing_is_never_reaped(store):
+    await live(store, "a", now=0.0)
     await store.put("a", 7, "away", None, False, 0.0, TTL)
     for t in range(10, 200, 10):
         assert await store.beat("a", float(t), TTL) == (True, [])
         assert (await store.beat("b", float(t), TTL))[1] == []
     assert (await store.read([7], 200.0, TTL))[7].state == "away"
+
+
+async def test_on_redis_liveness_is_judged_by_redis_s_clock_not_the_callers():
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("the Redis store runs in the PostgreSQL + Redis pass of `make test`")
+    store = RedisPresenceStore(url, prefix=f"test:{uuid.uuid4().hex}:")
+    try:
+        await store.put("a", 7, "active", None, False, 0.0, TTL)
+        await store.beat("a", 0.0, TTL)  # a clock stuck in 1970 …
+        # … and one running a day ahead: neither reaps the other.
+        assert await store.beat("b", 86_400.0 * 20_000, TTL) == (False, [])
+        assert (await store.read([7], 0.0, TTL))[7].state == "active"
+    finally:
+        await store.close()

@@ -146,6 +146,73 @@ async def test_a_live_process_taken_for_dead_after_a_stall_puts_its_users_back(s
         await tracker.close()
 
 
+async def test_a_process_taken_for_dead_puts_its_users_back_even_if_a_write_comes_before_its_beat(sent):
+    store, clock = MemoryPresenceStore(), Clock()
+    a = PresenceTracker(store, process="A", clock=clock)
+    b = PresenceTracker(store, process="B", clock=clock)
+    sent.people[9], sent.people[10] = person(9), person(10)
+    idle, busy = Socket(person(9)), Socket(person(10))
+    await b.attach(idle)
+    await b.attach(busy)
+    await settle(b)
+    b._beating.cancel()
+    clock.t += TTL + 1  # B stalls (or its Redis is cut off) past the TTL
+    await a.beat()  # A reaps B
+    await b.set_state(busy, "active")  # B's first write after the stall, before its beat
+    await settle(b)
+    await b.beat()
+    await settle(a, b)
+    shown = await store.read([9, 10], clock(), TTL)
+    assert (shown[9].state, shown[10].state) == ("away", "active")
+    for tracker in (a, b):
+        await tracker.close()
+
+
+class FailsOnce(MemoryPresenceStore):
+    def __init__(self):
+        super().__init__()
+        self.fail_next = False
+
+    async def put(self, *args):
+        if self.fail_next:
+            self.fail_next = False
+            raise TimeoutError("the store timed out")
+        return await super().put(*args)
+
+
+async def test_a_failed_write_is_made_again_at_the_next_beat(sent):
+    store, clock = FailsOnce(), Clock()
+    tracker = PresenceTracker(store, process="A", clock=clock)
+    sent.people[6] = person(6)
+    tab = Socket(person(6))
+    await tracker.attach(tab)
+    await settle(tracker)
+    store.fail_next = True
+    await tracker.detach(tab)  # the store times out on the last socket's close
+    await settle(tracker)
+    await tracker.beat()
+    await settle(tracker)
+    assert (await store.read([6], clock(), TTL))[6].state == "offline"
+    await tracker.close()
+
+
+async def test_a_tab_that_closes_without_a_word_leaves_its_last_activity_as_last_active(sent):
+    store, clock = MemoryPresenceStore(), Clock()
+    tracker = PresenceTracker(store, process="A", clock=clock)
+    sent.people[5] = person(5)
+    tab = Socket(person(5))
+    await tracker.attach(tab)
+    await tracker.set_state(tab, "active")
+    await settle(tracker)
+    for _ in range(30):  # an hour of once-a-minute refreshes: none writes the store …
+        clock.t += 60
+        await tracker.set_state(tab, "active")
+    await tracker.detach(tab)  # … and the network drops, no "away" first
+    await settle(tracker)
+    assert (await store.read([5], clock(), TTL))[5].last_active == clock.t
+    await tracker.close()
+
+
 class SecondWriteSlow(MemoryPresenceStore):
     """As Redis with two pooled connections can do: the second write finishes after the third."""
 
