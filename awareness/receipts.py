@@ -45,10 +45,9 @@ class ReceiptBatcher:
             return  # goes with the frame already waiting for its interval
         loop = asyncio.get_running_loop()
         wait = self.sent_at.get(room_id, float("-inf")) + limits["RECEIPTS_COALESCE_SECONDS"] - loop.time()
-        if wait <= 0:
-            await self._send(room_id)
-        else:
-            self.waiting[room_id] = asyncio.ensure_future(self._send_later(room_id, wait))
+        # Always in a task of its own, never awaited here: a caller on the database thread (a
+        # send's commit) must not wait for the room's size, which needs that thread.
+        self.waiting[room_id] = asyncio.ensure_future(self._send_later(room_id, max(0.0, wait)))
 
     async def _send_later(self, room_id: int, wait: float) -> None:
         try:

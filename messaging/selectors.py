@@ -29,12 +29,14 @@ def member_room_positions(user) -> dict[int, tuple[int, int]]:
 
 
 def rooms_for(user) -> QuerySet[ChatRoom]:
-    """The rooms the user is a member of, by name, each with `unread`: messages of its
-    timeline not yet seen (a reply only in its thread is not the room's news)."""
+    """The rooms the user is a member of, by name, each with `unread`: other people's messages
+    of its timeline not yet seen (a reply only in its thread is not the room's news; one's own
+    message is never unread, even when sending did not move the read pointer)."""
     unread = (
         ChatMessage.objects.filter(
             room=OuterRef("pk"), in_room=True, seq__gt=OuterRef("memberships__last_read_seq")
         )
+        .exclude(author=user)
         .order_by()
         .values("room")
         .annotate(count=Count("*"))
@@ -50,7 +52,11 @@ def rooms_for(user) -> QuerySet[ChatRoom]:
 def room_unread(*, user, room_id: int) -> int:
     """The room's unread count for this member, as the sidebar shows it."""
     read = Membership.objects.filter(user=user, room_id=room_id).values("last_read_seq")[:1]
-    return ChatMessage.objects.filter(room_id=room_id, in_room=True, seq__gt=Subquery(read)).count()
+    return (
+        ChatMessage.objects.filter(room_id=room_id, in_room=True, seq__gt=Subquery(read))
+        .exclude(author=user)
+        .count()
+    )
 
 
 def joinable_rooms(user) -> QuerySet[ChatRoom]:

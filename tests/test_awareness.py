@@ -431,6 +431,20 @@ async def test_reads_in_quick_succession_go_out_as_one_frame_with_the_newest_poi
     assert frames[-1]["reads"][0]["seq"] == 5
 
 
+async def test_answering_at_once_is_seen_by_the_author_live(connect, room, alice, bob):
+    # Bob answers before his tab's room.read goes out. Found by a review: the send moved his
+    # pointer over alice's message silently, so the room.read after it moved nothing and alice
+    # never saw "Seen by Bob". Now the send moves it over his own messages only.
+    author = await connect(alice)
+    await author.post(room.id, "question?", "q1")
+    replier = await connect(bob)
+    await replier.post(room.id, "answer", "a1")
+    assert await frames_of(author, "receipts.changed") == []  # sending is no sign of reading
+    await replier.send({"type": "room.read", "room": room.id, "seq": 2})  # shown in his tab
+    reads = (await author.receive_type("receipts.changed"))["reads"]
+    assert [(r["user"]["username"], r["seq"]) for r in reads] == [("bob", 2)]
+
+
 async def test_a_read_that_moves_no_pointer_tells_no_one(connect, room, alice, bob):
     author = await connect(alice)
     await author.post(room.id, "m", "c1")

@@ -9,11 +9,13 @@ from channels.db import database_sync_to_async
 from django.db import DataError, OperationalError
 
 from messaging.actions import messages as message_actions
+from messaging.actions.memberships import mark_room_read
 from messaging.actions.messages import SendRequest, post_message, post_messages
 from messaging.actions.rooms import create_room, join_room
 from messaging.errors import BadRequest, NotFound, NotMember, Unauthenticated
 from messaging.models import ChatMessage, ChatRoom, Membership
 from messaging.realtime.standing import SocketIdentity
+from messaging.selectors import rooms_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,9 +36,15 @@ def test_a_batch_takes_consecutive_seqs_in_the_order_given(room, alice, bob, car
     assert stored_seqs(room) == [(i + 1, f"c{i}") for i in range(9)]
     room.refresh_from_db()
     assert (room.last_seq, room.last_change) == (9, 9)
-    # Each author has read up to their own newest message of the batch.
+    # Sending reads only over one's own: each author's newest lies above others' messages they
+    # have not been shown, so no pointer moves (each one's own messages are not unread either).
     pointers = dict(Membership.objects.filter(room=room).values_list("user__username", "last_read_seq"))
-    assert pointers == {"alice": 7, "bob": 8, "carol": 9}
+    assert pointers == {"alice": 0, "bob": 0, "carol": 0}
+    assert {r.name: r.unread for r in rooms_for(alice)} == {"general": 6}
+    # Once alice has read the room, her next messages move her pointer with them.
+    mark_room_read(user=alice, room_id=room.id, seq=9)
+    post_messages([SendRequest(alice, room.id, f"more {i}", f"m{i}") for i in range(2)])
+    assert Membership.objects.get(room=room, user=alice).last_read_seq == 11
 
 
 def test_a_refusal_costs_only_its_own_request(room, alice, bob, dave, make_user):

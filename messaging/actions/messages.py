@@ -457,19 +457,35 @@ def _writable_authors(room_id: int, authors: set[int]) -> set[int]:
 
 
 def _mark_read(messages: list[ChatMessage]) -> None:
-    """Writing in a room is having read it: one's own message is never unread. (A reply only
-    in its thread is not: it moves the author's place in the thread, in the notification step.)"""
-    newest: dict[tuple[int, int], int] = {}
+    """Writing in a room is having read it, up to one's message, when nothing of others' was
+    left unread below it: a message sent from a hidden tab, or from the outbox after a
+    reconnect, says nothing about what its author has seen, and the `room.read` that follows
+    once it is shown must still move the pointer (and so be others' "Seen by"). Such a move
+    passes only the author's own messages: no read receipt in it. (A reply only in its thread
+    is not the room's: it moves the author's place in the thread, in the notification step.)"""
+    newest: dict[tuple[int, int], ChatMessage] = {}
     for message in messages:
         key = (message.room_id, message.author_id)
-        newest[key] = max(newest.get(key, 0), message.seq)
+        if key not in newest or message.seq > newest[key].seq:
+            newest[key] = message
     if not newest:
         return
+    memberships, messages_table = Membership._meta.db_table, ChatMessage._meta.db_table
+    # Only over one's own messages: no message of someone else's in the timeline between the
+    # pointer and this one.
+    sql = (
+        f"UPDATE {memberships} SET last_read_seq = %s "  # noqa: S608
+        f"WHERE room_id = %s AND user_id = %s AND last_read_seq < %s AND NOT EXISTS ("
+        f"SELECT 1 FROM {messages_table} m WHERE m.room_id = %s AND m.in_room "
+        f"AND m.seq > {memberships}.last_read_seq AND m.seq < %s AND m.author_id <> %s)"
+    )
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"UPDATE {Membership._meta.db_table} SET last_read_seq = %s "  # noqa: S608
-            f"WHERE room_id = %s AND user_id = %s",
-            [(seq, room_id, user_id) for (room_id, user_id), seq in newest.items()],
+            sql,
+            [
+                (m.seq, room_id, user_id, m.seq, room_id, m.seq, user_id)
+                for (room_id, user_id), m in newest.items()
+            ],
         )
 
 
