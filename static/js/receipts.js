@@ -44,13 +44,20 @@ export class ReadReceipts {
     });
     // A new own message (or one deleted) moves the line; a re-drawn message loses it.
     view.addEventListener("message", () => this.soon());
-    document.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.open) {
-        this.open = false;
-        this.render();
-        this.line?.querySelector("button")?.focus();
-      }
-    });
+    // In the capture phase: before the thread panel's own Escape, which then sees it handled.
+    document.addEventListener(
+      "keydown",
+      (event) => {
+        if (event.key === "Escape" && this.open && !event.defaultPrevented) {
+          // Closes the list and nothing else (not the thread panel behind it).
+          event.preventDefault();
+          this.open = false;
+          this.render();
+          this.line?.querySelector("button")?.focus();
+        }
+      },
+      true,
+    );
   }
 
   sync() {
@@ -109,6 +116,9 @@ export class ReadReceipts {
   build(text, readers) {
     const line = document.createElement("div");
     line.className = "seen-by";
+    // Inside the timeline's live region, but not news of its own: a screen reader would read it
+    // again at every change (who read what is a look away, under one's message).
+    line.setAttribute("aria-live", "off");
     if (readers.length <= NAMES_SHOWN) {
       line.textContent = text;
       return line;
