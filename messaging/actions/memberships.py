@@ -1,12 +1,10 @@
 """Who is in a room: adding and removing members (by managers and the admin), and each
 member's read pointer."""
 
-import asyncio
-import weakref
+import sys
 from dataclasses import dataclass
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Subquery, Value
@@ -20,6 +18,7 @@ from ..realtime import outlet, standing
 from ..realtime.standing import SocketIdentity
 from ..selectors import access_room, room_unread, write_refusal
 from ..serializers import room_payload, room_read_frame
+from .group_commit import PerLoop
 
 User = get_user_model()
 
@@ -131,55 +130,9 @@ def move_read_pointers(requests: list[ReadRequest]) -> list[ReadOutcome | Parley
     return outcomes
 
 
-class ReadQueue:
-    """The sockets' reads, group-committed as SendQueue commits sends: an idle queue writes a
-    read at once; those that arrive while a batch is on the database thread go in the next."""
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[ReadRequest, asyncio.Future]] = []
-        self.writer: asyncio.Task | None = None
-
-    async def read(self, request: ReadRequest) -> ReadOutcome:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append((request, future))
-        if self.writer is None:
-            self.writer = asyncio.create_task(self._write_waiting())
-        outcome = await future
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    async def _write_waiting(self) -> None:
-        batch: list[tuple[ReadRequest, asyncio.Future]] = []
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_READ_BATCH], self.waiting[MAX_READ_BATCH:]
-                try:
-                    outcomes = await database_sync_to_async(move_read_pointers)([r for r, _ in batch])
-                except Exception as error:  # the database failed the whole batch
-                    outcomes = [error] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(outcome)
-                batch = []
-        finally:
-            self.writer = None
-            for _, future in batch + self.waiting:
-                if not future.done():
-                    future.cancel()
-
-
 MAX_READ_BATCH = 500
-_read_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ReadQueue]" = weakref.WeakKeyDictionary()
-
-
-def read_queue() -> ReadQueue:
-    """This event loop's read queue (one per loop, as the send queue)."""
-    loop = asyncio.get_running_loop()
-    queue = _read_queues.get(loop)
-    if queue is None:
-        queue = _read_queues[loop] = ReadQueue()
-    return queue
+# This process's group commit of read pointers (messaging/actions/group_commit.py), as sends'.
+read_queue = PerLoop(sys.modules[__name__], "move_read_pointers", max_batch=MAX_READ_BATCH)
 
 
 def move_read_pointer(*, user, room_id: int, seq: int) -> tuple[int, bool, bool]:

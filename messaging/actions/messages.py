@@ -1,11 +1,10 @@
 """Sending a message: the body's rules, the gap-free seq, mentions, idempotent resends."""
 
-import asyncio
 import functools
 import logging
 import re
+import sys
 import unicodedata
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -39,6 +38,7 @@ from ..serializers import (
     message_updated_frame,
     stored_message_payload,
 )
+from .group_commit import PerLoop
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -172,7 +172,7 @@ async def send_message_async(
     writes the sends that arrive together in one transaction (`recheck`: the sending socket's
     identity, when its session is due a re-check before it writes), then every member socket
     of the room, this process's straight from its hub, then the notifier."""
-    posted = await send_queue().post(
+    posted = await send_queue().submit(
         SendRequest(author, room_id, body, client_id, recheck, thread_root, also_in_room)
     )
     if posted.created:
@@ -505,60 +505,9 @@ def _answer_resend(request: SendRequest, error: IntegrityError) -> PostedMessage
 MAX_BATCH = 64
 
 
-class SendQueue:
-    """Group commit for one process's sockets: while a batch of sends is being written on
-    the database thread, the sends that arrive wait, and go together in the next transaction
-    (one commit, one INSERT, one UPDATE per room). An idle queue writes a send at once, so a
-    lone message waits for nothing; under load the batches grow with the load. Each sender is
-    answered only after the commit that stored its message.
-    """
-
-    def __init__(self) -> None:
-        self.waiting: list[tuple[SendRequest, asyncio.Future]] = []
-        self.writer: asyncio.Task | None = None
-
-    async def post(self, request: SendRequest) -> PostedMessage:
-        future = asyncio.get_running_loop().create_future()
-        self.waiting.append((request, future))
-        if self.writer is None:
-            self.writer = asyncio.create_task(self._write_waiting())
-        return await future
-
-    async def _write_waiting(self) -> None:
-        batch: list[tuple[SendRequest, asyncio.Future]] = []
-        try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                try:
-                    outcomes = await database_sync_to_async(post_messages)([request for request, _ in batch])
-                except Exception as error:  # the database failed the whole batch
-                    outcomes = [error] * len(batch)
-                for (_, future), outcome in zip(batch, outcomes, strict=True):
-                    if future.done():  # its sender went away
-                        continue
-                    if isinstance(outcome, Exception):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-                batch = []
-        finally:
-            self.writer = None
-            # Cancelled (the server is stopping): nobody is left waiting forever.
-            for _, future in batch + self.waiting:
-                if not future.done():
-                    future.cancel()
-
-
-# One queue per event loop: tests run many loops in one process; a server runs one.
-_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SendQueue]" = weakref.WeakKeyDictionary()
-
-
-def send_queue() -> SendQueue:
-    loop = asyncio.get_running_loop()
-    queue = _queues.get(loop)
-    if queue is None:
-        queue = _queues[loop] = SendQueue()
-    return queue
+# This process's group commit of sends (messaging/actions/group_commit.py): one transaction,
+# one INSERT, one UPDATE per room for the sends that arrive together.
+send_queue = PerLoop(sys.modules[__name__], "post_messages", max_batch=MAX_BATCH)
 
 
 def _link_mentions(message: ChatMessage) -> list:

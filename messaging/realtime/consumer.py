@@ -518,7 +518,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Committed with the other sockets' reads that arrive meanwhile (one transaction), with
         # the session re-check when due, as every write of this socket.
         recheck = self.recheck_due()
-        outcome = await read_queue().read(
+        outcome = await read_queue().submit(
             ReadRequest(self.user, room_id, seq, recheck=self.identity if recheck else None)
         )
         if recheck:
