@@ -202,6 +202,25 @@ async def test_with_presence_off_the_socket_says_so_and_sends_none(settings, con
     assert await frames_of(watcher, "presence.changed") == []
 
 
+async def test_reading_and_awareness_never_cost_a_person_their_messages(settings, connect, room, alice):
+    # Found by a flaky browser test: a tab's room.read, presence and typing frames used the
+    # allowance its messages need, and a Retry was refused (rate_limited) and sent again.
+    settings.PARLEY = {**settings.PARLEY, "RATE_BURST": 3, "RATE_PER_SECOND": 0.01}
+    tab = await connect(alice)
+    for frame in (
+        {"type": "presence.set", "state": "active"},
+        {"type": "typing.start", "room": room.id},
+        {"type": "room.read", "room": room.id, "seq": 0},
+    ):
+        await tab.send(frame)
+    await tab.send({"type": "presence.sync", "users": [alice.id]})  # the reading allowance is spent
+    assert (await tab.receive_type("error"))["code"] == "rate_limited"
+    for i in range(3):  # the messages' allowance is whole
+        await tab.post(room.id, f"m{i}", f"c{i}")
+    await tab.send({"type": "message.send", "room": room.id, "body": "one more", "client_id": "c9"})
+    assert (await tab.receive_type("error"))["code"] == "rate_limited"
+
+
 # --- Status --------------------------------------------------------------------------------------
 
 

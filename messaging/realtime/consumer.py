@@ -47,7 +47,7 @@ from . import outlet, standing
 from .hub import room_hub
 from .ordering import RoomStream, RoomStreams
 from .outbox import Outbox
-from .ratelimit import TooManySockets, user_buckets
+from .ratelimit import TooManySockets, awareness_buckets, user_buckets
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,18 @@ GROUP_REFRESH_SECONDS = 3600
 WRITE_RECHECK_SECONDS = 10.0
 ROOM_REFUSALS = (NotMember.code, NotFound.code)
 BACKGROUND: set[asyncio.Future] = set()
+# Frames that draw on the reading allowance (ratelimit.awareness_buckets), not the messages'.
+OWN_ALLOWANCE_FRAMES = frozenset(
+    {
+        "room.read",
+        "thread.read",
+        "presence.set",
+        "presence.sync",
+        "typing.start",
+        "typing.stop",
+        "receipts.sync",
+    }
+)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -88,6 +100,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         self.hub = None
         self.bucket = None
+        self.reading_bucket = None
         self.limited_in_a_row = 0
         # Every frame to the client goes through one outbox, in the order queued: replies,
         # acknowledgements and other people's messages alike. It exists before the socket joins
@@ -141,6 +154,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         limits = settings.PARLEY
         try:
             self.bucket = user_buckets.acquire(
+                user.id,
+                burst=limits["RATE_BURST"],
+                per_second=limits["RATE_PER_SECOND"],
+                max_sockets=limits["MAX_SOCKETS_PER_USER"],
+            )
+            self.reading_bucket = awareness_buckets.acquire(
                 user.id,
                 burst=limits["RATE_BURST"],
                 per_second=limits["RATE_PER_SECOND"],
@@ -235,6 +254,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.outbox.stop()
         if self.bucket is not None:
             user_buckets.release(self.user.id)
+        if self.reading_bucket is not None:
+            awareness_buckets.release(self.user.id)
         if self.hub is not None:
             self.hub.detach(self)
             for room_id in self.streams:
@@ -305,7 +326,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         frame: dict = {}
         try:
-            wait = self.bucket.take()
+            try:
+                frame = parse_frame(text_data)
+                unparsable = None
+            except BadRequest as error:
+                unparsable = error
+            # Messages and changes draw on one allowance; reading and awareness on another.
+            own = frame.get("type") in OWN_ALLOWANCE_FRAMES
+            wait = (self.reading_bucket if own else self.bucket).take()
             if wait:
                 self.limited_in_a_row += 1
                 if self.limited_in_a_row > settings.PARLEY["RATE_ABUSE_CLOSE_AFTER"]:
@@ -313,7 +341,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     return
             else:
                 self.limited_in_a_row = 0
-            frame = parse_frame(text_data)
+            if unparsable is not None:
+                raise unparsable
             if wait:
                 # Parsed first only so the answer can name the refused message's client_id.
                 raise RateLimited(wait)

@@ -74,3 +74,7 @@ class SharedBuckets:
 
 
 user_buckets = SharedBuckets()
+# Reading and awareness frames (room.read, presence, typing, receipts …) draw on an allowance of
+# their own, of the same size: a tab that reads, types and says it is there as a browser does
+# must never cost its person a message (`consumer.OWN_ALLOWANCE_FRAMES`).
+awareness_buckets = SharedBuckets()
