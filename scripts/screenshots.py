@@ -6,7 +6,9 @@ room list, a room with a conversation (one message mentions the reader; one is e
 reactions, one pinned) and the notifications, at desktop (1280×800) and phone (390×844) width,
 into docs/screenshots/; then, at desktop width, a message's actions and the reaction picker, the
 edit history and the pinned list; and at both widths the room with a thread open beside it (a
-full-screen view on the phone; the thread from tests/thread_data.py).
+full-screen view on the phone; the thread from tests/thread_data.py); and, at desktop width,
+awareness: Carol (another browser) with a status, active, reading the room (Seen by under
+Bob's newest message) and typing.
 """
 
 from __future__ import annotations
@@ -70,6 +72,31 @@ def shoot_thread(page, width: str) -> None:
     expect(page.locator("#thread-panel")).to_be_hidden()
 
 
+def shoot_awareness(browser, server, page) -> None:
+    """Carol, in a browser of her own, sets a status, opens #general (which reads it: "Seen by
+    Carol" under Bob's newest message) and starts to type; Bob's page shows all of it."""
+    server.call(
+        "tests.server_data:set_status", username="carol", text="Reviewing the onboarding copy", emoji="📝"
+    )
+    context = browser.new_context(viewport=DESKTOP, locale="en-GB", timezone_id="UTC", color_scheme="light")
+    carol = context.new_page()
+    carol.goto(f"{server.url}/accounts/login/")
+    carol.get_by_label("Username").fill("carol")
+    carol.get_by_label("Password").fill(DEMO_PASSWORD)
+    carol.get_by_role("button", name="Log in").click()
+    carol.goto(f"{server.url}/rooms/general/")
+    expect(carol.locator("#connection-state")).to_have_text("Connected")
+    carol.mouse.click(600, 400)  # the person is there: active
+    page.reload()  # the status, as the room page renders it
+    expect(page.locator("#connection-state")).to_have_text("Connected")
+    expect(page.locator(".seen-by")).to_contain_text("Carol")
+    carol.get_by_label("Message", exact=True).press_sequentially("Sure, inline it is")
+    expect(page.locator("#typing-room")).to_contain_text("Carol")
+    page.mouse.move(0, 0)
+    shoot(page, "room-awareness-desktop")
+    context.close()
+
+
 def main() -> None:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with running_server() as server, sync_playwright() as playwright:
@@ -103,6 +130,7 @@ def main() -> None:
             shoot_thread(page, width)
             if width == "desktop":
                 shoot_changes(page)
+                shoot_awareness(browser, server, page)
                 page.emulate_media(color_scheme="dark")
                 page.get_by_label("Message", exact=True).press_sequentially("Looks good @c")
                 shoot(page, "room-dark-desktop")

@@ -208,3 +208,10 @@ def set_invisible(username: str, invisible: bool) -> None:
 
 def user_id(username: str) -> int:
     return _users().get(username=username).id
+
+
+def set_status(username: str, text: str, emoji: str = "") -> None:
+    """A status, as the profile page would set it (the demo's screenshots)."""
+    from awareness.actions import set_status as set_user_status
+
+    set_user_status(user=_users().get(username=username), text=text, emoji_text=emoji)
