@@ -5,7 +5,7 @@
 
 A fresh server of the configuration (awareness on: PARLEY_PRESENCE/TYPING/READ_RECEIPTS = 1), on
 the server cores as bench/run.py pins it, and a room of `peers` + 1 members (bench/setup_db.py).
-All of them connect (picows clients, this process on the generator cores); the peers stay as
+All of them connect (picows clients when installed, websockets otherwise; this process on the generator cores); the peers stay as
 they start, "away" (open tabs in the background), and read every frame. Member 0 is the subject.
 Then, `repeats` times:
 
@@ -113,8 +113,10 @@ async def measure(server, setup: dict, size: int, args) -> dict:
 
     # Connecting: every opening socket is news (offline -> away) to every peer already there.
     cpu0, gen0, t0 = task_cpu_ns(pid), loadgen.cpu_seconds(), time.monotonic()
+    client = generator.choose_client(target, getattr(args, "client", None))
+    result["client"] = client
     members, failures, seconds = await loadgen.open_many(
-        target, room["sessions"], args.connect_concurrency, opener=generator.CLIENTS["picows"]
+        target, room["sessions"], args.connect_concurrency, opener=generator.CLIENTS[client]
     )
     if failures:
         loadgen.abort_all(members)
@@ -271,6 +273,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--flap-every", type=float, default=0.1)
     parser.add_argument("--timeout", type=float, default=20.0)
     parser.add_argument("--connect-concurrency", type=int, default=50)
+    parser.add_argument(
+        "--client", choices=sorted(generator.CLIENTS), default=None,
+        help="the members' WebSocket client (default: picows when installed, else websockets)",
+    )  # fmt: skip
     parser.add_argument(
         "--wait-quiet", type=float, default=0.0, help="wait up to this long for a quiet machine"
     )
