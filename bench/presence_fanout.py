@@ -5,8 +5,9 @@
 
 A fresh server of the configuration (awareness on: PARLEY_PRESENCE/TYPING/READ_RECEIPTS = 1), on
 the server cores as bench/run.py pins it, and a room of `peers` + 1 members (bench/setup_db.py).
-All of them connect (picows clients when installed, websockets otherwise; this process on the generator cores); the peers stay as
-they start, "away" (open tabs in the background), and read every frame. Member 0 is the subject.
+All of them connect (picows clients when installed, websockets otherwise; this process on the
+generator cores); the peers stay as they start, "away" (open tabs in the background), and read
+every frame. Member 0 is the subject.
 Then, `repeats` times:
 
 1. the subject says `presence.set` active; every peer gets its `presence.changed` (active);
