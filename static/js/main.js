@@ -1,4 +1,4 @@
-// Wires the page: one socket, the connection banner, the badges, the sidebar, the outbox of
+// Wires the page: one socket, the connection banner, the badges, the search box, the sidebar, the outbox of
 // unsent messages, the followed threads, and the room (with its thread panel) if one is open.
 
 import { MessageActions } from "./actions.js";
@@ -14,6 +14,7 @@ import { PresenceReporter, PresenceStore, PresenceView } from "./presence.js";
 import { enhanceStatusForm } from "./profile.js";
 import { ReadReceipts } from "./receipts.js";
 import { RoomView } from "./room.js";
+import { enhanceResultsPage, SearchBox } from "./search.js";
 import { Drawer, RoomList } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 import { ThreadPanel } from "./thread.js";
@@ -47,6 +48,16 @@ watchNotifications(socket, document.getElementById("notification-badge"), docume
   readNotified: () => threadPanel?.readNotified(),
 });
 localiseTimes(document);
+const searchForm = document.getElementById("search-form");
+if (searchForm) {
+  new SearchBox({
+    form: searchForm,
+    input: document.getElementById("search-box"),
+    opener: document.getElementById("search-open"),
+    closer: document.getElementById("search-close"),
+  });
+}
+enhanceResultsPage(document);
 const threadList = document.getElementById("thread-list");
 if (threadList) {
   new ThreadsPage({
