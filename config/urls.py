@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("awareness.urls")),
     path("notifications/", include("notifications.urls")),
+    path("search/", include("search.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("", include("messaging.urls")),
 ]

@@ -1,0 +1,122 @@
+"""The two engines behind search: each compiles a parsed `Query` into one SQL statement that
+returns the ids (newest first, or best first) of the messages that match among the rooms given.
+
+Both share `Compiled`, the filters that are plain SQL on the message row, and the reading of
+the `Query`; what differs is how words are matched: SQLite's FTS5 trigram table (`sqlite.py`),
+PostgreSQL's trigram and tsvector GIN indexes (`postgresql.py`).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from ..query import Query, Term
+
+MESSAGES = "messaging_chatmessage"
+MENTIONS = "messaging_chatmessage_mentioned_users"
+
+
+@dataclass
+class Scope:
+    """Who may see what, resolved: the rooms to look in and the people the operators name."""
+
+    readable_sql: str  # the rooms the user may read (messaging.selectors.readable_rooms), as SQL
+    readable_params: list
+    room_ids: list[int] | None = None  # the rooms `in:` names (already among the readable ones)
+    not_room_ids: list[int] = field(default_factory=list)
+    author_ids: list[int] = field(default_factory=list)
+    not_author_ids: list[int] = field(default_factory=list)
+    mention_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    order: str = "newest"  # or "relevance"
+    before_id: int | None = None  # newest order: ids below this one
+    offset: int = 0  # relevance order
+    limit: int = 20
+
+
+@dataclass
+class Compiled:
+    where: list[str] = field(default_factory=list)
+    params: list = field(default_factory=list)
+
+    def add(self, sql: str, *params) -> None:
+        self.where.append(sql)
+        self.params.extend(params)
+
+
+def placeholders(values: list) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def row_filters(query: Query, scope: Scope, page: Page, *, link_sql: str) -> Compiled:
+    """What is plain SQL on the message row: rooms, authors, mentions, flags, dates, the cursor."""
+    out = Compiled()
+    out.add(f"m.room_id IN ({scope.readable_sql})", *scope.readable_params)
+    if scope.room_ids is not None:
+        named = f"m.room_id IN ({placeholders(scope.room_ids)})" if scope.room_ids else "1 = 0"
+        out.add(named, *scope.room_ids)
+    out.add("m.deleted_at IS NULL")
+    if scope.not_room_ids:
+        out.add(f"m.room_id NOT IN ({placeholders(scope.not_room_ids)})", *scope.not_room_ids)
+    if scope.author_ids:
+        out.add(f"m.author_id IN ({placeholders(scope.author_ids)})", *scope.author_ids)
+    if scope.not_author_ids:
+        out.add(
+            f"(m.author_id IS NULL OR m.author_id NOT IN ({placeholders(scope.not_author_ids)}))",
+            *scope.not_author_ids,
+        )
+    for user_id in scope.mention_ids:
+        mentioned = f"SELECT 1 FROM {MENTIONS} mu WHERE mu.chatmessage_id = m.id AND mu.user_id = %s"  # noqa: S608
+        out.add(f"EXISTS ({mentioned})", user_id)
+    if query.has_link:
+        out.add(link_sql)
+    if query.is_pinned:
+        out.add("m.pinned_at IS NOT NULL")
+    if query.is_thread:
+        out.add("(m.thread_root_id IS NOT NULL OR m.reply_count > 0)")
+    ops = connection.ops
+    if query.since is not None:
+        out.add("m.created_at >= %s", ops.adapt_datetimefield_value(query.since))
+    if query.until is not None:
+        out.add("m.created_at < %s", ops.adapt_datetimefield_value(query.until))
+    if page.before_id is not None and page.order == "newest":
+        out.add("m.id < %s", page.before_id)
+    return out
+
+
+def words(term: Term) -> list[str]:
+    """The term's runs of letters and digits (what a tokenizer calls words)."""
+    return re.findall(r"\w+", term.text)
+
+
+def phrase_regex(term: Term, *, word: str, space: str) -> str:
+    """A regex for the phrase as whole words in order, in the engine's dialect: `word` is the
+    class of a word character, `space` what stands between two words."""
+
+    def escape(part: str) -> str:
+        return "".join(c if c.isalnum() else "\\" + c for c in part)
+
+    escaped = space.join(escape(part) for part in term.text.split(" "))
+    head = f"(^|[^{word}])" if term.text[:1].isalnum() or term.text[:1] == "_" else ""
+    tail = f"($|[^{word}])" if term.text[-1:].isalnum() or term.text[-1:] == "_" else ""
+    return head + escaped + tail
+
+
+def engine():
+    """The engine of the default database."""
+    if connection.vendor == "postgresql":
+        from . import postgresql
+
+        return postgresql
+    from . import sqlite
+
+    return sqlite

@@ -1,0 +1,78 @@
+"""PostgreSQL: two GIN indexes on the messages table (migration search/0001), both kept by
+PostgreSQL itself in the writing transaction:
+
+- `parley_fold(body)` (`lower(unaccent(body))`, an IMMUTABLE SQL function) with pg_trgm's
+  `gin_trgm_ops`: `LIKE '%deploy%'` and regular expressions are index lookups, which gives
+  partial words, CJK and identifiers with punctuation, folded;
+- `search_vector`, a stored generated tsvector: the folded words as they are (weight A) and
+  English stems (weight B). A plain word also finds the other forms of itself (`deployed` finds
+  "deploying"), and ranking (`ts_rank_cd`) puts whole words first.
+
+A phrase is a regular expression over the folded text (whole words, in order, any spacing),
+which the trigram index narrows too. With no hit at all, words of five letters or more get a
+second, typo-tolerant try (`word_similarity`, pg_trgm's `<%`).
+"""
+
+import re
+
+from ..query import Query, Term
+from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, row_filters, words
+
+FOLDED = "parley_fold(m.body)"
+LINK = "parley_fold(m.body) ~ 'https?://'"
+STEMMABLE = re.compile(r"[^\W\d_]{3,}")
+FUZZY = re.compile(r"[^\W\d_]{5,}")
+
+
+def _condition(term: Term, *, stems: bool = True) -> tuple[str, list]:
+    if term.phrase:
+        return f"{FOLDED} ~ %s", [phrase_regex(term, word="[:alnum:]_", space=r"\s+")]
+    sql, params = f"{FOLDED} LIKE parley_fold(%s) ESCAPE '\\'", [like_pattern(term.text)]
+    if stems and STEMMABLE.fullmatch(term.text):
+        sql = f"({sql} OR m.search_vector @@ plainto_tsquery('english', %s))"
+        params.append(term.text)
+    return sql, params
+
+
+def _fuzzy_condition(term: Term) -> tuple[str, list]:
+    if not term.phrase and FUZZY.fullmatch(term.text):
+        return f"parley_fold(%s) <%% {FOLDED}", [term.text]
+    return _condition(term)
+
+
+def _statement(query: Query, scope: Scope, page: Page, condition) -> tuple[str, list]:
+    out = Compiled()
+    for group in query.groups:
+        conditions = [condition(term) for term in group]
+        params = [p for _, ps in conditions for p in ps]
+        out.add("(" + " OR ".join(sql for sql, _ in conditions) + ")", *params)
+    for term in query.excluded:
+        sql, params = _condition(term, stems=False)
+        out.add(f"NOT ({sql})", *params)
+    filters = row_filters(query, scope, page, link_sql=LINK)
+    lexemes = [w for group in query.groups for term in group for w in words(term)]
+    relevance = page.order == "relevance" and bool(lexemes)
+    params: list = []
+    rank = ""
+    if relevance:
+        rank = ", ts_rank_cd(m.search_vector, to_tsquery('simple', %s)) AS rank"
+        params.append(" | ".join(f"'{w}':*" for w in dict.fromkeys(lexemes)))
+    order = "rank DESC, m.id DESC" if relevance else "m.id DESC"
+    where = " AND ".join(out.where + filters.where)
+    sql = f"SELECT m.id{rank} FROM {MESSAGES} m WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
+    params += out.params + filters.params + [page.limit]
+    if page.order == "relevance" and page.offset:
+        sql += " OFFSET %s"
+        params.append(page.offset)
+    return sql, params
+
+
+def compile(query: Query, scope: Scope, page: Page) -> tuple[str, list]:
+    return _statement(query, scope, page, _condition)
+
+
+def fuzzy(query: Query, scope: Scope, page: Page) -> tuple[str, list] | None:
+    """The query again with its long words matched by similarity, or None if it has none."""
+    if not any(FUZZY.fullmatch(t.text) and not t.phrase for group in query.groups for t in group):
+        return None
+    return _statement(query, scope, page, _fuzzy_condition)

@@ -1,0 +1,179 @@
+"""Search: what the user may read that matches their query, one statement per search.
+
+The query language is search/query.py's, the engines search/engines/'s; this module resolves
+the operators' names (rooms the user can read, people), runs the statement with the access rule
+inside it (`messaging.selectors.readable_rooms`), and shapes the hits with their snippets.
+"""
+
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+
+from messaging.models import ChatMessage
+from messaging.selectors import readable_rooms
+
+from .engines import Page, Scope, engine
+from .models import IndexRebuild
+from .query import Problem, Query, parse
+from .text import snippet
+
+User = get_user_model()
+
+MAX_LIMIT = 50
+MAX_PAGE = 50
+ORDERS = ("newest", "relevance")
+
+
+@dataclass
+class Hit:
+    message: ChatMessage  # with author, room and thread_root loaded
+    snippet: list[tuple[str, bool]]
+
+
+@dataclass
+class SearchResults:
+    text: str
+    order: str
+    query: Query
+    hits: list[Hit] = field(default_factory=list)
+    more: bool = False
+    next: dict | None = None  # the query parameters of the next page
+    fuzzy: bool = False  # the hits are similar words: no exact one was found
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.query.problems
+
+    @property
+    def notes(self) -> list[Problem]:
+        return self.query.notes
+
+    @property
+    def ran(self) -> bool:
+        return not self.query.problems and not self.query.is_empty
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The IANA zone (the browser's), else the site's."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def _people(names: list[str], user, query: Query) -> list[int]:
+    """The ids of the people named (`me` is the user), case-insensitively; others are problems."""
+    ids = []
+    for name in names:
+        if name.lower() == "me":
+            ids.append(user.pk)
+            continue
+        pk = User.objects.filter(username__iexact=name).values_list("pk", flat=True).first()
+        if pk is None:
+            query.problems.append(Problem("no_such_user", f"No one is called “@{name}”.", f"@{name}"))
+        else:
+            ids.append(pk)
+    return ids
+
+
+def _rooms(slugs: list[str], user, query: Query) -> list[int]:
+    """The ids of the named rooms the user can read; any other name is a problem, the same for
+    a private room one is not in as for a room that does not exist."""
+    found = dict(readable_rooms(user).filter(slug__in=slugs).values_list("slug", "pk"))
+    for slug in slugs:
+        if slug not in found:
+            message = f"No room “#{slug}” that you can read."
+            query.problems.append(Problem("no_such_room", message, f"#{slug}"))
+    return [found[slug] for slug in slugs if slug in found]
+
+
+def _rebuild_note(query: Query) -> None:
+    rebuild = IndexRebuild.objects.filter(finished_at__isnull=True).first()
+    if rebuild is None or rebuild.next_below is None:  # nothing is missing meanwhile (PostgreSQL)
+        return
+    missing = ChatMessage.objects.filter(pk__lt=rebuild.next_below or 0).order_by("-pk")
+    newest_missing = missing.values_list("created_at", flat=True).first()
+    message = f"The search index is being rebuilt ({rebuild.done:,} of {rebuild.total:,} messages done)."
+    if newest_missing is not None:
+        message += f" Messages from {newest_missing:%Y-%m-%d %H:%M} UTC and older may be missing."
+    query.notes.append(Problem("index_rebuilding", message))
+
+
+def search_messages(
+    *,
+    user,
+    text: str,
+    order: str = "newest",
+    room_slug: str | None = None,
+    before: int | None = None,
+    page: int = 1,
+    limit: int = 20,
+    zone: str | None = None,
+) -> SearchResults:
+    """The messages the user may read that match `text`, `limit` at a time, newest first (pages
+    by `before`, a message id) or most relevant first (pages by `page`)."""
+    order = order if order in ORDERS else "newest"
+    limit = max(1, min(limit, MAX_LIMIT))
+    page = max(1, min(page, MAX_PAGE))
+    tz = zone_named(zone)
+    query = parse(text, zone=tz, today=timezone.now().astimezone(tz).date())
+    if room_slug:
+        query.rooms.append(room_slug.lower())
+    results = SearchResults(text=text, order=order, query=query)
+    if query.problems or query.is_empty:
+        return results
+    rooms_sql, rooms_params = readable_rooms(user).values("pk").query.sql_with_params()
+    scope = Scope(
+        readable_sql=rooms_sql,
+        readable_params=list(rooms_params),
+        room_ids=_rooms(query.rooms, user, query) if query.rooms else None,
+        not_room_ids=_rooms(query.not_rooms, user, query) if query.not_rooms else [],
+        author_ids=_people(query.authors, user, query) if query.authors else [],
+        not_author_ids=_people(query.not_authors, user, query) if query.not_authors else [],
+        mention_ids=_people(query.mentions, user, query) if query.mentions else [],
+    )
+    if query.problems:
+        return results
+    _rebuild_note(query)
+    backend = engine()
+    window = Page(order=order, before_id=before, offset=(page - 1) * limit, limit=limit + 1)
+    ids = _run(*backend.compile(query, scope, window))
+    if not ids and before is None and page == 1:
+        second = backend.fuzzy(query, scope, window)
+        if second is not None:
+            ids = _run(*second)
+            results.fuzzy = bool(ids)
+    results.more = len(ids) > limit
+    ids = ids[:limit]
+    loaded = ChatMessage.objects.select_related("author", "room", "thread_root").in_bulk(ids)
+    results.hits = [Hit(loaded[i], snippet(loaded[i].body, query.needles)) for i in ids if i in loaded]
+    if results.more:
+        results.next = _next(results, room_slug, zone, page)
+    return results
+
+
+def _run(sql: str, params: list) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _next(results: SearchResults, room_slug: str | None, zone: str | None, page: int) -> dict:
+    params: dict = {"q": results.text}
+    if results.order != "newest":
+        params["order"] = results.order
+    if room_slug:
+        params["room"] = room_slug
+    if zone:
+        params["tz"] = zone
+    if results.order == "newest":
+        params["before"] = results.hits[-1].message.pk
+    else:
+        params["page"] = page + 1
+    return params
