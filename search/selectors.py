@@ -126,8 +126,9 @@ def search_messages(
     if room_slug:
         query.rooms.append(room_slug.lower())
     results = SearchResults(text=text, order=order, query=query)
-    if query.problems or query.is_empty:
+    if query.is_empty or any(problem.code in ("too_long", "too_many_terms") for problem in query.problems):
         return results
+    # The names are looked up even when the query has other problems: all of them are told at once.
     rooms_sql, rooms_params = readable_rooms(user).values("pk").query.sql_with_params()
     scope = Scope(
         readable_sql=rooms_sql,
