@@ -62,7 +62,7 @@ def zone_named(name: str | None) -> ZoneInfo:
     if name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # not a zone, or a path that is none
             pass
     return ZoneInfo(settings.TIME_ZONE)
 

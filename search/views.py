@@ -53,6 +53,8 @@ def next_url(results: SearchResults) -> str | None:
 @answers_errors(json=True)
 def search(request):
     text = request.GET.get("q", "")
+    if any("\x00" in request.GET.get(name, "") for name in ("q", "room", "tz")):
+        raise BadRequest("The search contains a NUL character.")  # PostgreSQL's text cannot hold one
     if len(text) > MAX_QUERY_CHARS:
         raise BadRequest(f"A search can be at most {MAX_QUERY_CHARS} characters long.")
     order = request.GET.get("order", "newest")

@@ -79,12 +79,22 @@ def test_problems_are_shown_and_answered_with_their_codes(client, room, alice, d
 @pytest.mark.parametrize(
     ("params", "code"),
     [({"q": "x" * 501}, "bad_request"), ({"q": "x", "order": "random"}, "bad_request"),
-     ({"q": "x", "before": "²"}, "bad_request"), ({"q": "x", "page": "0"}, "bad_request")],
+     ({"q": "x", "before": "²"}, "bad_request"), ({"q": "x", "page": "0"}, "bad_request"),
+     ({"q": "a\x00b"}, "bad_request"), ({"q": "x", "room": "ops\x00"}, "bad_request")],
 )  # fmt: skip
 def test_malformed_requests_are_refused_with_a_code(client, alice, params, code):
     client.force_login(alice)
     response = client.get("/search/", {**params, "format": "json"})
     assert response.status_code == 400 and response.json()["code"] == code
+
+
+@pytest.mark.parametrize(
+    "zone", ["America", "../../etc/passwd", "x" * 5000, "/etc/localtime", "Mars/Olympus"]
+)
+def test_a_zone_that_is_none_falls_back_to_the_sites(client, alice, zone):
+    client.force_login(alice)
+    response = client.get("/search/", {"q": "x on:today", "tz": zone, "format": "json"})
+    assert response.status_code == 200 and response.json()["problems"] == []
 
 
 def test_search_needs_a_login_and_writes_nothing(client, alice):
