@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "messaging",
     "notifications",
     "awareness",
+    "search",
 ]
 
 MIDDLEWARE = [

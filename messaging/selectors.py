@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from .errors import (
@@ -94,6 +94,14 @@ def access_room(
     if manager and not membership.can_manage:
         raise PermissionDenied("Only the room's owner and admins can manage its members.")
     return room, membership
+
+
+def readable_rooms(user) -> QuerySet[ChatRoom]:
+    """The rooms whose messages the user may read: the rule of `access_room` for many rooms at
+    once (every public room, and the private ones the user is a member of). Search embeds it in
+    its statement, so what search finds is what the room pages would show."""
+    mine = Membership.objects.filter(user=user).values("room_id")
+    return ChatRoom.objects.filter(Q(is_private=False) | Q(pk__in=mine))
 
 
 def write_refusal(*, user, room_id: int) -> Exception:
