@@ -43,6 +43,7 @@ class SearchResults:
     more: bool = False
     next: dict | None = None  # the query parameters of the next page
     fuzzy: bool = False  # the hits are similar words: no exact one was found
+    ran: bool = False  # False: nothing to look for, or problems
 
     @property
     def problems(self) -> list[Problem]:
@@ -51,10 +52,6 @@ class SearchResults:
     @property
     def notes(self) -> list[Problem]:
         return self.query.notes
-
-    @property
-    def ran(self) -> bool:
-        return not self.query.problems and not self.query.is_empty
 
 
 def zone_named(name: str | None) -> ZoneInfo:
@@ -93,6 +90,15 @@ def _rooms(slugs: list[str], user, query: Query) -> list[int]:
     return [found[slug] for slug in slugs if slug in found]
 
 
+def _named_rooms(query: Query, room_slug: str | None, user) -> list[int] | None:
+    """The rooms `in:` names (any of them), narrowed to the page's room choice; None: all."""
+    named = _rooms(query.rooms, user, query) if query.rooms else None
+    if not room_slug:
+        return named
+    chosen = _rooms([room_slug.lower()], user, query)
+    return chosen if named is None else [pk for pk in named if pk in chosen]
+
+
 def _rebuild_note(query: Query) -> None:
     rebuild = IndexRebuild.objects.filter(finished_at__isnull=True).first()
     if rebuild is None or rebuild.next_below is None:  # nothing is missing meanwhile (PostgreSQL)
@@ -123,17 +129,19 @@ def search_messages(
     page = max(1, min(page, MAX_PAGE))
     tz = zone_named(zone)
     query = parse(text, zone=tz, today=timezone.now().astimezone(tz).date())
-    if room_slug:
-        query.rooms.append(room_slug.lower())
     results = SearchResults(text=text, order=order, query=query)
-    if query.is_empty or any(problem.code in ("too_long", "too_many_terms") for problem in query.problems):
+    if query.is_empty and query.excluded and not room_slug:
+        message = "Say what to look for (a word or an operator), not only what to leave out."
+        query.problems.append(Problem("nothing_to_find", message))
+    nothing = query.is_empty and not room_slug
+    if nothing or any(problem.code in ("too_long", "too_many_terms") for problem in query.problems):
         return results
     # The names are looked up even when the query has other problems: all of them are told at once.
     rooms_sql, rooms_params = readable_rooms(user).values("pk").query.sql_with_params()
     scope = Scope(
         readable_sql=rooms_sql,
         readable_params=list(rooms_params),
-        room_ids=_rooms(query.rooms, user, query) if query.rooms else None,
+        room_ids=_named_rooms(query, room_slug, user),
         not_room_ids=_rooms(query.not_rooms, user, query) if query.not_rooms else [],
         author_ids=_people(query.authors, user, query) if query.authors else [],
         not_author_ids=_people(query.not_authors, user, query) if query.not_authors else [],
@@ -145,6 +153,7 @@ def search_messages(
     backend = engine()
     window = Page(order=order, before_id=before, offset=(page - 1) * limit, limit=limit + 1)
     ids = _run(*backend.compile(query, scope, window))
+    results.ran = True
     if not ids and before is None and page == 1:
         second = backend.fuzzy(query, scope, window)
         if second is not None:

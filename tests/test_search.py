@@ -147,6 +147,20 @@ def test_operators_narrow_by_room_author_mention_link_pin_thread_and_date(room, 
     assert found(alice, "on:2025-03-05", zone="Pacific/Auckland") == ["deploy of last year"]
 
 
+def test_the_pages_room_choice_narrows_what_in_names(room, alice, bob):
+    ops = create_room(creator=alice, name="ops")
+    say(alice, room, "alpha in general")
+    say(alice, ops, "alpha in ops")
+    assert found(alice, "alpha", room_slug="ops") == ["alpha in ops"]
+    assert found(alice, "alpha in:#general in:#ops", room_slug="ops") == ["alpha in ops"]
+    assert found(alice, "alpha in:#general", room_slug="ops") == []
+    # The room alone lists it; an exclusion alone is not a search.
+    assert found(alice, "", room_slug="ops") == ["alpha in ops"]
+    assert found(alice, "-alpha", room_slug="general") == []
+    assert problems(alice, "-alpha") == ["nothing_to_find"]
+    assert not search_messages(user=alice, text="   ").ran and problems(alice, "") == []
+
+
 def test_problems_say_what_is_wrong_and_nothing_runs(room, alice, dave):
     secret = create_room(creator=alice, name="secret", is_private=True)
     say(alice, secret, "secret deploy")
