@@ -34,6 +34,7 @@ import argparse
 import bisect
 import datetime
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -492,8 +493,49 @@ def _pick_distinct(rng: random.Random, cum: list[float], count: int) -> list[int
     return list(picked)
 
 
-def generate(spec: Spec, *, log=print) -> dict:
-    """Write the corpus into Django's default database; the manifest (see the module's doc)."""
+def _set_index_aside(connection) -> list[str]:
+    """Take the search index's upkeep off the insert path; the statements that put it back.
+    SQLite: the insert trigger (the rebuild fills search_fts afterwards). PostgreSQL: the GIN
+    indexes (the generated search_vector is still computed as each row goes in)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name = 'search_fts_insert'"
+            )
+            found = cursor.fetchall()
+            for name, _ in found:
+                cursor.execute(f'DROP TRIGGER "{name}"')
+            return [sql for _, sql in found]
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+            "WHERE indrelid = 'messaging_chatmessage'::regclass "
+            "AND indexrelid::regclass::text LIKE 'search!_%' ESCAPE '!'"
+        )
+        found = cursor.fetchall()
+        for name, _ in found:
+            cursor.execute(f'DROP INDEX "{name}"')
+        return [sql for _, sql in found]
+
+
+def _put_index_back(connection, statements: list[str]) -> None:
+    from django.core.management import call_command
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and connection.in_atomic_block:
+            # The foreign keys' deferred checks first: CREATE INDEX refuses pending ones.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        for sql in statements:
+            cursor.execute(sql)
+    if connection.vendor == "sqlite":
+        call_command("rebuild_search_index", stdout=io.StringIO())
+
+
+def generate(spec: Spec, *, log=print, defer_index: bool = False) -> dict:
+    """Write the corpus into Django's default database; the manifest (see the module's doc).
+
+    defer_index: load the messages without the search index's upkeep, then build it
+    (SQLite: the insert trigger put back and `manage.py rebuild_search_index`; PostgreSQL: the
+    GIN indexes created again), as one would restore a large copy."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.db import connection, transaction
@@ -587,6 +629,7 @@ def generate(spec: Spec, *, log=print) -> dict:
     )
 
     # Messages, in time order across rooms.
+    aside = _set_index_aside(connection) if defer_index else []
     text = TextMaker(spec, random.Random(spec.seed + 1))
     traffic_cum = _cumulative(1.0 / (traffic_rank[r] + 1) ** 0.9 for r in range(spec.rooms))
     room_members = [[(user_ids[u], usernames[u]) for u in members[r]] for r in range(spec.rooms)]
@@ -668,6 +711,11 @@ def generate(spec: Spec, *, log=print) -> dict:
             )
     timings["messages"] = round(time.monotonic() - t_messages, 2)
     timings["messages_writing"] = round(write_seconds, 2)
+    if defer_index:
+        t_index = time.monotonic()
+        _put_index_back(connection, aside)
+        timings["index_afterwards"] = round(time.monotonic() - t_index, 2)
+        log(f"search_corpus: the search index built afterwards in {timings['index_afterwards']}s")
 
     t_finish = time.monotonic()
     with connection.cursor() as cursor:
@@ -697,6 +745,7 @@ def generate(spec: Spec, *, log=print) -> dict:
         "spec": asdict(spec),
         "key": spec.key(),
         "vendor": connection.vendor,
+        "defer_index": defer_index,
         "timings": timings,
         "counts": {
             "messages": spec.messages,
@@ -735,6 +784,11 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=defaults.rooms)
     parser.add_argument("--users", type=int, default=defaults.users)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--defer-index",
+        action="store_true",
+        help="load without the search index's upkeep, then build it (rebuild_search_index on SQLite)",
+    )
     parser.add_argument("--out", help="write the manifest (JSON) here")
     args = parser.parse_args()
 
@@ -743,7 +797,8 @@ def main() -> None:
     import django
 
     django.setup()
-    manifest = generate(Spec(messages=args.messages, rooms=args.rooms, users=args.users, seed=args.seed))
+    spec = Spec(messages=args.messages, rooms=args.rooms, users=args.users, seed=args.seed)
+    manifest = generate(spec, defer_index=args.defer_index)
     if args.out:
         Path(args.out).write_text(json.dumps(manifest))
 

@@ -8,6 +8,7 @@ import re
 import unicodedata
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, F, Max, Min
 
@@ -129,3 +130,28 @@ def test_the_markdown_has_a_row_per_class_and_the_index_size(corpus):
     text = search_bench.markdown(results)
     assert "| common: a frequent work word" in text and "| cjk:" in text
     assert "search index on disk" in text
+
+
+@pytest.mark.django_db
+def test_a_deferred_index_is_built_afterwards_and_finds_what_a_kept_one_would():
+    from search.index import drift
+    from search.selectors import search_messages
+
+    manifest = search_corpus.generate(
+        search_corpus.Spec(messages=600, rooms=5, users=20, rooms_per_user=3),
+        log=lambda _: None,
+        defer_index=True,
+    )
+    assert manifest["timings"]["index_afterwards"] > 0
+    assert drift().none
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'search_fts_insert'"
+            )
+        else:
+            cursor.execute("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'search!_%' ESCAPE '!'")
+        assert cursor.fetchone()[0] >= 1
+    user = get_user_model().objects.get(pk=search_bench.bench_user(manifest)["id"])
+    word = next(w for w, n in sorted(manifest["candidates"]["words"], key=lambda wc: -wc[1]) if len(w) >= 4)
+    assert search_messages(user=user, text=word).hits
