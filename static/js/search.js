@@ -274,7 +274,8 @@ export class SearchBox {
     if (!this.isOpen) this.render(query, null);
     let answer;
     try {
-      const params = new URLSearchParams({ q: query, ...this.extraParams() });
+      // `preview`: the server's first few, all the list shows.
+      const params = new URLSearchParams({ q: query, ...this.extraParams(), preview: "1" });
       const url = new URL(this.form.action, window.location.href);
       url.search = params.toString();
       const response = await fetch(url, {
@@ -314,6 +315,7 @@ export class SearchBox {
     else if (answer.failure) notice(answer.failure, "problem");
     for (const problem of answer?.problems || []) notice(problem.message || problem.code, "problem");
     for (const note of answer?.notes || []) notice(note.message || note.code, "note");
+    if (answer?.fuzzy && results.length) notice("No message contains exactly these words; these contain similar ones.", "note");
     const ran = answer && !answer.failure && !(answer.problems || []).length;
     if (ran && !results.length) notice(`No results for “${query}”.`, "empty");
     this.notices.replaceChildren(...notices);
@@ -442,9 +444,9 @@ export class SearchBox {
 }
 
 /**
- * The results page (templates/search/results.html): its times shown as elsewhere, and the order
- * and room controls search again as soon as they change (their button is for pages without
- * JavaScript).
+ * The results page (templates/search/results.html): its times shown as elsewhere, the dates in
+ * its query in the person's time zone, and the room and order controls search again as soon as
+ * they change (its Search button is for pages without JavaScript).
  */
 export function enhanceResultsPage(root = document) {
   for (const time of root.querySelectorAll(".search-results time[datetime]")) {
@@ -453,17 +455,11 @@ export function enhanceResultsPage(root = document) {
     time.textContent = shortFormat.format(at);
     time.title = fullFormat.format(at);
   }
-  const form = root.querySelector("form.search-page-form");
+  const form = root.querySelector("main form.search-form");
   if (!form) return;
-  for (const control of form.querySelectorAll("select[name=order], select[name=room], input[name=order]")) {
+  const tz = form.querySelector("[data-search-tz]");
+  if (tz && !tz.value) tz.value = timeZone();
+  for (const control of form.querySelectorAll("select[name=room], select[name=order]")) {
     control.addEventListener("change", () => form.requestSubmit());
-  }
-  const zone = timeZone();
-  if (zone && !form.elements.tz) {
-    const tz = document.createElement("input");
-    tz.type = "hidden";
-    tz.name = "tz";
-    tz.value = zone;
-    form.append(tz);
   }
 }
