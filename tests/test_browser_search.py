@@ -166,6 +166,14 @@ def test_enter_with_nothing_chosen_opens_the_results_page(people, parley_server,
     expect(bob.page).to_have_url(re.compile(r"/search/\?q=resume(&|$)"))
     expect(bob.page.locator("main mark")).to_have_text(["résumé"])
     expect(bob.page.locator(f'main a[href*="around={seqs["resume"]}"]').first).to_be_visible()
+    # The page's times local, as the list's (the server's are in the site's zone).
+    listed = bob.page.locator(".search-results time").first
+    expect(listed).to_have_attribute("title", re.compile(r"\d{4}"))
+    local = listed.evaluate(
+        "time => new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeStyle: 'short'})"
+        ".format(new Date(time.dateTime))"
+    )
+    expect(listed).to_have_text(local)
     people.assert_clean_consoles()
 
 

@@ -351,10 +351,16 @@ export class SearchBox {
     author.className = "search-option-author";
     author.textContent = result.author?.display_name || result.author?.username || "";
     head.append(roomLabel(result.room), author, timeElement(result.created_at));
-    if (result.thread_root_seq && !result.in_room) {
+    // As on the results page: a reply says it is one (it opens in its thread unless also sent
+    // to the room), and a pinned message says so.
+    for (const [shown, text] of [
+      [result.thread_root_seq, "in a thread"],
+      [result.is_pinned, "pinned"],
+    ]) {
+      if (!shown) continue;
       const tag = document.createElement("span");
       tag.className = "search-option-tag";
-      tag.textContent = "in a thread";
+      tag.textContent = text;
       head.append(tag);
     }
     const snippet = document.createElement("span");
