@@ -6,9 +6,10 @@ room list, a room with a conversation (one message mentions the reader; one is e
 reactions, one pinned) and the notifications, at desktop (1280×800) and phone (390×844) width,
 into docs/screenshots/; then, at desktop width, a message's actions and the reaction picker, the
 edit history and the pinned list; and at both widths the room with a thread open beside it (a
-full-screen view on the phone; the thread from tests/thread_data.py); and, at desktop width,
-awareness: Carol (another browser) with a status, active, reading the room (Seen by under
-Bob's newest message) and typing.
+full-screen view on the phone; the thread from tests/thread_data.py); at both widths search
+results as one types in the header's box, and the results page at desktop width; and, at
+desktop width, awareness: Carol (another browser) with a status, active, reading the room (Seen
+by under Bob's newest message) and typing.
 """
 
 from __future__ import annotations
@@ -72,6 +73,29 @@ def shoot_thread(page, width: str) -> None:
     expect(page.locator("#thread-panel")).to_be_hidden()
 
 
+def shoot_search(page, width: str) -> None:
+    """ "deploy" typed in the header's box (behind its button on a phone): the results as one
+    types, the words found highlighted; at desktop width also the results page Enter opens."""
+    if width == "mobile":
+        page.get_by_role("link", name="Search", exact=True).click()
+    else:
+        page.keyboard.press("/")
+    box = page.get_by_role("combobox", name="Search messages")
+    box.press_sequentially("deploy")
+    expect(page.locator("#search-options [role=option]").first).to_be_visible()
+    page.mouse.move(0, 0)
+    shoot(page, f"search-{width}")
+    if width == "desktop":
+        box.press("Enter")
+        expect(page.locator("main mark").first).to_be_visible()
+        shoot(page, "search-results-desktop")
+        page.go_back()
+        expect(page.locator("#connection-state")).to_have_text("Connected")
+    else:
+        box.press("Escape")
+        page.get_by_role("button", name="Close search").click()
+
+
 def shoot_awareness(browser, server, page) -> None:
     """Carol, in a browser of her own, sets a status, opens #general (which reads it: "Seen by
     Carol" under Bob's newest message) and starts to type; Bob's page shows all of it."""
@@ -128,6 +152,7 @@ def main() -> None:
             page.mouse.move(0, 0)
             shoot(page, f"room-{width}")
             shoot_thread(page, width)
+            shoot_search(page, width)
             if width == "desktop":
                 shoot_changes(page)
                 shoot_awareness(browser, server, page)
