@@ -281,6 +281,16 @@ def test_problems_and_notes_are_said_in_the_list(people, parley_server):
     people.assert_clean_consoles()
 
 
+def test_a_session_that_has_ended_says_to_log_in_again(people, parley_server):
+    bob = people.open("bob")
+    bob.open_room(parley_server, "search-ops")
+    bob.page.context.clear_cookies()  # the search is sent to the log-in page
+    search_for(bob, "resume")
+    expect(bob.page.locator(".search-problem")).to_have_text("Log in again to search.")
+    expect(options(bob)).to_have_count(0)
+    people.assert_clean_consoles()
+
+
 def test_a_private_room_one_is_not_in_never_appears(people, parley_server):
     carol, bob = people.open("carol"), people.open("bob")
     carol.open_room(parley_server, "search-ops")
@@ -345,6 +355,24 @@ def test_the_shareable_url_renders_without_javascript(browser, parley_server, se
         page.locator("#search-box").press("Enter")
         expect(page).to_have_url(re.compile(r"/search/\?q=zeppelin$"))
         expect(page.locator("main mark")).to_have_text(["zeppelin"])
+    finally:
+        context.close()
+
+
+def test_without_javascript_a_phone_s_search_button_opens_the_results_page(browser, parley_server):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(f"{parley_server.url}/accounts/login/")
+        page.get_by_label("Username").fill("carol")
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("link", name="Search", exact=True).click()
+        expect(page).to_have_url(re.compile(r"/search/$"))
+        page.get_by_role("searchbox", name="Search messages").last.fill("marmalade")
+        page.get_by_role("searchbox", name="Search messages").last.press("Enter")
+        expect(page.locator("main mark")).to_have_text(["marmalade"])
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
     finally:
         context.close()
 

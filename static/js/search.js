@@ -284,8 +284,11 @@ export class SearchBox {
         signal: controller.signal,
       });
       const data = await response.json().catch(() => null);
-      if (response.ok && data) answer = data;
-      else if (response.status === 401 || response.status === 403) answer = { failure: "Log in again to search." };
+      // A session that has ended is sent to the log-in page, as every page's requests are.
+      const loginPath = document.body.dataset.loginUrl || "/accounts/login/";
+      const loggedOut = response.redirected && new URL(response.url).pathname === loginPath;
+      if (response.ok && data && !loggedOut) answer = data;
+      else if (loggedOut || response.status === 401 || response.status === 403) answer = { failure: "Log in again to search." };
       else if (response.status === 400 && data?.detail) answer = { failure: String(data.detail) };
       else answer = { failure: "Search is not available right now. Try again in a moment." };
     } catch (error) {
@@ -349,7 +352,7 @@ export class SearchBox {
     head.className = "search-option-head";
     const author = document.createElement("span");
     author.className = "search-option-author";
-    author.textContent = result.author?.display_name || result.author?.username || "";
+    author.textContent = result.author ? result.author.display_name || result.author.username : "Deleted user";
     head.append(roomLabel(result.room), author, timeElement(result.created_at));
     // As on the results page: a reply says it is one (it opens in its thread unless also sent
     // to the room), and a pinned message says so.
