@@ -177,6 +177,21 @@ def test_enter_with_nothing_chosen_opens_the_results_page(people, parley_server,
     people.assert_clean_consoles()
 
 
+def test_the_results_page_searches_again_when_its_room_or_order_changes(people, parley_server):
+    bob = people.open("bob")
+    bob.page.goto(f"{parley_server.url}/search/?q=%22later+message%22")
+    rooms = bob.page.locator(".search-results .search-result-room")
+    expect(rooms).to_have_count(20)  # a page of the 120, from both rooms
+    bob.page.get_by_label("Room", exact=True).select_option("search-own")
+    expect(bob.page).to_have_url(re.compile(r"[?&]room=search-own(&|$)"))
+    expect(rooms).to_have_count(20)
+    assert set(rooms.all_text_contents()) == {"#search-own"}
+    bob.page.get_by_label("Order", exact=True).select_option("relevance")
+    expect(bob.page).to_have_url(re.compile(r"[?&]order=relevance(&|$)"))
+    expect(bob.page.get_by_label("Room", exact=True)).to_have_value("search-own")
+    people.assert_clean_consoles()
+
+
 def test_an_old_message_beyond_the_first_page_opens_in_its_room(people, parley_server, seqs):
     bob = people.open("bob")
     bob.open_room(parley_server, "search-history")
