@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import os
 
 import pytest
 from channels.db import database_sync_to_async
@@ -12,6 +13,29 @@ from messaging.actions.rooms import create_room, join_room
 from notifications.notifier import notifier
 
 from .chat import PASSWORD, ChatClient, communicator_for, session_cookie
+
+# Modules that run the same in both passes of `make test`: their servers are their own, always on
+# SQLite and the in-memory layer (tests/live_server.py, the benchmark's bench/procs.py with no
+# database URL), or they touch no database at all. The PostgreSQL + Redis pass would run them
+# exactly again (about half its time), so they run in the first pass only.
+SAME_IN_BOTH_PASSES = {
+    "test_browser", "test_browser_awareness", "test_browser_changes", "test_browser_delivery",
+    "test_browser_mentions", "test_browser_no_js", "test_browser_reconnect", "test_browser_search",
+    "test_browser_threads", "test_browser_ui",
+    "test_close_codes", "test_compression", "test_crash",
+    "test_bench_awareness", "test_bench_threads", "test_bench_loadgen", "test_bench_peers_ejabberd",
+    "test_bench_peers_synapse",
+    "test_chromium", "test_harness", "test_ordering", "test_outbox", "test_readme",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        return
+    once = pytest.mark.skip(reason="the same in both passes (its servers are on SQLite): tests/conftest.py")
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SAME_IN_BOTH_PASSES:
+            item.add_marker(once)
 
 
 @pytest.fixture(scope="session", autouse=True)
