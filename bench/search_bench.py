@@ -5,16 +5,18 @@
 
 For each engine the corpus of bench/search_corpus.py is loaded into a fresh database (SQLite: a
 file; PostgreSQL: a throwaway cluster of tests/servers.py with durable settings, listening on
-127.0.0.1 only), or reused from /tmp/parley-search-bench/<key>/ when the same parameters and
-the same migrations made one before. A worker process with the database's environment
-(bench/procs.py's `parley_env`) then runs each query class K times, K different queries, through
-`search.selectors.search_messages(user=…, text=…, order=…)` in process, as a user who is a member
-of ~20 rooms (and so reads those and every public room): a warm-up pass over all the queries
-first, so the figures are warm-cache ones (the database's pages in memory), then the timed pass.
-Per class: p50/p95/p99 in ms, the hits, and the plan of its slowest query (PostgreSQL: EXPLAIN
-ANALYZE, BUFFERS; SQLite: EXPLAIN QUERY PLAN). Per engine: the index's size on disk (SQLite: the
-`search_fts*` tables by dbstat; PostgreSQL: the GIN indexes and the `search_vector` column), and
-how long the load took with the index kept as it went.
+127.0.0.1 only, its database with the C ctype as the tests have it ("postgres") or a UTF-8 one
+as deployed ("postgres-utf8", see PG_CTYPES)), or reused from /tmp/parley-search-bench/<key>/
+when the same parameters and the same migrations made one before. A worker process with the
+database's environment (bench/procs.py's `parley_env`) then runs each query class K times, K
+different queries, through `search.selectors.search_messages(user=…, text=…, order=…)` in
+process, as a user who is a member of ~20 rooms (and so reads those and every public room): a
+warm-up pass over all the queries first, so the figures are warm-cache ones (the database's
+pages in memory), then the timed pass. Per class: p50/p95/p99 in ms, the hits, and the plan of
+its slowest query (PostgreSQL: EXPLAIN ANALYZE, BUFFERS; SQLite: EXPLAIN QUERY PLAN). Per
+engine: the index's size on disk (SQLite: the `search_fts*` tables by dbstat; PostgreSQL: the
+GIN indexes and the `search_vector` column), and how long the load took with the index kept as
+it went.
 
 Everything is bounded in time: the load (--load-timeout), each class (--class-budget: the class
 stops there and says how many of its queries ran), the worker (--worker-timeout). Results:
@@ -327,8 +329,12 @@ def engine_version() -> str:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT sqlite_version()")
             return "SQLite " + cursor.fetchone()[0]
-        cursor.execute("SHOW server_version")
-        return "PostgreSQL " + cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT current_setting('server_version'), datctype FROM pg_database "
+            "WHERE datname = current_database()"
+        )
+        version, ctype = cursor.fetchone()
+        return f"PostgreSQL {version}, ctype {ctype}"
 
 
 def worker(args) -> None:
@@ -376,6 +382,25 @@ def _load(env: dict, spec, directory: Path, timeout: float) -> Path:
     _run_logged([*cmd, "--out", str(manifest) + ".part"], env, directory / "load.log", timeout)
     Path(str(manifest) + ".part").rename(manifest)
     return manifest
+
+
+# tests/servers.py's clusters are initdb --no-locale (C): pg_trgm takes no trigrams from what
+# the C ctype does not call letters (CJK), and lower() folds ASCII only. The deployed database
+# (docker-compose's postgres image) is en_US.utf8; "postgres-utf8" is a database with a UTF-8
+# ctype (C.utf8, collation C) in the same kind of cluster.
+PG_CTYPES = {"postgres-utf8": "C.utf8"}
+
+
+def _recreate_database(server, ctype: str) -> None:
+    import psycopg
+
+    admin = server.url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f'DROP DATABASE "{server.database}"')
+        conn.execute(
+            f'CREATE DATABASE "{server.database}" OWNER "{server.user}" TEMPLATE template0 '
+            f"ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE '{ctype}'"
+        )
 
 
 @contextlib.contextmanager
@@ -428,6 +453,8 @@ def prepared(engine: str, spec, *, load_timeout: float, fresh: bool):
                 shutil.rmtree(path)
         server = servers.start_postgres(directory / "cluster", durable=True)  # commits reach the disk
         info_path.write_text(json.dumps({"password": server.password}))
+        if engine in PG_CTYPES:
+            _recreate_database(server, PG_CTYPES[engine])
     try:
         env = procs.parley_env(database_url=server.url, sqlite_path=None, redis_url=None, layer="")
         if not reused:
@@ -454,7 +481,7 @@ def markdown(results: dict) -> str:
         "limit 20, as one user (the rooms they are in and every public room).",
         "",
     ]
-    engines = [name for name in ("sqlite", "postgres") if name in results["engines"]]
+    engines = list(results["engines"])
     header = (
         "| class | order | " + " | ".join(f"{e} p50 / p95 / p99 ms" for e in engines) + " | hits (median) |"
     )
@@ -512,7 +539,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rooms", type=int, default=None, help="default: 1,000 (fewer for small corpora)")
     parser.add_argument("--users", type=int, default=None, help="default: 10,000 (fewer for small corpora)")
-    parser.add_argument("--engines", default="sqlite,postgres")
+    parser.add_argument(
+        "--engines",
+        default="sqlite,postgres,postgres-utf8",
+        help="of sqlite, postgres (C ctype), postgres-utf8",
+    )
     parser.add_argument("--k", type=int, default=50, help="queries per class")
     parser.add_argument("--class-budget", type=float, default=120.0, help="seconds per class at most")
     parser.add_argument("--load-timeout", type=float, default=2400.0)
