@@ -207,11 +207,6 @@ def test_an_old_message_beyond_the_first_page_opens_in_its_room(people, parley_s
     people.assert_clean_consoles()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="room.js: while a page opened at an old message fetches the newer ones (by seq), one of "
-    "the reader's own among them is taken for one just sent and the view jumps to the bottom",
-)
 def test_an_old_message_opens_in_its_room_when_the_reader_wrote_some_of_the_later_ones(
     people, parley_server, seqs
 ):

@@ -277,7 +277,9 @@ export class RoomView extends EventTarget {
       this.sync();
       return;
     }
-    const stick = this.sticks() || (isNew && message.author.username === this.me);
+    // One's own new message brings the view down to it, but not one of the newer messages a
+    // page opened at an old one is fetching: those are history, and the reader stays put.
+    const stick = this.sticks() || (isNew && !fillingTail && message.author.username === this.me);
     const shown = this.apply(message);
     let newest = shown?.added ? message : null;
     let touched = Boolean(shown);
