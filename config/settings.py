@@ -212,6 +212,8 @@ PARLEY = {
     # Distinct emoji on one message, and reactions one member may put on one message.
     "MAX_REACTIONS_PER_MESSAGE": env.int("PARLEY_MAX_REACTIONS_PER_MESSAGE", default=20),
     "MAX_REACTIONS_PER_USER": env.int("PARLEY_MAX_REACTIONS_PER_USER", default=10),
+    # A search statement that runs longer is stopped and answered `too_slow` (search/selectors.py).
+    "SEARCH_TIMEOUT_SECONDS": env.float("PARLEY_SEARCH_TIMEOUT_SECONDS", default=3.0),
     # --- Awareness (awareness/): presence, typing, read receipts. None of it is needed for
     # messages to arrive; each part can be switched off under load (docs/performance.md).
     "PRESENCE": env.bool("PARLEY_PRESENCE", default=True),

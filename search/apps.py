@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
 
 
 def register_fold(sender, connection, **kwargs) -> None:
@@ -16,3 +17,6 @@ class SearchConfig(AppConfig):
 
     def ready(self) -> None:
         connection_created.connect(register_fold, dispatch_uid="search.register_fold")
+        from .schema import restore_triggers
+
+        post_migrate.connect(restore_triggers, dispatch_uid="search.restore_triggers")

@@ -48,10 +48,13 @@ class Problem:
 
 @dataclass(frozen=True)
 class Term:
-    """A word or a phrase, folded. A phrase (quoted) matches whole words, in order."""
+    """A word or a phrase: `text` folded by search/text.py, `raw` as typed (whitespace made single
+    spaces) for an engine that folds with its own function. A phrase (quoted) matches whole
+    words, in order."""
 
     text: str
     phrase: bool = False
+    raw: str = ""
 
 
 @dataclass
@@ -135,8 +138,12 @@ def day_range(value: str, *, zone: ZoneInfo, today: dt.date) -> tuple[dt.datetim
                 first = last = dt.date(year, month, day_of_month)
         except ValueError:
             return None
-    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    try:
+        start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+        start.astimezone(dt.UTC), end.astimezone(dt.UTC)  # as the database will hold them
+    except OverflowError:  # the last day of year 9999, the first of year 1 east of UTC
+        return None
     return start, end
 
 
@@ -146,6 +153,11 @@ def _name(value: str, sigil: str) -> str:
 
 def parse(text: str, *, zone: ZoneInfo, today: dt.date) -> Query:
     query = Query()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no text any database can hold
+        query.problems.append(Problem("bad_text", "The search contains characters that are not text."))
+        return query
     if len(text) > MAX_QUERY_CHARS:
         query.problems.append(
             Problem("too_long", f"A search can be at most {MAX_QUERY_CHARS} characters long.")
@@ -171,12 +183,10 @@ def parse(text: str, *, zone: ZoneInfo, today: dt.date) -> Query:
                     token,
                 )
             )
-        folded = fold(token).strip() if quoted else fold(token)
-        if quoted:
-            folded = " ".join(folded.split())
+        folded = " ".join(fold(token).split())
         if not folded:
             continue
-        term = Term(folded, phrase=quoted)
+        term = Term(folded, phrase=quoted, raw=" ".join(token.split()))
         if negated:
             query.excluded.append(term)
         elif pending_or:

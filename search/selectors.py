@@ -5,12 +5,14 @@ the operators' names (rooms the user can read, people), runs the statement with 
 inside it (`messaging.selectors.readable_rooms`), and shapes the hits with their snippets.
 """
 
+import contextlib
+import time
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from messaging.models import ChatMessage
@@ -26,6 +28,8 @@ User = get_user_model()
 MAX_LIMIT = 50
 MAX_PAGE = 50
 ORDERS = ("newest", "relevance")
+# Problems after which the query's names are not worth looking up.
+UNRESOLVABLE = ("bad_text", "too_long", "too_many_terms")
 
 
 @dataclass
@@ -121,20 +125,23 @@ def search_messages(
     page: int = 1,
     limit: int = 20,
     zone: str | None = None,
+    similar: bool = False,
 ) -> SearchResults:
     """The messages the user may read that match `text`, `limit` at a time, newest first (pages
-    by `before`, a message id) or most relevant first (pages by `page`)."""
+    by `before`, a message id) or most relevant first (pages by `page`). `similar`: the later
+    pages of a search that found only similar words (PostgreSQL)."""
     order = order if order in ORDERS else "newest"
     limit = max(1, min(limit, MAX_LIMIT))
     page = max(1, min(page, MAX_PAGE))
     tz = zone_named(zone)
     query = parse(text, zone=tz, today=timezone.now().astimezone(tz).date())
     results = SearchResults(text=text, order=order, query=query)
-    if query.is_empty and query.excluded and not room_slug:
+    if query.is_empty and not room_slug and not query.problems and (query.excluded or text.strip()):
+        # Only exclusions, or only what folds to nothing (`OR`, `""`, a lone accent).
         message = "Say what to look for (a word or an operator), not only what to leave out."
         query.problems.append(Problem("nothing_to_find", message))
     nothing = query.is_empty and not room_slug
-    if nothing or any(problem.code in ("too_long", "too_many_terms") for problem in query.problems):
+    if nothing or any(problem.code in UNRESOLVABLE for problem in query.problems):
         return results
     # The names are looked up even when the query has other problems: all of them are told at once.
     rooms_sql, rooms_params = readable_rooms(user).values("pk").query.sql_with_params()
@@ -152,14 +159,24 @@ def search_messages(
     _rebuild_note(query)
     backend = engine()
     window = Page(order=order, before_id=before, offset=(page - 1) * limit, limit=limit + 1)
-    ids = _run(*backend.compile(query, scope, window))
-    results.ran = True
-    if not ids and before is None and page == 1:
-        second = backend.fuzzy(query, scope, window)
+    second = backend.fuzzy(query, scope, window) if similar else None
+    try:
         if second is not None:
-            ids = _run(*second)
-            results.fuzzy = bool(ids)
-    results.more = len(ids) > limit
+            ids, results.fuzzy = _run(*second), True
+        else:
+            ids = _run(*backend.compile(query, scope, window))
+            if not ids and before is None and page == 1:
+                second = backend.fuzzy(query, scope, window)
+                if second is not None:
+                    ids = _run(*second)
+                    results.fuzzy = bool(ids)
+    except SearchTooSlow:
+        narrow = "Add a longer word, a room (in:) or a person (from:)."
+        query.problems.append(Problem("too_slow", f"This search took too long. {narrow}"))
+        return results
+    results.ran = True
+    # Relevance pages stop at the last one there is (a cursor would be needed past it).
+    results.more = len(ids) > limit and not (order == "relevance" and page >= MAX_PAGE)
     ids = ids[:limit]
     loaded = ChatMessage.objects.select_related("author", "room", "thread_root").in_bulk(ids)
     results.hits = [Hit(loaded[i], snippet(loaded[i].body, query.needles)) for i in ids if i in loaded]
@@ -168,10 +185,45 @@ def search_messages(
     return results
 
 
+class SearchTooSlow(Exception):
+    pass
+
+
 def _run(sql: str, params: list) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    """The statement's ids, within PARLEY_SEARCH_TIMEOUT_SECONDS: a search no index can narrow
+    (twenty one-letter words) is stopped, not left to hold a worker and the database."""
+    seconds = settings.PARLEY["SEARCH_TIMEOUT_SECONDS"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        try:
+            with statement_timeout(cursor, seconds):
+                cursor.execute(sql, params)
+                return [row[0] for row in cursor.fetchall()]
+        except OperationalError as error:
+            if _timed_out(error):
+                raise SearchTooSlow() from error
+            raise
+
+
+@contextlib.contextmanager
+def statement_timeout(cursor, seconds: float):
+    if connection.vendor == "postgresql":
+        # 0 would mean no limit at all: the least is a millisecond.
+        cursor.execute("SET LOCAL statement_timeout = %s", [f"{max(1, int(seconds * 1000))}ms"])
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    raw = connection.connection
+    # SQLite calls this every 10,000 virtual machine steps; a true answer interrupts the statement.
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+def _timed_out(error: OperationalError) -> bool:
+    text = str(error).lower()
+    return "interrupted" in text or "statement timeout" in text or "canceling statement" in text
 
 
 def _next(results: SearchResults, room_slug: str | None, zone: str | None, page: int) -> dict:
@@ -186,4 +238,6 @@ def _next(results: SearchResults, room_slug: str | None, zone: str | None, page:
         params["before"] = results.hits[-1].message.pk
     else:
         params["page"] = page + 1
+    if results.fuzzy:
+        params["similar"] = 1
     return params

@@ -1,10 +1,12 @@
 """Text as search sees it: folded (case and accents), and the snippet that shows a hit.
 
-One folding for both engines' queries and for the highlighter: NFKD, combining marks dropped,
-then casefold, one character at a time, so every position in the folded text maps back to a
-character of the original (the highlighter marks the original, accents and all). SQLite's index
-is written with this function (`parley_fold`, registered on every connection); PostgreSQL's with
-`lower(unaccent(...))`, which folds the same letters the same way.
+NFKD, combining marks dropped, the letters that have no decomposition but that unaccent also
+folds (ø, æ, ł, đ, œ, þ …), then casefold; one character at a time, so every position in the
+folded text maps back to a character of the original (the highlighter marks the original,
+accents and all). SQLite's index and queries are folded by this function (`parley_fold`,
+registered on every connection). PostgreSQL folds both its index and the query's words with its
+own `parley_fold` (`lower(unaccent(...))` under a Unicode-aware collation), so each engine
+agrees with itself whatever the two differ on; the highlighter uses this one.
 """
 
 import functools
@@ -14,12 +16,29 @@ SNIPPET_CHARS = 200
 ELLIPSIS = "…"
 
 
+# Letters that NFKD leaves whole but PostgreSQL's unaccent folds (its unaccent.rules).
+UNACCENT_EXTRA = str.maketrans(
+    {
+        "ø": "o", "Ø": "o", "æ": "ae", "Æ": "ae", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d",
+        "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ð": "d", "Ð": "d", "ħ": "h", "Ħ": "h",
+        "ŀ": "l", "Ŀ": "l", "ı": "i", "ĸ": "k", "ŋ": "n", "Ŋ": "n", "ŧ": "t", "Ŧ": "t",
+    }
+)  # fmt: skip
+
+
 @functools.lru_cache(maxsize=4096)
 def fold_char(char: str) -> str:
     if char.isascii():
         return char.lower()
     decomposed = unicodedata.normalize("NFKD", char)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return bare.translate(UNACCENT_EXTRA).casefold()
+
+
+def spaceless(char: str) -> bool:
+    """A character of a script written without spaces between words (CJK, kana): a word
+    boundary next to it means nothing."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
 
 
 def fold(text: str | None) -> str:

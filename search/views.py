@@ -50,8 +50,19 @@ def next_url(results: SearchResults) -> str | None:
 
 @login_required
 @require_GET
-@answers_errors(json=True)
 def search(request):
+    """The results page, or (asked for JSON) the results as the header's box shows them; a
+    malformed request is answered 400 in the same kind (a shared URL gets the 400 page)."""
+    if wants_json(request):
+        return _json_errors(_search)(request)
+    return _page_errors(_search)(request)
+
+
+_json_errors = answers_errors(json=True)
+_page_errors = answers_errors()
+
+
+def _search(request):
     text = request.GET.get("q", "")
     if any("\x00" in request.GET.get(name, "") for name in ("q", "room", "tz")):
         raise BadRequest("The search contains a NUL character.")  # PostgreSQL's text cannot hold one
@@ -70,6 +81,7 @@ def search(request):
         page=query_position(request, "page") or 1,
         zone=request.GET.get("tz") or None,
         limit=8 if request.GET.get("preview") == "1" else 20,
+        similar=request.GET.get("similar") == "1",
     )
     if wants_json(request):
         return JsonResponse(

@@ -102,3 +102,10 @@ def test_search_needs_a_login_and_writes_nothing(client, alice):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     client.force_login(alice)
     assert client.post("/search/", {"q": "x"}).status_code == 405
+
+
+def test_a_shared_url_that_is_malformed_gets_the_400_page_not_json(client, alice):
+    client.force_login(alice)
+    response = client.get("/search/", {"q": "x" * 501})
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    assert "at most 500 characters" in response.content.decode()

@@ -6,12 +6,12 @@ the `Query`; what differs is how words are matched: SQLite's FTS5 trigram table 
 PostgreSQL's trigram and tsvector GIN indexes (`postgresql.py`).
 """
 
-import re
 from dataclasses import dataclass, field
 
 from django.db import connection
 
-from ..query import Query, Term
+from ..query import Query
+from ..text import spaceless
 
 MESSAGES = "messaging_chatmessage"
 MENTIONS = "messaging_chatmessage_mentioned_users"
@@ -93,21 +93,20 @@ def row_filters(query: Query, scope: Scope, page: Page, *, link_sql: str) -> Com
     return out
 
 
-def words(term: Term) -> list[str]:
-    """The term's runs of letters and digits (what a tokenizer calls words)."""
-    return re.findall(r"\w+", term.text)
-
-
-def phrase_regex(term: Term, *, word: str, space: str) -> str:
+def phrase_regex(text: str, *, word: str, space: str) -> str:
     """A regex for the phrase as whole words in order, in the engine's dialect: `word` is the
-    class of a word character, `space` what stands between two words."""
+    class of a word character, `space` what stands between two words. Next to a character of a
+    script without spaces (CJK) there is no word boundary to ask for."""
 
     def escape(part: str) -> str:
         return "".join(c if c.isalnum() else "\\" + c for c in part)
 
-    escaped = space.join(escape(part) for part in term.text.split(" "))
-    head = f"(^|[^{word}])" if term.text[:1].isalnum() or term.text[:1] == "_" else ""
-    tail = f"($|[^{word}])" if term.text[-1:].isalnum() or term.text[-1:] == "_" else ""
+    def bounded(char: str) -> bool:
+        return bool(char) and (char.isalnum() or char == "_") and not spaceless(char)
+
+    escaped = space.join(escape(part) for part in text.split(" "))
+    head = f"(^|[^{word}])" if bounded(text[:1]) else ""
+    tail = f"($|[^{word}])" if bounded(text[-1:]) else ""
     return head + escaped + tail
 
 

@@ -1,9 +1,11 @@
 """PostgreSQL: two GIN indexes on the messages table (migration search/0001), both kept by
 PostgreSQL itself in the writing transaction:
 
-- `parley_fold(body)` (`lower(unaccent(body))`, an IMMUTABLE SQL function) with pg_trgm's
-  `gin_trgm_ops`: `LIKE '%deploy%'` and regular expressions are index lookups, which gives
-  partial words, CJK and identifiers with punctuation, folded;
+- `search_text`, a stored generated column `parley_fold(body)` (`lower(unaccent(body))` under a
+  Unicode-aware collation, an IMMUTABLE SQL function), with pg_trgm's `gin_trgm_ops`:
+  `LIKE '%deploy%'` and regular expressions are index lookups, which gives partial words, CJK
+  and identifiers with punctuation, folded; a candidate is checked on the stored text, never
+  folded again;
 - `search_vector`, a stored generated tsvector: the folded words as they are (weight A) and
   English stems (weight B). A plain word also finds the other forms of itself (`deployed` finds
   "deploying"), and ranking (`ts_rank_cd`) puts whole words first.
@@ -16,27 +18,30 @@ second, typo-tolerant try (`word_similarity`, pg_trgm's `<%`).
 import re
 
 from ..query import Query, Term
-from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, row_filters, words
+from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, row_filters
 
-FOLDED = "parley_fold(m.body)"
-LINK = "parley_fold(m.body) ~ 'https?://'"
+FOLDED = "m.search_text"  # parley_fold(body), stored
+LINK = "m.search_text ~ 'https?://'"
 STEMMABLE = re.compile(r"[^\W\d_]{3,}")
 FUZZY = re.compile(r"[^\W\d_]{5,}")
+
+# The query's words are folded by the same SQL function as the index (`parley_fold`), from the
+# text as typed (`Term.raw`): the two can never disagree, whatever PostgreSQL's folding is.
 
 
 def _condition(term: Term, *, stems: bool = True) -> tuple[str, list]:
     if term.phrase:
-        return f"{FOLDED} ~ %s", [phrase_regex(term, word="[:alnum:]_", space=r"\s+")]
-    sql, params = f"{FOLDED} LIKE parley_fold(%s) ESCAPE '\\'", [like_pattern(term.text)]
+        return f"{FOLDED} ~ parley_fold(%s)", [phrase_regex(term.raw, word="[:alnum:]_", space=r"\s+")]
+    sql, params = f"{FOLDED} LIKE parley_fold(%s) ESCAPE '\\'", [like_pattern(term.raw)]
     if stems and STEMMABLE.fullmatch(term.text):
-        sql = f"({sql} OR m.search_vector @@ plainto_tsquery('english', %s))"
-        params.append(term.text)
+        sql = f"({sql} OR m.search_vector @@ plainto_tsquery('english', parley_fold(%s)))"
+        params.append(term.raw)
     return sql, params
 
 
 def _fuzzy_condition(term: Term) -> tuple[str, list]:
     if not term.phrase and FUZZY.fullmatch(term.text):
-        return f"parley_fold(%s) <%% {FOLDED}", [term.text]
+        return f"parley_fold(%s) <%% {FOLDED}", [term.raw]
     return _condition(term)
 
 
@@ -50,12 +55,12 @@ def _statement(query: Query, scope: Scope, page: Page, condition) -> tuple[str, 
         sql, params = _condition(term, stems=False)
         out.add(f"NOT ({sql})", *params)
     filters = row_filters(query, scope, page, link_sql=LINK)
-    lexemes = [w for group in query.groups for term in group for w in words(term)]
+    lexemes = [w for group in query.groups for term in group for w in re.findall(r"\w+", term.raw)]
     relevance = page.order == "relevance" and bool(lexemes)
     params: list = []
     rank = ""
     if relevance:
-        rank = ", ts_rank_cd(m.search_vector, to_tsquery('simple', %s)) AS rank"
+        rank = ", ts_rank_cd(m.search_vector, to_tsquery('simple', parley_fold(%s))) AS rank"
         params.append(" | ".join(f"'{w}':*" for w in dict.fromkeys(lexemes)))
     order = "rank DESC, m.id DESC" if relevance else "m.id DESC"
     where = " AND ".join(out.where + filters.where)

@@ -31,7 +31,7 @@ def _prefilter(term: Term) -> str | None:
 def _exact(term: Term) -> tuple[str, str]:
     """The term's own condition on the folded text."""
     if term.phrase:
-        return "search_fts.text REGEXP %s", phrase_regex(term, word=r"\w", space=r"\s+")
+        return "search_fts.text REGEXP %s", phrase_regex(term.text, word=r"\w", space=r"\s+")
     return "search_fts.text LIKE %s ESCAPE '\\'", like_pattern(term.text)
 
 
@@ -49,22 +49,34 @@ def compile(query: Query, scope: Scope, page: Page) -> tuple[str, list]:
     for term in query.excluded:
         sql, param = _exact(term)
         checks.add(f"NOT ({sql})", param)
+    if query.has_link:
+        matches.append(fts_string("://"))  # the index narrows has:link; the regex decides
 
     params: list = []
-    if query.groups or query.excluded:
-        # FTS first (CROSS JOIN keeps the order): the match yields few rows, each one message.
-        source = f"search_fts CROSS JOIN {MESSAGES} m ON m.id = search_fts.rowid"
-    else:
-        source = f"{MESSAGES} m"
     where = []
     if matches:
+        # The match drives (CROSS JOIN keeps the order), newest first in the index's own rowid
+        # order, so a LIMIT stops early instead of sorting every match of a common word.
+        source = f"search_fts CROSS JOIN {MESSAGES} m ON m.id = search_fts.rowid"
         where.append("search_fts MATCH %s")
         params.append(" AND ".join(matches))
+        if page.before_id is not None and page.order == "newest":
+            where.append("search_fts.rowid < %s")
+            params.append(page.before_id)
+        newest = "search_fts.rowid DESC"
+    elif checks.where:
+        # Nothing the index can narrow (short words, exclusions): the messages drive, so their
+        # room and author indexes and the LIMIT work, and each candidate's index row is read.
+        source = f"{MESSAGES} m CROSS JOIN search_fts ON search_fts.rowid = m.id"
+        newest = "m.id DESC"
+    else:
+        source = f"{MESSAGES} m"
+        newest = "m.id DESC"
     where += checks.where + filters.where
     params += checks.params + filters.params
     relevance = page.order == "relevance" and bool(matches)
     rank = ", bm25(search_fts) AS rank" if relevance else ""
-    order = "rank ASC, m.id DESC" if relevance else "m.id DESC"
+    order = f"rank ASC, {newest}" if relevance else newest
     where_sql = " AND ".join(where)
     sql = f"SELECT m.id{rank} FROM {source} WHERE {where_sql} ORDER BY {order} LIMIT %s"  # noqa: S608
     params.append(page.limit)
