@@ -22,8 +22,11 @@ def wants_json(request) -> bool:
 
 
 def message_url(hit: Hit) -> str:
-    """The message in context: its room's page around it (a reply only in its thread opens there)."""
+    """The message in context: its room's page around it, or a reply only in its thread on its
+    thread's page (which the script opens beside the room)."""
     message = hit.message
+    if message.thread_root_id and not message.in_room:
+        return reverse("thread", args=[message.room.slug, message.thread_root.seq]) + f"#m{message.seq}"
     return reverse("room", args=[message.room.slug]) + f"?around={message.seq}#m{message.seq}"
 
 

@@ -182,10 +182,13 @@ def test_the_results_page_searches_again_when_its_room_or_order_changes(people, 
     bob.page.goto(f"{parley_server.url}/search/?q=%22later+message%22")
     rooms = bob.page.locator(".search-results .search-result-room")
     expect(rooms).to_have_count(20)  # a page of the 120, from both rooms
+    enhanced = bob.page.locator("main form.search-form[data-enhanced]")
+    expect(enhanced).to_be_attached()  # the page's script listens to its controls
     bob.page.get_by_label("Room", exact=True).select_option("search-own")
     expect(bob.page).to_have_url(re.compile(r"[?&]room=search-own(&|$)"))
     expect(rooms).to_have_count(20)
-    assert set(rooms.all_text_contents()) == {"#search-own"}
+    assert {"".join(text.split()) for text in rooms.all_text_contents()} == {"#search-own"}
+    expect(enhanced).to_be_attached()  # on the page the room's change loaded
     bob.page.get_by_label("Order", exact=True).select_option("relevance")
     expect(bob.page).to_have_url(re.compile(r"[?&]order=relevance(&|$)"))
     expect(bob.page.get_by_label("Room", exact=True)).to_have_value("search-own")
@@ -412,7 +415,8 @@ def test_the_json_answer_has_the_shape_the_list_reads(people, parley_server, seq
         f"{parley_server.url}/search/?q=zeppelin", headers={"Accept": "application/json"}
     ).json()
     (result,) = answer["results"]
-    assert result["url"].endswith(f"?around={seqs['reply']}#m{seqs['reply']}")
+    # A reply only in its thread links to its thread's page (the script opens it beside the room).
+    assert result["url"] == f"/rooms/search-ops/threads/{seqs['root']}/#m{seqs['reply']}"
     assert result["thread_root_seq"] == seqs["root"] and result["in_room"] is False
     assert result["room"] == {"slug": "search-ops", "name": "search-ops", "is_private": False}
     assert result["author"]["username"] == "alice"

@@ -471,4 +471,5 @@ export function enhanceResultsPage(root = document) {
   for (const control of form.querySelectorAll("select[name=room], select[name=order]")) {
     control.addEventListener("change", () => form.requestSubmit());
   }
+  form.dataset.enhanced = "true"; // its controls search again from now on
 }
