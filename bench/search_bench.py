@@ -308,14 +308,20 @@ def index_size() -> dict:
         indexes = dict(cursor.fetchall())
         cursor.execute("SELECT pg_table_size('messaging_chatmessage'), pg_database_size(current_database())")
         table, database = cursor.fetchone()
-        column = None
-        with contextlib.suppress(Exception), connection.cursor() as inner:
-            inner.execute("SELECT COALESCE(SUM(pg_column_size(search_vector)), 0) FROM messaging_chatmessage")
-            column = inner.fetchone()[0]
+        # The stored generated columns search adds (search_vector, search_text …): their share of
+        # the table, as the sum of their values' sizes.
+        cursor.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'messaging_chatmessage'::regclass "
+            "AND attname LIKE 'search!_%' ESCAPE '!' AND NOT attisdropped ORDER BY attnum"
+        )
+        columns = {}
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'SELECT COALESCE(SUM(pg_column_size("{name}")), 0) FROM messaging_chatmessage')
+            columns[f"{name} column (sum of pg_column_size)"] = cursor.fetchone()[0]
         gin = {name: size for name, size in indexes.items() if name.startswith("search_")}
         return {
-            "search_index_bytes": sum(gin.values()) + (column or 0),
-            "search_parts": {**gin, "search_vector column (sum of pg_column_size)": column},
+            "search_index_bytes": sum(gin.values()) + sum(columns.values()),
+            "search_parts": {**gin, **columns},
             "messages_table_bytes": table,
             "messages_other_indexes_bytes": sum(size for name, size in indexes.items() if name not in gin),
             "database_bytes": database,
