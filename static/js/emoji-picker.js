@@ -3,6 +3,8 @@
 // for the page, opened next to the button that asked for it; keyboard: type to search, arrows
 // to move, Enter to pick, Escape to close (focus goes back to that button).
 
+import { chooseOption } from "./widgets.js";
+
 const RECENT_PREFIX = "parley.recent-emoji.";
 const RECENT_LIMIT = 16;
 const RESULT_LIMIT = 64;
@@ -232,14 +234,7 @@ export class EmojiPicker {
 
   activate(index) {
     this.active = index;
-    this.options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
-    const option = this.options[index];
-    if (!option) {
-      this.input.removeAttribute("aria-activedescendant");
-      return;
-    }
-    this.input.setAttribute("aria-activedescendant", option.id);
-    option.scrollIntoView({ block: "nearest" });
+    chooseOption(this.input, this.options, index);
   }
 
   key(event) {

@@ -2,6 +2,7 @@
 
 import { avatarClass, paintAvatar } from "./avatars.js";
 import { MENTION_SOURCE, TRAILING_MENTION_PUNCTUATION } from "./mentions.js";
+import { icon } from "./widgets.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
@@ -350,26 +351,12 @@ function renderReactions(message, me) {
   return list;
 }
 
-const SVG = "http://www.w3.org/2000/svg";
 const PIN_ICON = "M16 3 21 8l-2 1-3.5 3.5.5 4.5-1.5 1.5-4-4L5 19.5 4.5 19 9 14.5l-4-4L6.5 9l4.5.5L14.5 6z";
 const REACT_ICON =
   "M12 2a10 10 0 1 0 10 10h-2a8 8 0 1 1-8-8zm-3.5 7a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zm7 0a1.5 1.5 0 1 0 0 3 1.5 1.5 0 0 0 0-3zM7.2 14a5 5 0 0 0 9.6 0zM19 1v3h-3v2h3v3h2V6h3V4h-3V1z";
 const EDIT_ICON = "M3 17.25V21h3.75L17.8 9.94l-3.75-3.75zM20.7 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75z";
 const DELETE_ICON = "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z";
 const REPLY_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2zm3 5v2h10V9zm0 4v2h7v-2z";
-
-function icon(path) {
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("width", "16");
-  svg.setAttribute("height", "16");
-  const shape = document.createElementNS(SVG, "path");
-  shape.setAttribute("fill", "currentColor");
-  shape.setAttribute("d", path);
-  svg.append(shape);
-  return svg;
-}
 
 function actionButton(action, label, path) {
   const button = document.createElement("button");

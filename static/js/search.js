@@ -9,13 +9,14 @@
 // shown with textContent and <mark> elements, never as HTML. Problems (the search did not run)
 // and notes (how it was understood) are shown in the list's place or above it.
 
+import { chooseOption, icon } from "./widgets.js";
+
 const DEBOUNCE_MS = 200;
 // The list is a glance: the results page has the rest.
 const MAX_OPTIONS = 8;
 const PHONE = "(max-width: 767px)";
 const shortFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
-const SVG = "http://www.w3.org/2000/svg";
 const LOCK = "M12 2a5 5 0 0 0-5 5v3H6a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2v-8a2 2 0 0 0-2-2h-1V7a5 5 0 0 0-5-5zm-3 8V7a3 3 0 0 1 6 0v3z";
 
 /** The browser's time zone, for the dates in a query (`before:yesterday`); "" if unknown. */
@@ -71,15 +72,7 @@ function roomLabel(room) {
   sigil.className = "room-sigil";
   sigil.setAttribute("aria-hidden", "true");
   if (room?.is_private) {
-    const svg = document.createElementNS(SVG, "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("width", "12");
-    svg.setAttribute("height", "12");
-    const path = document.createElementNS(SVG, "path");
-    path.setAttribute("fill", "currentColor");
-    path.setAttribute("d", LOCK);
-    svg.append(path);
-    sigil.append(svg);
+    sigil.append(icon(LOCK, 12));
   } else {
     sigil.textContent = "#";
   }
@@ -387,14 +380,7 @@ export class SearchBox {
 
   activate(index) {
     this.active = index;
-    this.options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
-    const option = this.options[index];
-    if (!option) {
-      this.input.removeAttribute("aria-activedescendant");
-      return;
-    }
-    this.input.setAttribute("aria-activedescendant", option.id);
-    option.scrollIntoView({ block: "nearest" });
+    chooseOption(this.input, this.options, index);
   }
 
   /** Go to the message of option `index`, in its room (or thread) around it. */
