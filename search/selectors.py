@@ -144,7 +144,8 @@ def search_messages(
     if nothing or any(problem.code in UNRESOLVABLE for problem in query.problems):
         return results
     # The names are looked up even when the query has other problems: all of them are told at once.
-    rooms_sql, rooms_params = readable_rooms(user).values("pk").query.sql_with_params()
+    # No ORDER BY inside the IN (…): ChatRoom's default ordering would sort the rooms by name.
+    rooms_sql, rooms_params = readable_rooms(user).order_by().values("pk").query.sql_with_params()
     scope = Scope(
         readable_sql=rooms_sql,
         readable_params=list(rooms_params),

@@ -380,3 +380,16 @@ def test_newest_first_reads_the_index_in_order_instead_of_sorting_every_match(ro
         cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
         plan = " ".join(row[-1] for row in cursor.fetchall())
     assert "USE TEMP B-TREE" not in plan and "SCAN search_fts VIRTUAL TABLE" in plan
+
+
+def test_best_match_first_ranks_the_newest_matches_only(room, alice, monkeypatch):
+    from search import engines
+
+    say(alice, room, "ranked ranked ranked, the best match but an old one")
+    for i in range(5):
+        say(alice, room, f"ranked {i}")
+    best = search_messages(user=alice, text="ranked", order="relevance")
+    assert best.hits[0].message.body.startswith("ranked ranked ranked")
+    monkeypatch.setattr(engines, "RANKED", 5)  # the old one is no longer among the newest five
+    best = search_messages(user=alice, text="ranked", order="relevance")
+    assert len(best.hits) == 5 and not any(h.message.body.startswith("ranked ranked") for h in best.hits)

@@ -18,7 +18,7 @@ second, typo-tolerant try (`word_similarity`, pg_trgm's `<%`).
 import re
 
 from ..query import Query, Term
-from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, row_filters
+from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, ranked, row_filters
 
 FOLDED = "m.search_text"  # parley_fold(body), stored
 LINK = "m.search_text ~ 'https?://'"
@@ -56,16 +56,14 @@ def _statement(query: Query, scope: Scope, page: Page, condition) -> tuple[str, 
         out.add(f"NOT ({sql})", *params)
     filters = row_filters(query, scope, page, link_sql=LINK)
     lexemes = [w for group in query.groups for term in group for w in re.findall(r"\w+", term.raw)]
-    relevance = page.order == "relevance" and bool(lexemes)
-    params: list = []
-    rank = ""
-    if relevance:
-        rank = ", ts_rank_cd(m.search_vector, to_tsquery('simple', parley_fold(%s))) AS rank"
-        params.append(" | ".join(f"'{w}':*" for w in dict.fromkeys(lexemes)))
-    order = "rank DESC, m.id DESC" if relevance else "m.id DESC"
     where = " AND ".join(out.where + filters.where)
-    sql = f"SELECT m.id{rank} FROM {MESSAGES} m WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
-    params += out.params + filters.params + [page.limit]
+    if page.order == "relevance" and lexemes:
+        rank = "ts_rank_cd(m.search_vector, to_tsquery('simple', parley_fold(%s)))"
+        recent = f"SELECT m.id AS id, {rank} AS rank FROM {MESSAGES} m WHERE {where} ORDER BY m.id DESC"  # noqa: S608
+        tsquery = " | ".join(f"'{w}':*" for w in dict.fromkeys(lexemes))
+        return ranked(recent, [tsquery, *out.params, *filters.params], page, best="rank DESC")
+    sql = f"SELECT m.id FROM {MESSAGES} m WHERE {where} ORDER BY m.id DESC LIMIT %s"  # noqa: S608
+    params = out.params + filters.params + [page.limit]
     if page.order == "relevance" and page.offset:
         sql += " OFFSET %s"
         params.append(page.offset)
