@@ -385,7 +385,7 @@ def test_newest_first_reads_the_index_in_order_instead_of_sorting_every_match(ro
 def test_best_match_first_ranks_the_newest_matches_only(room, alice, monkeypatch):
     from search import engines
 
-    say(alice, room, "ranked ranked ranked, the best match but an old one")
+    say(alice, room, "ranked ranked ranked")  # the best match, and the oldest
     for i in range(5):
         say(alice, room, f"ranked {i}")
     best = search_messages(user=alice, text="ranked", order="relevance")
