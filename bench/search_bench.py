@@ -343,6 +343,20 @@ def engine_version() -> str:
         return f"PostgreSQL {version}, ctype {ctype}"
 
 
+def _set_statistics(target: int) -> bool:
+    """PostgreSQL: the statistics target of the folded text (-1: the default), then ANALYZE."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE messaging_chatmessage ALTER COLUMN search_text SET STATISTICS {int(target)}"
+        )
+        cursor.execute("ANALYZE messaging_chatmessage")
+    return True
+
+
 def worker(args) -> None:
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -350,9 +364,16 @@ def worker(args) -> None:
 
     django.setup()
     manifest = json.loads(Path(args.manifest).read_text())
-    figures = run_classes(manifest, k=args.k, class_budget=args.class_budget)
+    statistics_set = args.pg_statistics and _set_statistics(args.pg_statistics)
+    try:
+        figures = run_classes(manifest, k=args.k, class_budget=args.class_budget)
+    finally:
+        if statistics_set:
+            _set_statistics(-1)  # the cached corpus as it was
     figures["index"] = index_size()
-    figures["engine"] = engine_version()
+    figures["engine"] = engine_version() + (
+        f", search_text statistics {args.pg_statistics}" if statistics_set else ""
+    )
     Path(args.worker_out).write_text(json.dumps(figures, indent=1))
 
 
@@ -552,6 +573,12 @@ def main() -> None:
     )
     parser.add_argument("--k", type=int, default=50, help="queries per class")
     parser.add_argument("--class-budget", type=float, default=120.0, help="seconds per class at most")
+    parser.add_argument(
+        "--pg-statistics",
+        type=int,
+        default=0,
+        help="PostgreSQL: run with this statistics target on search_text (put back to the default after)",
+    )
     parser.add_argument("--load-timeout", type=float, default=2400.0)
     parser.add_argument("--worker-timeout", type=float, default=1800.0)
     parser.add_argument("--fresh", action="store_true", help="load again even if a cached corpus exists")
@@ -614,6 +641,8 @@ def main() -> None:
                 "--class-budget",
                 str(args.class_budget),
             ]
+            if args.pg_statistics:
+                cmd += ["--pg-statistics", str(args.pg_statistics)]
             subprocess.run(cmd, cwd=BASE_DIR, env=env, timeout=args.worker_timeout, check=True)
             figures = json.loads(worker_out.read_text())
             worker_out.unlink()
