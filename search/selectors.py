@@ -7,12 +7,13 @@ inside it (`messaging.selectors.readable_rooms`), and shapes the hits with their
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from messaging.models import ChatMessage
@@ -160,17 +161,14 @@ def search_messages(
     _rebuild_note(query)
     backend = engine()
     window = Page(order=order, before_id=before, offset=(page - 1) * limit, limit=limit + 1)
-    second = backend.fuzzy(query, scope, window) if similar else None
     try:
-        if second is not None:
-            ids, results.fuzzy = _run(*second), True
+        if similar and backend.fuzzy(query, scope, window) is not None:
+            ids, results.fuzzy = _newest_first(backend, backend.fuzzy, query, scope, window), True
         else:
-            ids = _run(*backend.compile(query, scope, window))
-            if not ids and before is None and page == 1:
-                second = backend.fuzzy(query, scope, window)
-                if second is not None:
-                    ids = _run(*second)
-                    results.fuzzy = bool(ids)
+            ids = _newest_first(backend, backend.compile, query, scope, window)
+            if not ids and before is None and page == 1 and backend.fuzzy(query, scope, window) is not None:
+                ids = _newest_first(backend, backend.fuzzy, query, scope, window)
+                results.fuzzy = bool(ids)
     except SearchTooSlow:
         narrow = "Add a longer word, a room (in:) or a person (from:)."
         query.problems.append(Problem("too_slow", f"This search took too long. {narrow}"))
@@ -184,6 +182,25 @@ def search_messages(
     if results.more:
         results.next = _next(results, room_slug, zone, page)
     return results
+
+
+NEWEST_WINDOW = 50_000  # messages (by id) searched first, newest first, on PostgreSQL
+
+
+def _newest_first(backend, statement, query: Query, scope: Scope, page: Page) -> list[int]:
+    """The page's ids: on an engine that needs it (`WINDOWED`), from the newest NEWEST_WINDOW
+    messages first, and from the older ones only for what that window did not fill."""
+    if page.order != "newest" or not backend.WINDOWED:
+        return _run(*statement(query, scope, page))
+    top = page.before_id or (ChatMessage.objects.aggregate(newest=Max("pk"))["newest"] or 0) + 1
+    floor = top - NEWEST_WINDOW
+    if floor <= 1:
+        return _run(*statement(query, scope, page))
+    ids = _run(*statement(query, scope, replace(page, before_id=top, above_id=floor)))
+    if len(ids) >= page.limit:
+        return ids
+    rest = replace(page, before_id=floor + 1, limit=page.limit - len(ids))
+    return ids + _run(*statement(query, scope, rest))
 
 
 class SearchTooSlow(Exception):

@@ -393,3 +393,26 @@ def test_best_match_first_ranks_the_newest_matches_only(room, alice, monkeypatch
     monkeypatch.setattr(engines, "RANKED", 5)  # the old one is no longer among the newest five
     best = search_messages(user=alice, text="ranked", order="relevance")
     assert len(best.hits) == 5 and not any(h.message.body.startswith("ranked ranked") for h in best.hits)
+
+
+def test_newest_first_in_windows_finds_the_same_pages(room, alice, monkeypatch):
+    from search import selectors
+    from search.engines import engine
+
+    for i in range(45):
+        say(alice, room, f"window {i}" if i % 3 else f"window {i} rare")
+
+    def pages(text):
+        seen, before = [], None
+        while True:
+            results = search_messages(user=alice, text=text, before=before)
+            seen += [h.message.body for h in results.hits]
+            if not results.more:
+                return seen
+            before = results.next["before"]
+
+    plain = pages("window"), pages("rare")
+    monkeypatch.setattr(engine(), "WINDOWED", True)
+    monkeypatch.setattr(selectors, "NEWEST_WINDOW", 7)  # the newest 7 first, then the rest
+    assert (pages("window"), pages("rare")) == plain
+    assert len(plain[0]) == 45 == len(set(plain[0])) and len(plain[1]) == 15

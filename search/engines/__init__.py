@@ -34,6 +34,7 @@ class Scope:
 class Page:
     order: str = "newest"  # or "relevance"
     before_id: int | None = None  # newest order: ids below this one
+    above_id: int | None = None  # newest order: ids above this one (a window of the newest)
     offset: int = 0  # relevance order
     limit: int = 20
 
@@ -94,6 +95,8 @@ def row_filters(
         out.add("m.created_at < %s", ops.adapt_datetimefield_value(query.until))
     if page.before_id is not None and page.order == "newest":
         out.add("m.id < %s", page.before_id)
+    if page.above_id is not None and page.order == "newest":
+        out.add("m.id > %s", page.above_id)
     return out
 
 

@@ -21,6 +21,12 @@ from ..query import Query, Term
 from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, ranked, row_filters
 
 FOLDED = "m.search_text"  # parley_fold(body), stored
+# Newest first is asked of the newest messages first (search/selectors.py, `_newest_first`): the
+# planner cannot estimate how many messages contain a substring (`LIKE`, `~` are 100 rows to it,
+# whatever the pattern), so it walks the primary key back through 850,000 rows for a word that is
+# rare, or reads every match of one that is common; inside a window of the newest either plan is
+# bounded, and a word too rare to fill the page there is a short bitmap in the rest.
+WINDOWED = True
 LINK = "m.search_text ~ 'https?://'"
 STEMMABLE = re.compile(r"[^\W\d_]{3,}")
 FUZZY = re.compile(r"[^\W\d_]{5,}")

@@ -12,6 +12,8 @@ ever a superset, so nothing the literal text contains is lost.
 from ..query import Query, Term
 from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, ranked, row_filters
 
+# SQLite reads the index newest first itself and stops at the page's end: no windows needed.
+WINDOWED = False
 MIN_INDEXED = 3  # the trigram tokenizer finds nothing in a string shorter than this
 LINK = r"m.body REGEXP '(?i)https?://'"
 
