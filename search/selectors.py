@@ -19,6 +19,7 @@ from django.utils import timezone
 from messaging.models import ChatMessage
 from messaging.selectors import readable_rooms
 
+from . import engines
 from .engines import Page, Scope, engine
 from .models import IndexRebuild
 from .query import Problem, Query, parse
@@ -163,11 +164,11 @@ def search_messages(
     window = Page(order=order, before_id=before, offset=(page - 1) * limit, limit=limit + 1)
     try:
         if similar and backend.fuzzy(query, scope, window) is not None:
-            ids, results.fuzzy = _newest_first(backend, backend.fuzzy, query, scope, window), True
+            ids, results.fuzzy = _find(backend, backend.fuzzy, query, scope, window), True
         else:
-            ids = _newest_first(backend, backend.compile, query, scope, window)
+            ids = _find(backend, backend.compile, query, scope, window)
             if not ids and before is None and page == 1 and backend.fuzzy(query, scope, window) is not None:
-                ids = _newest_first(backend, backend.fuzzy, query, scope, window)
+                ids = _find(backend, backend.fuzzy, query, scope, window)
                 results.fuzzy = bool(ids)
     except SearchTooSlow:
         narrow = "Add a longer word, a room (in:) or a person (from:)."
@@ -187,11 +188,23 @@ def search_messages(
 NEWEST_WINDOW = 50_000  # messages (by id) searched first, newest first, on PostgreSQL
 
 
+def _find(backend, statement, query: Query, scope: Scope, page: Page) -> list[int]:
+    """The page's ids. Best first on an engine that ranks found ids (`rank_ids`): the newest
+    RANKED matches, found newest first like any page, then ranked by a second statement."""
+    rank_ids = getattr(backend, "rank_ids", None)
+    if page.order != "relevance" or rank_ids is None:
+        return _newest_first(backend, statement, query, scope, page)
+    newest = replace(page, order="newest", before_id=None, offset=0, limit=engines.RANKED)
+    candidates = _newest_first(backend, statement, query, scope, newest)
+    ranking = rank_ids(query, candidates, page)
+    return _run(*ranking) if ranking else candidates[page.offset : page.offset + page.limit]
+
+
 def _newest_first(backend, statement, query: Query, scope: Scope, page: Page) -> list[int]:
     """The page's ids: on an engine that needs it (`WINDOWED`), from the newest NEWEST_WINDOW
     messages first, and from the older ones only for what that window did not fill."""
     if page.order != "newest" or not backend.WINDOWED:
-        return _run(*statement(query, scope, page))
+        return _run(*statement(query, scope, page))  # SQLite ranks in its one statement
     top = page.before_id or (ChatMessage.objects.aggregate(newest=Max("pk"))["newest"] or 0) + 1
     floor = top - NEWEST_WINDOW
     if floor <= 1:
@@ -225,9 +238,14 @@ def _run(sql: str, params: list) -> list[int]:
 @contextlib.contextmanager
 def statement_timeout(cursor, seconds: float):
     if connection.vendor == "postgresql":
-        # 0 would mean no limit at all: the least is a millisecond.
+        # SET LOCAL lasts to the end of the outermost transaction, which may be a caller's: the
+        # value before is put back after the statement (a statement that failed is rolled back
+        # with its savepoint, and the setting with it). 0 would mean no limit: the least is 1 ms.
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        before = cursor.fetchone()[0]
         cursor.execute("SET LOCAL statement_timeout = %s", [f"{max(1, int(seconds * 1000))}ms"])
         yield
+        cursor.execute("SELECT set_config('statement_timeout', %s, true)", [before])
         return
     deadline = time.monotonic() + seconds
     raw = connection.connection

@@ -16,9 +16,10 @@ second, typo-tolerant try (`word_similarity`, pg_trgm's `<%`).
 """
 
 import re
+from dataclasses import replace
 
 from ..query import Query, Term
-from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, ranked, row_filters
+from . import MESSAGES, Compiled, Page, Scope, like_pattern, phrase_regex, row_filters
 
 FOLDED = "m.search_text"  # parley_fold(body), stored
 # Newest first is asked of the newest messages first (search/selectors.py, `_newest_first`): the
@@ -60,20 +61,27 @@ def _statement(query: Query, scope: Scope, page: Page, condition) -> tuple[str, 
     for term in query.excluded:
         sql, params = _condition(term, stems=False)
         out.add(f"NOT ({sql})", *params)
-    filters = row_filters(query, scope, page, link_sql=LINK)
-    lexemes = [w for group in query.groups for term in group for w in re.findall(r"\w+", term.raw)]
+    # Newest first only: best first ranks what this finds (`rank_ids`), as search/selectors.py
+    # asks for it, so that both orders are bounded by the windows.
+    filters = row_filters(query, scope, replace(page, order="newest"), link_sql=LINK)
     where = " AND ".join(out.where + filters.where)
-    if page.order == "relevance" and lexemes:
-        rank = "ts_rank_cd(m.search_vector, to_tsquery('simple', parley_fold(%s)))"
-        recent = f"SELECT m.id AS id, {rank} AS rank FROM {MESSAGES} m WHERE {where} ORDER BY m.id DESC"  # noqa: S608
-        tsquery = " | ".join(f"'{w}':*" for w in dict.fromkeys(lexemes))
-        return ranked(recent, [tsquery, *out.params, *filters.params], page, best="rank DESC")
     sql = f"SELECT m.id FROM {MESSAGES} m WHERE {where} ORDER BY m.id DESC LIMIT %s"  # noqa: S608
-    params = out.params + filters.params + [page.limit]
-    if page.order == "relevance" and page.offset:
-        sql += " OFFSET %s"
-        params.append(page.offset)
-    return sql, params
+    return sql, [*out.params, *filters.params, page.limit]
+
+
+def rank_ids(query: Query, ids: list[int], page: Page) -> tuple[str, list] | None:
+    """The statement that orders these matches best first (None: the query has no words to
+    rank by, and newest first is the order)."""
+    lexemes = [w for group in query.groups for term in group for w in re.findall(r"\w+", term.raw)]
+    if not lexemes or not ids:
+        return None
+    tsquery = " | ".join(f"'{w}':*" for w in dict.fromkeys(lexemes))
+    rank = "ts_rank_cd(m.search_vector, to_tsquery('simple', parley_fold(%s)))"
+    sql = (
+        f"SELECT m.id, {rank} AS rank FROM {MESSAGES} m WHERE m.id = ANY(%s) "  # noqa: S608
+        "ORDER BY rank DESC, m.id DESC LIMIT %s OFFSET %s"
+    )
+    return sql, [tsquery, ids, page.limit, page.offset]
 
 
 def compile(query: Query, scope: Scope, page: Page) -> tuple[str, list]:
