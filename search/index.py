@@ -30,7 +30,7 @@ class Drift:
         return not self.missing and not self.stale
 
 
-def drift() -> Drift:
+def drift(connection=connection) -> Drift:
     """How far the index is from the messages (PostgreSQL's is generated: never)."""
     if connection.vendor != "sqlite":
         return Drift(0, 0)
@@ -52,7 +52,7 @@ def drift() -> Drift:
 def resync(connection=connection) -> Drift:
     """Bring SQLite's index up to date with the messages in one transaction: what it lacks or
     holds differently written again, what belongs to no message removed. What it fixed."""
-    found = drift()
+    found = drift(connection)
     if found.none:
         return found
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
