@@ -20,6 +20,17 @@ class User(AbstractUser):
     # When the user was last active while visible (kept by the presence tracker, at most once
     # a minute): what "last active 12 minutes ago" says once the user is offline.
     last_active_at = models.DateTimeField(null=True, blank=True)
+    # Email (jobs/, accounts/): the address counts once its owner opened the link sent to it
+    # (`email_verified_at` set; cleared when the address changes). Only a verified address gets
+    # password resets and missed-message emails.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Missed-message emails (notifications/digest.py): mentions, DMs and followed-thread replies
+    # still unread this many minutes after they came, in one email; 0: at once; None: never.
+    missed_email_minutes = models.PositiveSmallIntegerField(null=True, blank=True, default=10)
+
+    @property
+    def email_verified(self) -> bool:
+        return bool(self.email) and self.email_verified_at is not None
 
     @property
     def shown_name(self) -> str:

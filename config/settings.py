@@ -40,6 +40,9 @@ INSTALLED_APPS = [
     "notifications",
     "awareness",
     "search",
+    "jobs",
+    "reminders",
+    "scheduled",
 ]
 
 MIDDLEWARE = [

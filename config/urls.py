@@ -9,6 +9,8 @@ urlpatterns = [
     path("accounts/", include("awareness.urls")),
     path("notifications/", include("notifications.urls")),
     path("search/", include("search.urls")),
+    path("reminders/", include("reminders.urls")),
+    path("scheduled/", include("scheduled.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("", include("messaging.urls")),
 ]

@@ -11,6 +11,9 @@ class Notification(models.Model):
         # New replies in a thread the recipient follows: one unread notification per thread,
         # brought up to date (its newest reply, how many) while it stays unread.
         REPLY = "reply", "Reply in a followed thread"
+        # A reminder the recipient set on the message (reminders/), at the time it was due. A
+        # second reminder on the same message brings the first one's notification up to date.
+        REMINDER = "reminder", "Reminder"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
