@@ -147,6 +147,49 @@ else:
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Background work (jobs/, config/celery.py) ------------------------------------------
+# The broker only wakes the worker: every piece of due work is a row in the database that the
+# worker's sweep finds again, so a broker that loses a task (a worker killed while holding it,
+# an outage) delays it and loses nothing (docs/reliability.md). Production: the Redis that
+# is already there. The embedded default: kombu's filesystem transport in a folder beside the
+# SQLite file, which needs no server and no second database writer (docs/deploying.md).
+BROKER_DIR = Path(env.str("PARLEY_BROKER_DIR", default=str(Path(SQLITE_PATH).parent / "broker")))
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+        # How often an idle worker looks for a task: the wake-up latency (docs/performance.md).
+        "polling_interval": 0.1,
+    }
+    # Remote control needs broadcast, which the filesystem transport does not carry.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    # An unacknowledged task comes back after this long (a worker that died holding it); the
+    # sweep finds its work sooner.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(BROKER_DIR / "beat-schedule")
+
+# --- Email ----------------------------------------------------------------------------------
+# EMAIL_URL: smtp://user:password@host:587 (smtp+tls://, smtp+ssl:// ...); printed on the
+# console by default, so `make run` shows the emails it would send.
+# EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS ...
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Parley <parley@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -239,6 +282,24 @@ PARLEY = {
     "RECEIPTS_MAX_MEMBERS": env.int("PARLEY_RECEIPTS_MAX_MEMBERS", default=50),
     "RECEIPTS_COALESCE_SECONDS": env.float("PARLEY_RECEIPTS_COALESCE_SECONDS", default=1.0),
     "STATUS_MAX_CHARS": 100,
+    # --- Background work (jobs/): the links in emails start with SITE_URL.
+    "SITE_URL": env.str("PARLEY_SITE_URL", default="http://127.0.0.1:8000"),
+    # How often the worker's sweep looks for due work (scheduled messages, reminders, digests,
+    # emails a lost task left unsent): the most a due thing waits past its time.
+    # How often a server on the in-memory layer reads what the worker relayed through the
+    # database (messaging/realtime/relay.py); 0: never (no worker, or a shared layer anyway).
+    "RELAY_SECONDS": env.float("PARLEY_RELAY_SECONDS", default=0.25),
+    "JOBS_SWEEP_SECONDS": env.float("PARLEY_JOBS_SWEEP_SECONDS", default=5.0),
+    # An email being sent is another worker's for this long; past it, a worker that died while
+    # sending is assumed dead and the email is sent again.
+    "EMAIL_LEASE_SECONDS": env.int("PARLEY_EMAIL_LEASE_SECONDS", default=120),
+    # The wait after a failed attempt at an email doubles from this, up to an hour.
+    "EMAIL_RETRY_SECONDS": env.float("PARLEY_EMAIL_RETRY_SECONDS", default=30.0),
+    # Attempts at sending one email before it is left for an admin (Django admin, Outbound emails).
+    "EMAIL_MAX_ATTEMPTS": env.int("PARLEY_EMAIL_MAX_ATTEMPTS", default=6),
+    # Housekeeping: read notifications older than this are deleted; so are sent emails.
+    "NOTIFICATION_RETENTION_DAYS": env.int("PARLEY_NOTIFICATION_RETENTION_DAYS", default=90),
+    "EMAIL_RETENTION_DAYS": env.int("PARLEY_EMAIL_RETENTION_DAYS", default=30),
 }
 
 # --- Logging: one line per record on stdout (JSON in production) ----------------------------

@@ -246,3 +246,15 @@ class Reaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.emoji} by {self.user_id} on message {self.message_id}"
+
+
+class RelayedEvent(models.Model):
+    """A channel-layer event written by a process that shares no layer with the servers (the task
+    worker on the embedded default, whose in-memory layer is its own): each server's hub reads
+    the new ones every RELAY_SECONDS and hands them to its sockets (messaging/realtime/relay.py)."""
+
+    event = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"relayed {self.event.get('type')} #{self.pk}"

@@ -13,6 +13,8 @@ from messaging.actions.rooms import create_room, join_room
 from notifications.notifier import notifier
 
 from .chat import PASSWORD, ChatClient, communicator_for, session_cookie
+from .mailbox import Mailbox
+from .worker import WorkerProcess, in_process_broker, use_broker, worker_env
 
 # Modules that run the same in both passes of `make test`: their servers are their own, always on
 # SQLite and the in-memory layer (tests/live_server.py, the benchmark's bench/procs.py with no
@@ -83,6 +85,56 @@ def awareness_only_where_tested(settings):
     those two are off here except where tests/test_awareness*.py turn them on. Live servers
     (browser, cluster, crash, bench) run with everything on, as deployed."""
     settings.PARLEY = {**settings.PARLEY, "PRESENCE": False, "READ_RECEIPTS": False}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_in_memory():
+    """What in-process tests queue for the worker goes nowhere (kombu's memory transport), unless
+    a test runs a real worker (the `worker` fixture points this process at its broker)."""
+    from config.celery import app
+
+    saved = app.conf.broker_url, app.conf.broker_transport_options
+    use_broker("memory://", {})
+    yield
+    use_broker(*saved)
+
+
+@pytest.fixture(autouse=True)
+def relay_off(settings):
+    """In-process sockets read nothing relayed (messaging/realtime/relay.py) but where a test
+    with a worker asks for it: the hub of every test's event loop would poll the database."""
+    settings.PARLEY = {**settings.PARLEY, "RELAY_SECONDS": 0}
+
+
+@pytest.fixture(scope="module")
+def smtp_server():
+    server = Mailbox().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server):
+    """The real SMTP server the `worker` sends through (tests/mailbox.py), emptied for each test."""
+    smtp_server.clear()
+    return smtp_server
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, smtp_server, tmp_path_factory):
+    """A real task worker with beat inside (tests/worker.py) on the test database and the pass's
+    broker (the filesystem transport; Redis in the PostgreSQL + Redis pass), sending email to
+    the `mailbox`. Tests that use it need `django_db(transaction=True)`: it sees only what they
+    commit."""
+    directory = tmp_path_factory.mktemp("worker")
+    env = worker_env(directory, {"EMAIL_URL": smtp_server.url})
+    process = WorkerProcess(env, directory / "worker.log")
+    with in_process_broker(env):
+        process.start(timeout=60)
+        try:
+            yield process
+        finally:
+            process.stop(timeout=15)
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@
   ``CMD``, docs/deploying.md, the README and deploy/parley@.service give it with ``proxy=True``
   (tests/test_deploy.py compares them); `make run` execs it; the browser and cluster tests and
   the benchmark start it.
+- ``worker_command(beat=...)`` / ``beat_command()``: the task worker's and beat's (config/celery.py);
+  `make run` starts a worker with beat inside beside the server.
 - ``daphne_command(port)``: daphne, for the tests and benchmark configurations that still
   compare it (``manage.py runserver`` serves through it too).
 - ``ServerProcess``: one such process in a session of its own, its output in a log file;
@@ -18,7 +20,7 @@
 
 Command line::
 
-    python -m tests.harness serve [--host H] [--port N]   # `make run`: exec the production uvicorn
+    python -m tests.harness serve [--host H] [--port N]   # `make run`: the production uvicorn + a worker
     python -m tests.harness command [--host H] [--port N] [--proxy]  # print that command line
     python -m tests.harness call MODULE:FUNCTION [JSON-KWARGS]  # what call_in_server_env runs
 
@@ -107,6 +109,27 @@ def uvicorn_command(
     if log_level:
         command += ["--log-level", log_level]
     return command
+
+
+def worker_command(*, beat: bool, concurrency: int = 2, executable: str | None = None) -> list[str]:
+    """The task worker's command line (config/celery.py, docs/deploying.md). ``beat=True`` runs
+    beat inside it: `make run` and one-worker hosts; production runs one ``beat_command()``
+    beside any number of workers instead. Gossip and mingle are off: they need broadcast, which
+    the embedded broker does not carry, and workers share nothing through them."""
+    command = [
+        executable or str(BIN_DIR / "celery"),
+        *("-A", "config", "worker"),
+        *("--concurrency", str(concurrency), "--loglevel", "INFO"),
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if beat:
+        command.append("--beat")
+    return command
+
+
+def beat_command(executable: str | None = None) -> list[str]:
+    return [executable or str(BIN_DIR / "celery"), "-A", "config", "beat", "--loglevel", "INFO"]
 
 
 def daphne_command(port: int, host: str = HOST) -> list[str]:
@@ -290,12 +313,30 @@ def _call(target: str, kwargs_json: str) -> None:
 
 
 def _serve(host: str, port: int) -> None:
-    """`make run`: become the production uvicorn (Ctrl+C reaches it directly)."""
-    command = uvicorn_command(port, host)
-    print(f"Parley is serving on http://{host}:{port}/ (Ctrl+C stops it)", flush=True)
-    print(f"  {shlex.join(command)}", flush=True)
-    os.chdir(BASE_DIR)
-    os.execv(command[0], command)
+    """`make run`: the production uvicorn and a task worker with beat inside, in the terminal's
+    process group, so Ctrl+C reaches both; when one of them ends, the other is stopped too."""
+    commands = {"server": uvicorn_command(port, host), "worker": worker_command(beat=True)}
+    print(f"Parley is serving on http://{host}:{port}/ with a task worker (Ctrl+C stops both)", flush=True)
+    for name, command in commands.items():
+        print(f"  {name}: {shlex.join(command)}", flush=True)
+    children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands.values()]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass  # the terminal's Ctrl+C reached the children as well
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    codes = [child.returncode for child in children if child.returncode not in (0, -2, -15)]
+    raise SystemExit(codes[0] if codes else 0)
 
 
 def main(argv: Iterable[str] | None = None) -> None:

@@ -21,8 +21,9 @@ import weakref
 
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 
-from . import outlet, standing
+from . import outlet, relay, standing
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class RoomHub:
                     asyncio.create_task(self._renew()),
                     asyncio.create_task(self._audit_forever()),
                 ]
+                relay_seconds = settings.PARLEY["RELAY_SECONDS"]
+                if not self.has_other_processes and relay_seconds:
+                    self._tasks.append(asyncio.create_task(self._follow_relay(relay_seconds)))
 
     def attach(self, consumer) -> None:
         self.sockets.add(consumer)
@@ -249,23 +253,41 @@ class RoomHub:
                 continue
             if event.get("origin") == self.channel:
                 continue  # this process's own, handed to its sockets already
-            kind = event.get("type")
-            if kind == outlet.ROOM_MESSAGE_EVENT:
-                self.deliver(event["room"], event["change"], event["seq"], event["text"])
-            elif kind == outlet.ROOM_EPHEMERAL_EVENT:
-                self.deliver_ephemeral(
-                    event["room"], event["text"], kind=event["kind"], skip_user=event["skip_user"]
-                )
-            elif kind == outlet.PEERS_EVENT:
-                self.deliver_to_peers(
-                    event["user"],
-                    event["rooms"],
-                    event["text"],
-                    kind=event["kind"],
-                    version=event.get("version"),
-                )
-            else:
-                self.signal(event)
+            self.dispatch(event)
+
+    def dispatch(self, event: dict) -> None:
+        """An event from another process (through the layer or the relay) to the sockets here."""
+        kind = event.get("type")
+        if kind == outlet.ROOM_MESSAGE_EVENT:
+            self.deliver(event["room"], event["change"], event["seq"], event["text"])
+        elif kind == outlet.ROOM_EPHEMERAL_EVENT:
+            self.deliver_ephemeral(
+                event["room"], event["text"], kind=event["kind"], skip_user=event["skip_user"]
+            )
+        elif kind == outlet.PEERS_EVENT:
+            self.deliver_to_peers(
+                event["user"], event["rooms"], event["text"], kind=event["kind"], version=event.get("version")
+            )
+        else:
+            self.signal(event)
+
+    async def _follow_relay(self, seconds: float) -> None:
+        """What the worker relayed through the database (relay.py), from now on."""
+        loop = asyncio.get_running_loop()
+        cursor = None
+        while True:
+            try:
+                if cursor is None:
+                    cursor = await loop.run_in_executor(relay.executor, relay.newest_id)
+                await asyncio.sleep(seconds)
+                events, cursor = await loop.run_in_executor(relay.executor, relay.read_after, cursor)
+                for event in events:
+                    self.dispatch(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Reading relayed events failed; trying again")
+                await asyncio.sleep(RETRY_SECONDS)
 
     async def _renew(self) -> None:
         while True:

@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from . import relay
 from .hub import room_hub
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,9 @@ def send_to_user_sync(user_id: int, frame: str) -> None:
 
 
 def signal_user_sync(user_id: int, event_type: str, **fields) -> None:
+    if relay.writing():
+        relay.write({"type": event_type, "user": user_id, **fields})
+        return
     async_to_sync(in_loop_context)(signal_user(user_id, event_type, **fields))
 
 
@@ -113,7 +117,11 @@ async def send_to_room(room_id: int, change: int, seq: int, frame: str, *, sende
 def send_to_room_sync(room_id: int, change: int, seq: int, frame: str) -> None:
     """From synchronous code, as `send_to_room`: in a server, in its event loop (this process's
     sockets from the hub, in the order of everything else it hands them, the others through
-    the layer); elsewhere (a command) through the layer to every server's hub."""
+    the layer); elsewhere (a command) through the layer to every server's hub, or, from the
+    worker without a shared layer, through the database (relay.py)."""
+    if relay.writing():
+        relay.write(room_event(room_id, change, seq, frame))
+        return
     try:
         async_to_sync(in_loop_context)(send_to_room(room_id, change, seq, frame))
     except Exception:
@@ -171,22 +179,31 @@ async def send_to_peers(
     hub = room_hub()
     hub.deliver_to_peers(user_id, room_ids, frame, kind=kind, version=version)
     if hub.has_other_processes:
-        event = {
-            "type": PEERS_EVENT,
-            "user": user_id,
-            "rooms": room_ids,
-            "text": frame,
-            "kind": kind,
-            "version": version,
-            "origin": hub.channel,
-        }
+        event = peers_event(user_id, room_ids, frame, kind=kind, version=version, origin=hub.channel)
         try:
             await get_channel_layer().group_send(PEERS_GROUP, event)
         except Exception:
             logger.warning("Could not carry user %s's %s to the other processes", user_id, kind)
 
 
+def peers_event(
+    user_id: int, room_ids: list[int], frame: str, *, kind: str, version: int | None = None, origin=None
+) -> dict:
+    return {
+        "type": PEERS_EVENT,
+        "user": user_id,
+        "rooms": room_ids,
+        "text": frame,
+        "kind": kind,
+        "version": version,
+        "origin": origin,
+    }
+
+
 def send_to_peers_sync(user_id: int, room_ids: list[int], frame: str, *, kind: str) -> None:
+    if relay.writing():
+        relay.write(peers_event(user_id, room_ids, frame, kind=kind))
+        return
     try:
         async_to_sync(in_loop_context)(send_to_peers(user_id, room_ids, frame, kind=kind))
     except Exception:
