@@ -7,6 +7,10 @@ three in the room `general`). It is a separate process with its own
 database, so the tests that use it are not `django_db` tests and never touch the database
 pytest-django sets up.
 
+`LiveServer(..., worker=True)` runs a task worker beside it as `make run` does (tests/worker.py),
+with its short test intervals; `env={"EMAIL_URL": mailbox.url}` sends its email to a
+tests/mailbox.py server.
+
 `stop()` and `start()` may be called again and again: the server comes back on the same port
 with the same database file, which is what a restart test needs.
 
@@ -35,6 +39,7 @@ from tests.harness import (
     free_port,
     server_command,
 )
+from tests.worker import TEST_WORKER_ENV, WorkerProcess
 
 __all__ = ["BASE_DIR", "DEMO_PASSWORD", "HOST", "LiveServer", "free_port", "running_server"]
 
@@ -77,11 +82,14 @@ class LiveServer(ServerProcess):
         port: int | None = None,
         env: dict[str, str] | None = None,
         server: str = "uvicorn",
+        worker: bool = False,
     ):
         self.server = server
         self.directory = Path(directory)
         self.db_path = self.directory / "db.sqlite3"
         port = port or free_port()
+        if worker:
+            env = {**TEST_WORKER_ENV, "PARLEY_SITE_URL": f"http://{HOST}:{port}", **(env or {})}
         super().__init__(
             server_command(server, port, HOST),
             port=port,
@@ -89,6 +97,9 @@ class LiveServer(ServerProcess):
             log_path=self.directory / "server.log",
             name=f"The Parley server ({server})",
         )
+        # `make run`'s second process: a task worker with beat inside, on the same database and
+        # (the filesystem) broker, started and stopped with the server.
+        self.worker = WorkerProcess(self.env, self.directory / "worker.log") if worker else None
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -122,8 +133,16 @@ class LiveServer(ServerProcess):
     # --- process -------------------------------------------------------------------------------
 
     def start(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
-        """Start the server (on the same port and database as before) and wait until it is healthy."""
+        """Start the server (on the same port and database as before) and wait until it is healthy;
+        then its worker, if it has one."""
         super().start(timeout)
+        if self.worker is not None:
+            self.worker.start(timeout=60)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.worker is not None:
+            self.worker.stop(timeout=15)
+        super().stop(timeout)
 
     def wait_healthy(self, timeout: float) -> None:
         self.wait_ready(timeout)
