@@ -1,0 +1,158 @@
+"""The account emails (verify an address, reset a password): their links and bodies, queued in
+the outbox (jobs.email.queue_email) inside the caller's transaction for the worker to send.
+
+A verification link carries a signed token (django.core.signing, its own salt) naming the user
+and a digest of the address it was sent to, and when it was issued: it verifies that address of
+that account only, so a link sent to an old address cannot verify a new one, and it expires.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.template import loader
+from django.urls import reverse
+
+from jobs.email import queue_email
+from jobs.models import OutboundEmail
+
+from .errors import VerificationLinkExpired, VerificationLinkInvalid
+
+VERIFY_SALT = "accounts.verify-email"
+# Long enough for an email read the next working day (or after a weekend), short enough that an
+# old email found in a mailbox later is of no use.
+VERIFICATION_MAX_AGE = timedelta(days=3)
+VERIFY_KEY_PREFIX = "verify-email"
+PASSWORD_RESET_KEY_PREFIX = "password-reset"  # noqa: S105 (a key prefix, not a password)
+
+
+def site_url() -> str:
+    """Where the links in emails point (PARLEY_SITE_URL): an email has no request to take it from."""
+    return settings.PARLEY.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+
+def absolute_url(path: str) -> str:
+    return site_url() + path
+
+
+def address_digest(address: str) -> str:
+    """A short digest of an address, compared case-insensitively as addresses are unique
+    (accounts/migrations/0005): what tokens and outbox keys carry instead of the address."""
+    return hashlib.sha256(address.strip().casefold().encode()).hexdigest()[:16]
+
+
+def same_address(first: str, second: str) -> bool:
+    return first.strip().casefold() == second.strip().casefold()
+
+
+# --- the verification link ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerificationClaim:
+    """What a valid verification token says: this user's address with this digest, issued then."""
+
+    user_id: int
+    digest: str
+    issued_at: int
+
+
+def verification_token(*, user_id: int, address: str, issued_at: int) -> str:
+    payload = {"u": user_id, "a": address_digest(address), "t": issued_at}
+    return signing.dumps(payload, salt=VERIFY_SALT)
+
+
+def read_verification_token(token: str, *, now: datetime) -> VerificationClaim:
+    """The token's claim, or VerificationLinkInvalid (tampered, cut short, another salt's) or
+    VerificationLinkExpired (older than VERIFICATION_MAX_AGE at `now`)."""
+    try:
+        payload = signing.loads(token, salt=VERIFY_SALT)
+    except signing.BadSignature:
+        raise VerificationLinkInvalid() from None
+    try:
+        claim = VerificationClaim(
+            user_id=int(payload["u"]), digest=str(payload["a"]), issued_at=int(payload["t"])
+        )
+    except (TypeError, KeyError, ValueError):
+        raise VerificationLinkInvalid() from None
+    if now.timestamp() - claim.issued_at > VERIFICATION_MAX_AGE.total_seconds():
+        raise VerificationLinkExpired()
+    return claim
+
+
+def verification_key(*, user_id: int, address: str, issued_at: int) -> str:
+    """The outbox key: one email per (user, address, moment asked). A retried request or task
+    records nothing new; the address is a digest, as a key is at most 200 characters."""
+    return f"{VERIFY_KEY_PREFIX}:{user_id}:{address_digest(address)}:{issued_at}"
+
+
+def verification_times(*, user_id: int) -> list[int]:
+    """When verification emails were queued for this user (from the outbox's keys), newest first."""
+    keys = OutboundEmail.objects.filter(key__startswith=f"{VERIFY_KEY_PREFIX}:{user_id}:").values_list(
+        "key", flat=True
+    )
+    times = []
+    for key in keys:
+        stamp = key.rpartition(":")[2]
+        if stamp.isdigit():
+            times.append(int(stamp))
+    return sorted(times, reverse=True)
+
+
+def queue_verification_email(user, *, now: datetime) -> OutboundEmail:
+    """Queue the email with the link that verifies `user.email`; call inside the transaction
+    that set the address (or decided to send again)."""
+    issued_at = int(now.timestamp())
+    token = verification_token(user_id=user.pk, address=user.email, issued_at=issued_at)
+    context = {
+        "user": user,
+        "address": user.email,
+        "link": absolute_url(reverse("verify_email", args=[token])),
+        "profile_link": absolute_url(reverse("profile")),
+        "valid_days": VERIFICATION_MAX_AGE.days,
+        "site_url": site_url(),
+    }
+    return queue_email(
+        key=verification_key(user_id=user.pk, address=user.email, issued_at=issued_at),
+        to=user.email,
+        subject="Verify your email address for Parley",
+        text=loader.render_to_string("accounts/email/verify_email.txt", context),
+        html=loader.render_to_string("accounts/email/verify_email.html", context),
+    )
+
+
+# --- the password reset ------------------------------------------------------------------------
+
+
+def password_reset_key(*, user_id: int, token: str) -> str:
+    return f"{PASSWORD_RESET_KEY_PREFIX}:{user_id}:{token}"
+
+
+def password_reset_times(*, user_id: int, since: datetime) -> int:
+    """How many reset emails were queued for this user since then."""
+    return OutboundEmail.objects.filter(
+        key__startswith=f"{PASSWORD_RESET_KEY_PREFIX}:{user_id}:", created_at__gte=since
+    ).count()
+
+
+def queue_password_reset_email(
+    *, user, to: str, uid: str, token: str, subject_template: str, text_template: str, html_template: str
+) -> OutboundEmail:
+    context = {
+        "user": user,
+        "address": to,
+        "link": absolute_url(reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})),
+        "forgot_link": absolute_url(reverse("password_reset")),
+        "valid_hours": round(settings.PASSWORD_RESET_TIMEOUT / 3600),
+        "site_url": site_url(),
+    }
+    subject = "".join(loader.render_to_string(subject_template, context).splitlines())
+    return queue_email(
+        key=password_reset_key(user_id=user.pk, token=token),
+        to=to,
+        subject=subject,
+        text=loader.render_to_string(text_template, context),
+        html=loader.render_to_string(html_template, context),
+    )
