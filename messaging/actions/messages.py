@@ -147,6 +147,15 @@ def send_message(
         thread_root=thread_root,
         also_in_room=also_in_room,
     )
+    deliver_posted(posted)
+    return posted
+
+
+# Issue 15 (scheduled/): send_message's steps after the write, on their own so that a caller
+# that stores the message in a transaction of its own (a scheduled message and its sent mark)
+# runs the same publish and notification path once that transaction has committed.
+def deliver_posted(posted: PostedMessage) -> None:
+    """After commit: a new message to every member's open sockets, then its notifications."""
     if posted.created:
         posted.publish_sync()
     if posted.notifies:
@@ -155,7 +164,6 @@ def send_message(
         except Exception:
             # Pending in the database: a server's notifier takes it up on its next scan.
             logger.exception("Notifying the mentions of message %s failed", posted.message.id)
-    return posted
 
 
 async def send_message_async(

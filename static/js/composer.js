@@ -5,6 +5,7 @@
 
 import { forgetOutbox } from "./outbox.js";
 import { setDelivery } from "./messages.js";
+import { SendLater } from "./schedule.js"; // issue 15: "Send later"
 import { TypingReporter } from "./typing.js";
 
 const MAX_HEIGHT_PX = 192;
@@ -108,6 +109,8 @@ export class Composer {
     // (A thread's are shown by the panel, once the thread's replies are in.)
     if (!threadRoot) this.showWaiting();
     this.restoreDraft();
+    // Issue 15 (scheduled/): the "Send later" menu beside Send, where the form has one.
+    this.sendLater = SendLater.attach(this);
   }
 
   showWaiting() {
