@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class User(AbstractUser):
@@ -20,6 +21,9 @@ class User(AbstractUser):
     # When the user was last active while visible (kept by the presence tracker, at most once
     # a minute): what "last active 12 minutes ago" says once the user is offline.
     last_active_at = models.DateTimeField(null=True, blank=True)
+    # When the user was last active in a focused tab, invisible or not: shown to nobody; it holds
+    # back missed-message emails while the person is in Parley (notifications/digest.py).
+    present_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Email (jobs/, accounts/): the address counts once its owner opened the link sent to it
     # (`email_verified_at` set; cleared when the address changes). Only a verified address gets
     # password resets and missed-message emails.
@@ -27,6 +31,14 @@ class User(AbstractUser):
     # Missed-message emails (notifications/digest.py): mentions, DMs and followed-thread replies
     # still unread this many minutes after they came, in one email; 0: at once; None: never.
     missed_email_minutes = models.PositiveSmallIntegerField(null=True, blank=True, default=10)
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            # One account per address (migration 0005): what a password reset goes to.
+            models.UniqueConstraint(
+                Lower("email"), condition=~models.Q(email=""), name="accounts_user_email_ci_unique"
+            ),
+        ]
 
     @property
     def email_verified(self) -> bool:

@@ -76,12 +76,14 @@ def set_awareness_settings(
         _announce_settings(user)
 
 
-def record_last_active(times: dict[int, float]) -> None:
-    """When each user was last active (epoch seconds), never moved back; one query per user,
-    at most once a minute per user per process."""
-    for user_id, at in times.items():
-        when = datetime.fromtimestamp(at, tz=UTC)
-        User.objects.filter(pk=user_id).exclude(last_active_at__gte=when).update(last_active_at=when)
+def record_last_active(times: dict[int, float], present: dict[int, float] | None = None) -> None:
+    """When each user was last active (epoch seconds), never moved back: as others see it
+    (`times`: users visible then) and as only Parley itself reads it (`present`: everyone, for
+    missed-message emails). At most once a minute per user per process."""
+    for field, moments in (("last_active_at", times), ("present_at", times if present is None else present)):
+        for user_id, at in moments.items():
+            when = datetime.fromtimestamp(at, tz=UTC)
+            User.objects.filter(pk=user_id).exclude(**{f"{field}__gte": when}).update(**{field: when})
 
 
 def status_expiry(

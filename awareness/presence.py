@@ -66,6 +66,9 @@ class PresenceTracker:
         self.sent_at: dict[int, float] = {}
         # Last-active times not yet in the database: user id → epoch seconds.
         self.unpersisted: dict[int, float] = {}
+        # When each user was last here, invisible or not: never shown to anyone, it keeps
+        # missed-message emails from going to a person reading Parley (notifications/digest.py).
+        self.unpersisted_present: dict[int, float] = {}
         # Users whose last write failed (a store timeout): the next beat puts them again.
         self.failed: set[int] = set()
         self._writing: asyncio.Task | None = None
@@ -102,6 +105,7 @@ class PresenceTracker:
         presence.state = state
         if state == ACTIVE:
             presence.active_at = now
+            self.unpersisted_present[user_id] = now
             if not consumer.user.invisible:
                 self.last_active[user_id] = now
                 self.unpersisted[user_id] = now
@@ -260,15 +264,18 @@ class PresenceTracker:
                 for consumer in sockets:
                     self.sockets[consumer].state = AWAY
                 self.mark(user_id)
-        if self.unpersisted and now - self._persisted_at >= self.persist_seconds:
+        if self.unpersisted_present and now - self._persisted_at >= self.persist_seconds:
             times, self.unpersisted = self.unpersisted, {}
+            present, self.unpersisted_present = self.unpersisted_present, {}
             self._persisted_at = now
             try:
-                await database_sync_to_async(actions.record_last_active)(times)
+                await database_sync_to_async(actions.record_last_active)(times, present)
             except Exception:
-                logger.exception("Storing the last-active times of %s users failed", len(times))
+                logger.exception("Storing the last-active times of %s users failed", len(present))
                 for user_id, at in times.items():
                     self.unpersisted.setdefault(user_id, at)
+                for user_id, at in present.items():
+                    self.unpersisted_present.setdefault(user_id, at)
 
     async def close(self) -> None:
         for task in (self._beating, self._flushing, self._writing):

@@ -27,7 +27,7 @@ def make_broker_folders(options: dict) -> None:
             Path(options[name]).mkdir(parents=True, exist_ok=True)
 
 
-@app.on_configure.connect
+@app.on_after_configure.connect
 def prepare_broker(sender: Celery, **kwargs) -> None:
     if str(sender.conf.broker_url).startswith("filesystem://"):
         make_broker_folders(sender.conf.broker_transport_options)

@@ -111,7 +111,7 @@ def notify_followers(
         kind=Notification.Kind.REPLY, thread_root_id=reply.thread_root_id, read_at__isnull=True
     )
     bring_up_to_date = dict(
-        actor=reply.author, message=reply, count=F("count") + 1, created_at=reply.created_at
+        actor=reply.author, message=reply, count=F("count") + 1, created_at=reply.created_at, emailed_at=None
     )
     updated = set(unread.filter(recipient_id__in=followers).values_list("recipient_id", flat=True))
     if updated:

@@ -33,6 +33,9 @@ class Notification(models.Model):
         "messaging.ChatMessage", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     count = models.PositiveIntegerField(default=1)
+    # When a missed-message email took it in (notifications/digest.py); a reply notification
+    # brought up to date by a newer reply is missed again.
+    emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -51,6 +54,12 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["recipient", "read_at"], name="notification_unread"),
             models.Index(fields=["recipient", "-created_at"], name="notification_recent"),
+            # The sweep's look for missed notifications: the unread ones no email took yet.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(read_at__isnull=True, emailed_at__isnull=True),
+                name="notification_not_emailed",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,9 +3,10 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
-from . import actions, selectors
+from . import actions, digest, selectors
 
 
 @login_required
@@ -37,3 +38,19 @@ def notification_open(request, pk):
 def notification_read_all(request):
     actions.mark_read(recipient=request.user)
     return redirect("notifications")
+
+
+# The link in a missed-message email's footer and List-Unsubscribe header. The signed token is
+# the credential, so no log-in and no CSRF token: a mail client's one-click unsubscribe (RFC
+# 8058) POSTs it bare. A GET only asks, since mail scanners open links.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def missed_email_unsubscribe(request, token):
+    user = digest.user_of_unsubscribe_token(token)
+    if user is None:
+        return render(request, "notifications/unsubscribe.html", {"invalid": True}, status=400)
+    done = False
+    if request.method == "POST":
+        digest.unsubscribe(user=user)
+        done = True
+    return render(request, "notifications/unsubscribe.html", {"done": done, "email": user.email})
