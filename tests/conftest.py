@@ -27,7 +27,7 @@ SAME_IN_BOTH_PASSES = {
     "test_close_codes", "test_compression", "test_crash",
     "test_bench_awareness", "test_bench_threads", "test_bench_loadgen", "test_bench_peers_ejabberd",
     "test_bench_peers_synapse",
-    "test_chromium", "test_harness", "test_ordering", "test_outbox", "test_readme",
+    "test_chromium", "test_harness", "test_ordering", "test_outbox", "test_readme", "test_relay",
 }  # fmt: skip
 
 

@@ -215,3 +215,15 @@ def set_status(username: str, text: str, emoji: str = "") -> None:
     from awareness.actions import set_status as set_user_status
 
     set_user_status(user=_users().get(username=username), text=text, emoji_text=emoji)
+
+
+def post_from_worker(author: str, room_slug: str, body: str, client_id: str) -> int:
+    """Send a message as the task worker on the embedded default does: through the complete
+    action, its frames relayed through the database (messaging/realtime/relay.py)."""
+    from messaging.actions.messages import send_message
+    from messaging.realtime import relay
+
+    relay.write_to_database()
+    return send_message(
+        author=_users().get(username=author), room_id=room_id(room_slug), body=body, client_id=client_id
+    ).message.seq
