@@ -92,7 +92,8 @@ def create_account(
 
 def change_email(*, user: User, address: str, now: datetime | None = None) -> bool:
     """Set the account's address. A new address is unverified (`email_verified_at` cleared) and
-    gets a verification email; no address clears it too. The same address in another case is
+    gets a verification email; no address clears it too; a verified address that is replaced
+    is told so. The same address in another case is
     kept as typed and stays verified. Returns whether the address changed.
     EmailTaken, or VerificationRateLimited (nothing changed then)."""
     now = now or timezone.now()
@@ -108,6 +109,7 @@ def change_email(*, user: User, address: str, now: datetime | None = None) -> bo
         if address_in_use(address, exclude_user_id=user.pk):
             raise EmailTaken()
         check_verification_rate(user_id=user.pk, now=now)
+    old_address, was_verified = user.email, user.email_verified
     try:
         with transaction.atomic():
             user.email = address
@@ -115,6 +117,8 @@ def change_email(*, user: User, address: str, now: datetime | None = None) -> bo
             user.save(update_fields=["email", "email_verified_at"])
             if address:
                 emails.queue_verification_email(user, now=now)
+            if was_verified:
+                emails.queue_address_changed_notice(user, old_address=old_address, now=now)
     except IntegrityError:
         user.refresh_from_db(fields=["email", "email_verified_at"])
         raise EmailTaken() from None

@@ -25,6 +25,7 @@ VERIFY_SALT = "accounts.verify-email"
 # old email found in a mailbox later is of no use.
 VERIFICATION_MAX_AGE = timedelta(days=3)
 VERIFY_KEY_PREFIX = "verify-email"
+ADDRESS_CHANGED_KEY_PREFIX = "email-changed"
 PASSWORD_RESET_KEY_PREFIX = "password-reset"  # noqa: S105 (a key prefix, not a password)
 
 
@@ -123,6 +124,25 @@ def queue_verification_email(user, *, now: datetime) -> OutboundEmail:
     )
 
 
+def queue_address_changed_notice(user, *, old_address: str, now: datetime) -> OutboundEmail:
+    """Tell the verified address an account had that it no longer has it: whoever took over a
+    session and knew the password, the owner hears of it where they last proved to read."""
+    issued_at = int(now.timestamp())
+    context = {
+        "user": user,
+        "old_address": old_address,
+        "new_address": user.email,
+        "site_url": site_url(),
+    }
+    return queue_email(
+        key=f"{ADDRESS_CHANGED_KEY_PREFIX}:{user.pk}:{address_digest(old_address)}:{issued_at}",
+        to=old_address,
+        subject="Your Parley email address was changed",
+        text=loader.render_to_string("accounts/email/address_changed.txt", context),
+        html=loader.render_to_string("accounts/email/address_changed.html", context),
+    )
+
+
 # --- the password reset ------------------------------------------------------------------------
 
 
@@ -144,7 +164,6 @@ def queue_password_reset_email(
         "user": user,
         "address": to,
         "link": absolute_url(reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})),
-        "forgot_link": absolute_url(reverse("password_reset")),
         "valid_hours": round(settings.PASSWORD_RESET_TIMEOUT / 3600),
         "site_url": site_url(),
     }

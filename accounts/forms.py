@@ -89,7 +89,7 @@ class EmailForm(forms.Form):
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     current_password = forms.CharField(
-        label="Your password",
+        label="Your password (to confirm the change)",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )

@@ -173,7 +173,22 @@ def test_removing_the_address_clears_verification(alice):
     with_address(alice, "alice@example.com", verified=True)
     assert actions.change_email(user=alice, address="") is True
     alice.refresh_from_db()
-    assert alice.email == "" and alice.email_verified_at is None and OutboundEmail.objects.count() == 0
+    assert alice.email == "" and alice.email_verified_at is None
+    [notice] = queued(f"email-changed:{alice.pk}:")
+    assert notice.to == "alice@example.com" and "to none" in notice.text
+    assert OutboundEmail.objects.count() == 1
+
+
+def test_the_verified_address_that_is_replaced_is_told_and_an_unverified_one_is_not(alice, bob):
+    with_address(alice, "alice@example.com", verified=True)
+    actions.change_email(user=alice, address="alice@new.example")
+    [notice] = queued(f"email-changed:{alice.pk}:")
+    assert notice.to == "alice@example.com" and notice.subject == "Your Parley email address was changed"
+    assert "from alice@example.com to alice@new.example" in notice.text
+    assert "<strong>alice@new.example</strong>" in notice.html
+    with_address(bob, "bob@example.com")
+    actions.change_email(user=bob, address="bob@new.example")
+    assert queued(f"email-changed:{bob.pk}:") == []
 
 
 def test_the_profile_says_whether_the_address_is_verified(client, alice):
@@ -537,3 +552,25 @@ def test_the_account_pages_label_every_field_and_describe_the_help(client, alice
     assert len(page.ids) == len(set(page.ids))
     assert [ref for ref in page.references if ref not in page.ids] == []
     assert sum(ref.endswith("_helptext") for ref in page.references) == described
+
+
+def test_an_address_an_admin_changes_is_unverified_unless_the_admin_says_otherwise(rf, alice, admin_user):
+    from types import SimpleNamespace
+
+    from django.contrib.admin.sites import site
+
+    model_admin = site._registry[User]
+    request = rf.post("/admin/")
+    request.user = admin_user
+    with_address(alice, "alice@example.com", verified=True)
+    alice.email = "alice@new.example"
+    model_admin.save_model(request, alice, SimpleNamespace(changed_data=["email"]), change=True)
+    alice.refresh_from_db()
+    assert alice.email == "alice@new.example" and alice.email_verified_at is None
+
+    alice.email, alice.email_verified_at = "alice@third.example", timezone.now()
+    model_admin.save_model(
+        request, alice, SimpleNamespace(changed_data=["email", "email_verified_at"]), change=True
+    )
+    alice.refresh_from_db()
+    assert alice.email == "alice@third.example" and alice.email_verified
