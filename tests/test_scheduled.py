@@ -3,6 +3,7 @@ sweep that sends each once through the message path (live to every member, menti
 failures shown to the author; the page and its JSON."""
 
 import threading
+import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -510,3 +511,45 @@ def test_the_room_page_has_send_later_and_the_count_and_its_form_schedules_witho
         follow=True,
     )
     assert "Not scheduled: The message is empty." in answer.content.decode()
+
+
+# --- with a real worker ------------------------------------------------------------------------
+#
+# The SIGKILL fault test (the lead's) injects where scheduled/actions.py says "Fault injection
+# point": in `send_scheduled_message`, between `post_message` + the sent mark and the commit
+# (killed there: nothing stored, the row still pending, the next worker's sweep sends it once),
+# and right after the commit, before `deliver_posted` (the message and its mark stored: a
+# restarted worker stores nothing new; the members' sync shows the message, the notifier makes
+# its pending notifications). E.g. a `time.sleep` under an environment variable at either point,
+# then `worker.kill()` while it sleeps and `worker.start()`: one ChatMessage with client_id
+# `scheduled-<id>`, state sent.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_sends_a_message_due_in_a_second_exactly_once(worker, room, alice, bob):
+    send_message(author=bob, room_id=room.id, body="before", client_id="b1")
+    scheduled = schedule_message(
+        author=alice,
+        room_id=room.id,
+        body="@bob from the worker",
+        send_at=timezone.now() + timedelta(seconds=1),
+    )
+
+    set_at = time.monotonic()
+    deadline = set_at + 20
+    while time.monotonic() < deadline and not ScheduledMessage.objects.filter(state=State.SENT).exists():
+        time.sleep(0.1)
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.SENT
+    # Due in 1 s, swept every JOBS_SWEEP_SECONDS (0.5 s for the tests' worker): a few seconds.
+    assert time.monotonic() - set_at < 10
+    message = ChatMessage.objects.get(client_id=scheduled.client_id)
+    assert (message.seq, message.author_id, scheduled.sent_message_id) == (2, alice.pk, message.pk)
+    # Several more sweeps pass: still the one message, and bob's mention notified once.
+    time.sleep(3)
+    assert ChatMessage.objects.filter(client_id__startswith="scheduled-").count() == 1
+    assert ChatMessage.objects.count() == 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not Notification.objects.filter(recipient=bob).exists():
+        time.sleep(0.1)
+    assert Notification.objects.filter(recipient=bob, message=message).count() == 1
