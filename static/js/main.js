@@ -13,6 +13,7 @@ import { PinnedList } from "./pins.js";
 import { PresenceReporter, PresenceStore, PresenceView } from "./presence.js";
 import { enhanceStatusForm } from "./profile.js";
 import { ReadReceipts } from "./receipts.js";
+import { Reminders } from "./reminders.js"; // reminders (issue 15)
 import { RoomView } from "./room.js";
 import { enhanceResultsPage, SearchBox } from "./search.js";
 import { Drawer, RoomList } from "./sidebar.js";
@@ -74,6 +75,9 @@ document.querySelector(".logout-form")?.addEventListener("submit", () => forgetD
 const configElement = document.getElementById("room-config");
 const config = configElement ? JSON.parse(configElement.textContent) : null;
 
+// reminders (issue 15): "Remind me" in the room's message menus; a reminder's desktop notification on every page.
+new Reminders({ socket, roomId: config?.id ?? null });
+
 const sidebar = document.getElementById("sidebar");
 if (sidebar) {
   new RoomList({ nav: sidebar, socket, me, openRoomId: config?.id ?? null });
@@ -99,6 +103,7 @@ if (config) {
     names: new Map((config.members || []).map((m) => [m.username, m.display_name || m.username])),
     // Whoever may write in the room (the page has its composer) may reply in its threads.
     canReply: Boolean(config.member) && Boolean(document.getElementById("composer")),
+    canRemind: Boolean(config.member), // reminders (issue 15)
     threadsUrl: config.threads_url || `/rooms/${config.slug}/threads/{root}/`,
   });
   const room = new RoomView({ config, socket, list, me, jumpButton: document.getElementById("jump-latest") });

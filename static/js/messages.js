@@ -93,6 +93,7 @@ const viewer = {
   deleteWindowMs: 0,
   names: new Map(), // username → display name, for who reacted and who pinned
   canReply: false, // a member of a room that is not archived
+  canRemind: false, // reminders (issue 15): a member of the room
   threadsUrl: "", // the thread page, "{root}" for the root's seq: the link without JavaScript
 };
 
@@ -357,6 +358,8 @@ const REACT_ICON =
 const EDIT_ICON = "M3 17.25V21h3.75L17.8 9.94l-3.75-3.75zM20.7 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75z";
 const DELETE_ICON = "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z";
 const REPLY_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2zm3 5v2h10V9zm0 4v2h7v-2z";
+// reminders (issue 15): "Remind me" (static/js/reminders.js answers it)
+const REMIND_ICON = "M12 4a9 9 0 1 0 0 18 9 9 0 0 0 0-18zm0 2a7 7 0 1 1 0 14 7 7 0 0 1 0-14zm-1 2v5.4l4.3 2.6 1-1.7-3.3-2V8z";
 
 function actionButton(action, label, path) {
   const button = document.createElement("button");
@@ -385,6 +388,7 @@ function renderActions(message, me) {
   if (viewer.canPin) {
     group.append(actionButton("pin", message.pinned ? "Unpin" : "Pin", PIN_ICON));
   }
+  if (viewer.canRemind) group.append(actionButton("remind", "Remind me", REMIND_ICON)); // reminders (issue 15)
   if (viewer.canManage || (own && withinWindow(message, viewer.deleteWindowMs))) {
     group.append(actionButton("delete", "Delete", DELETE_ICON));
   }
