@@ -574,3 +574,17 @@ def test_an_address_an_admin_changes_is_unverified_unless_the_admin_says_otherwi
     )
     alice.refresh_from_db()
     assert alice.email == "alice@third.example" and alice.email_verified
+
+
+def test_a_password_reset_closes_the_accounts_open_sockets(
+    client, alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    rechecked = []
+    monkeypatch.setattr(actions, "recheck_user_sockets", lambda *, user_id: rechecked.append(user_id))
+    with_address(alice, "alice@example.com", verified=True)
+    client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    link = link_in(reset_emails(alice)[0], RESET_LINK)
+    set_password_path = client.get(path_of(link), follow=True).redirect_chain[-1][0]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(set_password_path, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert rechecked == [alice.pk]
