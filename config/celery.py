@@ -28,7 +28,8 @@ def make_broker_folders(options: dict) -> None:
 
 
 @app.on_after_configure.connect
-def prepare_broker(sender: Celery, **kwargs) -> None:
+def prepare_folders(sender: Celery, **kwargs) -> None:
+    Path(sender.conf.beat_schedule_filename).parent.mkdir(parents=True, exist_ok=True)
     if str(sender.conf.broker_url).startswith("filesystem://"):
         make_broker_folders(sender.conf.broker_transport_options)
 

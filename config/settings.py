@@ -153,14 +153,16 @@ else:
 # an outage) delays it and loses nothing (docs/reliability.md). Production: the Redis that
 # is already there. The embedded default: kombu's filesystem transport in a folder beside the
 # SQLite file, which needs no server and no second database writer (docs/deploying.md).
-BROKER_DIR = Path(env.str("PARLEY_BROKER_DIR", default=str(Path(SQLITE_PATH).parent / "broker")))
+# The worker's own files, beside the SQLite file by default: beat's schedule, and the embedded
+# broker's queue.
+JOBS_DIR = Path(env.str("PARLEY_JOBS_DIR", default=f"{SQLITE_PATH}-jobs"))
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
+        "data_folder_in": str(JOBS_DIR / "queue"),
+        "data_folder_out": str(JOBS_DIR / "queue"),
+        "processed_folder": str(JOBS_DIR / "processed"),
+        "control_folder": str(JOBS_DIR / "control"),
         "store_processed": False,
         # How often an idle worker looks for a task: the wake-up latency (docs/performance.md).
         "polling_interval": 0.1,
@@ -179,7 +181,7 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE_FILENAME = str(BROKER_DIR / "beat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(JOBS_DIR / "beat-schedule")
 
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_URL: smtp://user:password@host:587 (smtp+tls://, smtp+ssl:// ...); printed on the

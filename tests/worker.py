@@ -32,6 +32,7 @@ TEST_WORKER_ENV = {
     "PARLEY_JOBS_SWEEP_SECONDS": "0.5",
     "PARLEY_EMAIL_LEASE_SECONDS": "3",
     "PARLEY_EMAIL_RETRY_SECONDS": "0.5",
+    "PARLEY_EMAIL_MAX_ATTEMPTS": "3",
     "PARLEY_SITE_URL": "http://testserver",
     "LOG_LEVEL": "INFO",
 }
@@ -81,7 +82,7 @@ def worker_env(directory: Path, extra: dict[str, str] | None = None) -> dict[str
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "PYTHONUNBUFFERED": "1",
-            "PARLEY_BROKER_DIR": str(directory / "broker"),
+            "PARLEY_JOBS_DIR": str(directory / "jobs"),
             **TEST_WORKER_ENV,
             **(extra or {}),
         }
@@ -93,12 +94,12 @@ def broker_of(env: dict[str, str]) -> tuple[str, dict]:
     """The broker URL and transport options a process with `env` uses (config/settings.py)."""
     url = env.get("CELERY_BROKER_URL") or env.get("REDIS_URL") or "filesystem://"
     if url.startswith("filesystem://"):
-        folder = str(Path(env["PARLEY_BROKER_DIR"]) / "queue")
+        folder = str(Path(env["PARLEY_JOBS_DIR"]) / "queue")
         return url, {
             "data_folder_in": folder,
             "data_folder_out": folder,
-            "processed_folder": str(Path(env["PARLEY_BROKER_DIR"]) / "processed"),
-            "control_folder": str(Path(env["PARLEY_BROKER_DIR"]) / "control"),
+            "processed_folder": str(Path(env["PARLEY_JOBS_DIR"]) / "processed"),
+            "control_folder": str(Path(env["PARLEY_JOBS_DIR"]) / "control"),
             "store_processed": False,
         }
     return url, {"visibility_timeout": 3600}
