@@ -553,3 +553,18 @@ def test_a_real_worker_sends_a_message_due_in_a_second_exactly_once(worker, room
     while time.monotonic() < deadline and not Notification.objects.filter(recipient=bob).exists():
         time.sleep(0.1)
     assert Notification.objects.filter(recipient=bob, message=message).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_site_admin_sees_scheduled_messages_and_why_one_failed(room, alice, bob):
+    scheduled = later(bob, room, "bob's")
+    leave_room(user=bob, room=room)
+    send_due_messages(NOW + HOUR)
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client = logged_in(alice)
+
+    listing = client.get(reverse("admin:scheduled_scheduledmessage_changelist"))
+    assert listing.status_code == 200 and "not_member" in listing.content.decode()
+    change = client.get(reverse("admin:scheduled_scheduledmessage_change", args=[scheduled.pk]))
+    assert change.status_code == 200 and "You are no longer a member of this room." in change.content.decode()

@@ -165,6 +165,7 @@ export class SendLater {
       const now = new Date();
       for (const button of menu.querySelectorAll(".send-later-preset")) {
         const at = presetTime(button.dataset.preset, now);
+        button.querySelector(".send-later-when").textContent = shortWhen(at, now);
         button.title = at.toLocaleString();
       }
       if (!this.custom.value) this.custom.value = localInputValue(presetTime("hour", now));
