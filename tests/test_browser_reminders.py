@@ -131,6 +131,9 @@ def test_a_reminder_set_from_the_message_menu_arrives_as_a_notification_that_ope
         what="the worker",
     )
     expect(bob.page.locator("#notification-badge")).to_have_text(str(badge_before + 1), timeout=10_000)
+    # The page moves it to "Delivered recently" by itself.
+    expect(bob.page.locator(".reminders-delivered .reminder")).to_contain_text(text)
+    expect(pending).to_have_count(0)
     wait_until(
         bob, lambda: bob.page.evaluate("window.__notifications.length") == 1, what="the desktop notification"
     )

@@ -434,7 +434,7 @@ def test_a_real_worker_delivers_a_reminder_due_in_a_second_exactly_once(worker, 
     deadline = set_at + 20
     while time.monotonic() < deadline and not Reminder.objects.filter(state="delivered").exists():
         time.sleep(0.1)
-    assert Reminder.objects.get().state == "delivered"
+    assert Reminder.objects.get().state == "delivered", worker.tail()
     # Due in 1 s, swept every JOBS_SWEEP_SECONDS (the worker's, in tests/worker.py): a few seconds.
     assert time.monotonic() - set_at < 10
     # Several more sweeps pass: still one notification, never a second.

@@ -359,7 +359,8 @@ const EDIT_ICON = "M3 17.25V21h3.75L17.8 9.94l-3.75-3.75zM20.7 7.04a1 1 0 0 0 0-
 const DELETE_ICON = "M6 19a2 2 0 0 0 2 2h8a2 2 0 0 0 2-2V7H6zM19 4h-3.5l-1-1h-5l-1 1H5v2h14z";
 const REPLY_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2zm3 5v2h10V9zm0 4v2h7v-2z";
 // reminders (issue 15): "Remind me" (static/js/reminders.js answers it)
-const REMIND_ICON = "M12 4a9 9 0 1 0 0 18 9 9 0 0 0 0-18zm0 2a7 7 0 1 1 0 14 7 7 0 0 1 0-14zm-1 2v5.4l4.3 2.6 1-1.7-3.3-2V8z";
+const REMIND_ICON =
+  "M12 4a9 9 0 1 0 0 18 9 9 0 0 0 0-18zm0 2a7 7 0 1 1 0 14 7 7 0 0 1 0-14zm-1 2v5.4l4.3 2.6 1-1.7-3.3-2V8zM5.3 1.9 1.9 4.7l1.3 1.5 3.4-2.8zm13.4 0-1.3 1.5 3.4 2.8 1.3-1.5z";
 
 function actionButton(action, label, path) {
   const button = document.createElement("button");

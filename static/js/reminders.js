@@ -230,6 +230,7 @@ export class Reminders {
 
   notified(notification) {
     if (notification.kind !== "reminder") return;
+    this.delivered(notification);
     if (!("Notification" in window) || Notification.permission !== "granted") return;
     const message = notification.message || {};
     const body = (message.body || "").replace(/\s+/g, " ").trim();
@@ -253,6 +254,47 @@ export class Reminders {
   }
 
   // --- the reminders page --------------------------------------------------------------------
+
+  /** On /reminders/: the pending entries of this message that were due go to "Delivered". */
+  delivered(notification) {
+    const pending = document.getElementById("reminder-list");
+    const message = notification.message || {};
+    if (!pending) return;
+    const due = Date.now() + 1000;
+    const entries = Array.from(pending.querySelectorAll(".reminder")).filter(
+      (entry) =>
+        Number(entry.dataset.room) === message.room &&
+        Number(entry.dataset.seq) === message.seq &&
+        new Date(entry.dataset.remindAt).getTime() <= due,
+    );
+    if (!entries.length) return;
+    let list = document.querySelector(".reminders-delivered");
+    if (!list) {
+      const title = document.createElement("h2");
+      title.id = "delivered-title";
+      title.textContent = "Delivered recently";
+      list = document.createElement("ul");
+      list.className = "reminders reminders-delivered";
+      list.setAttribute("aria-labelledby", "delivered-title");
+      pending.after(title, list);
+    }
+    for (const entry of entries) {
+      entry.querySelector(".reminder-cancel")?.remove();
+      const when = entry.querySelector(".reminder-when");
+      if (when) {
+        when.dateTime = notification.created_at;
+        when.textContent = timeOnly.format(new Date(notification.created_at));
+        when.before("Delivered ");
+      }
+      list.prepend(entry);
+    }
+    if (!pending.querySelector(".reminder")) {
+      const empty = document.createElement("li");
+      empty.className = "muted empty-state";
+      empty.textContent = "No reminders pending.";
+      pending.append(empty);
+    }
+  }
 
   async cancel(event, form) {
     event.preventDefault();
