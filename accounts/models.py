@@ -36,7 +36,10 @@ class User(AbstractUser):
         constraints = [
             # One account per address (migration 0005): what a password reset goes to.
             models.UniqueConstraint(
-                Lower("email"), condition=~models.Q(email=""), name="accounts_user_email_ci_unique"
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="accounts_user_email_ci_unique",
+                violation_error_message="Another account already uses this email address.",
             ),
         ]
 

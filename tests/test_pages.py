@@ -64,7 +64,7 @@ def test_help_text_and_labels_point_at_elements_that_exist(client, alice, url):
     page.feed(client.get(reverse(url)).content.decode())
     assert len(page.ids) == len(set(page.ids))
     assert [ref for ref in page.references if ref not in page.ids] == []
-    described = {"signup": 3, "room_create": 1, "profile": 0, "login": 0}[url]
+    described = {"signup": 4, "room_create": 1, "profile": 1, "login": 0}[url]
     assert sum(ref.endswith("_helptext") for ref in page.references) == described
 
 

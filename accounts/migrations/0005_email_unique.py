@@ -30,6 +30,7 @@ class Migration(migrations.Migration):
                 django.db.models.functions.text.Lower("email"),
                 condition=models.Q(("email", ""), _negated=True),
                 name="accounts_user_email_ci_unique",
+                violation_error_message="Another account already uses this email address.",
             ),
         ),
     ]
