@@ -2,11 +2,15 @@
 sweep that sends each once through the message path (live to every member, mentions notify);
 failures shown to the author; the page and its JSON."""
 
+import contextlib
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection, connections
@@ -515,14 +519,13 @@ def test_the_room_page_has_send_later_and_the_count_and_its_form_schedules_witho
 
 # --- with a real worker ------------------------------------------------------------------------
 #
-# The SIGKILL fault test (the lead's) injects where scheduled/actions.py says "Fault injection
-# point": in `send_scheduled_message`, between `post_message` + the sent mark and the commit
-# (killed there: nothing stored, the row still pending, the next worker's sweep sends it once),
-# and right after the commit, before `deliver_posted` (the message and its mark stored: a
-# restarted worker stores nothing new; the members' sync shows the message, the notifier makes
-# its pending notifications). E.g. a `time.sleep` under an environment variable at either point,
-# then `worker.kill()` while it sleeps and `worker.start()`: one ChatMessage with client_id
-# `scheduled-<id>`, state sent.
+# Where a SIGKILL can land (scheduled/actions.py, `send_scheduled_message`): inside the transaction
+# that claims the row, stores the message and marks it sent (killed there: nothing stored, the
+# row still pending, the restarted worker's sweep sends it once: the test below, which holds the
+# worker there with a lock on the room), or after its commit, before `deliver_posted` (the
+# message and its mark stored: a restarted worker stores nothing new, the members' sync shows
+# the message and the notifier makes its pending notifications; a pause under an environment
+# variable at the "Fault injection point" comment would hold it there).
 
 
 @pytest.mark.django_db(transaction=True)
@@ -568,3 +571,64 @@ def test_a_site_admin_sees_scheduled_messages_and_why_one_failed(room, alice, bo
     assert listing.status_code == 200 and "not_member" in listing.content.decode()
     change = client.get(reverse("admin:scheduled_scheduledmessage_change", args=[scheduled.pk]))
     assert change.status_code == 200 and "You are no longer a member of this room." in change.content.decode()
+
+
+@contextlib.contextmanager
+def room_locked(room) -> Iterator[None]:
+    """Another session holding the room's row (PostgreSQL) or the database's write lock (SQLite),
+    as a slow writer would: a worker's send waits there, inside its transaction or at its start."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "postgresql":
+        holder = psycopg.connect(
+            host=settings_dict["HOST"],
+            port=settings_dict["PORT"],
+            user=settings_dict["USER"],
+            password=settings_dict["PASSWORD"],
+            dbname=settings_dict["NAME"],
+        )
+        holder.execute("SELECT 1 FROM messaging_chatroom WHERE id = %s FOR UPDATE", [room.id])
+    else:
+        holder = sqlite3.connect(settings_dict["NAME"], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def worker_waits_on_the_room() -> bool:
+    """PostgreSQL: the worker's seq UPDATE waits on the room's lock (its row is claimed by then)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'UPDATE messaging_chatroom%%'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_sending_sends_the_message_once_after_it_restarts(worker, room, alice):
+    scheduled = schedule_message(
+        author=alice, room_id=room.id, body="through a crash", send_at=timezone.now() + timedelta(seconds=1)
+    )
+    with room_locked(room):
+        if connection.vendor == "postgresql":
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not worker_waits_on_the_room():
+                time.sleep(0.1)
+            assert worker_waits_on_the_room(), "the worker never reached the room's lock"
+        else:
+            time.sleep(3)  # due, and the worker's sweep waiting for the write lock
+        worker.kill()
+    assert ChatMessage.objects.count() == 0
+    assert ScheduledMessage.objects.get().state == State.PENDING
+
+    worker.start(timeout=60)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not ScheduledMessage.objects.filter(state=State.SENT).exists():
+        time.sleep(0.1)
+    time.sleep(2)  # a few more sweeps
+    scheduled.refresh_from_db()
+    assert scheduled.state == State.SENT
+    assert list(ChatMessage.objects.values_list("client_id", "seq")) == [(scheduled.client_id, 1)]
