@@ -1,4 +1,4 @@
-# Parley: `make run` serves a demo on http://127.0.0.1:$(PORT); `make test` runs every test.
+# Parley: `make run` serves a demo (and its task worker) on http://127.0.0.1:$(PORT); `make test` runs every test.
 # Both need only Python 3.11+ and make: everything else goes into .venv (README, "Two commands").
 PYTHON ?= python3
 VENV := .venv
@@ -36,7 +36,8 @@ $(BENCH_STAMP): requirements-bench.txt | $(BIN)/python
 	touch $@
 
 # The production server's command line (tests/harness.py: uvicorn on uvloop and httptools,
-# --ws-max-size 65536 ...), on the embedded default (SQLite, in-memory channel layer). Ctrl+C stops it.
+# --ws-max-size 65536 ...) and a task worker with beat inside (celery -A config worker --beat), on
+# the embedded default (SQLite, in-memory channel layer, the filesystem broker). Ctrl+C stops both.
 run: $(RUNTIME_STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo

@@ -320,22 +320,34 @@ def _serve(host: str, port: int) -> None:
     for name, command in commands.items():
         print(f"  {name}: {shlex.join(command)}", flush=True)
     children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands.values()]
+    interrupted = False
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.2)
     except KeyboardInterrupt:
-        pass  # the terminal's Ctrl+C reached the children as well
+        interrupted = True  # the terminal's Ctrl+C reached the children as well: let them finish
     finally:
         for child in children:
-            if child.poll() is None:
+            if child.poll() is None and not interrupted:
                 child.terminate()
         for child in children:
             try:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-    codes = [child.returncode for child in children if child.returncode not in (0, -2, -15)]
+                child.terminate()
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+    for name, child in zip(commands, children, strict=True):
+        print(f"  {name} stopped (exit code {child.returncode})", flush=True)
+    # After a Ctrl+C every ending is the one asked for (celery's warm shutdown on SIGINT exits 1).
+    codes = (
+        []
+        if interrupted
+        else [child.returncode for child in children if child.returncode not in (0, -2, -15)]
+    )
     raise SystemExit(codes[0] if codes else 0)
 
 

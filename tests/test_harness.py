@@ -1,7 +1,11 @@
 """tests/harness.py: the one way tests, the benchmark, the scripts and `make run` start servers."""
 
 import os
+import re
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -67,3 +71,51 @@ def test_the_uvicorn_command_line_is_productions():
         *("--lifespan", "off", "--no-access-log"),
     ]
     assert harness.uvicorn_command(8001, proxy=True)[-2:] == ["--proxy-headers", "--no-access-log"]
+
+
+def test_make_run_serves_with_a_worker_and_ctrl_c_stops_both(tmp_path):
+    """`make run`'s last step: the server and a task worker with beat; a Ctrl+C in the terminal
+    (SIGINT to its process group) stops both, and nothing is left running."""
+    from tests.live_server import server_env
+
+    port = harness.free_port()
+    env = server_env(tmp_path / "db.sqlite3", port)
+    migrate = [sys.executable, "manage.py", "migrate", "--no-input"]
+    subprocess.run(migrate, cwd=harness.BASE_DIR, env=env, check=True, capture_output=True)
+    log = (tmp_path / "run.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.harness", "serve", "--port", str(port)],
+        cwd=harness.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        output = ""
+        while time.monotonic() < deadline:
+            output = (tmp_path / "run.log").read_text()
+            if harness.http_status(f"http://127.0.0.1:{port}/healthz") == 200 and re.search(
+                r"celery@\S+ ready", output
+            ):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the server and the worker were not both up within 60 s:\n{output[-3000:]}")
+        assert "with a task worker (Ctrl+C stops both)" in output
+        assert len(group_members(process.pid)) >= 3, "the harness, uvicorn and the worker (with its pool)"
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while (left := group_members(process.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        listing = subprocess.run(
+            ["ps", "-o", "pid,args", "-g", str(process.pid)], capture_output=True, text=True
+        )
+        assert left == [], f"still running after Ctrl+C:\n{listing.stdout}"
+        assert not harness.port_open(port)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+
+
+def group_members(group: int) -> list[str]:
+    return subprocess.run(["pgrep", "-g", str(group)], capture_output=True, text=True).stdout.split()
