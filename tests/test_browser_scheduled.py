@@ -17,7 +17,7 @@ from tests.live_server import LiveServer, running_server
 
 pytestmark = [pytest.mark.browser]
 
-ROOMS = {"later": ["alice", "bob"], "cancelled": ["alice", "bob"]}
+ROOMS = {"later": ["alice", "bob"], "cancelled": ["alice", "bob"], "thread-later": ["alice", "bob"]}
 
 # A datetime-local value `seconds` from now, in the page's own time zone.
 LOCAL_TIME_AHEAD = """(seconds) => {
@@ -132,6 +132,38 @@ def test_a_scheduled_message_cancelled_on_the_page_is_never_sent(people, parley_
     alice.page.reload()
     expect(alice.page.locator("#scheduled-pending .scheduled-item")).to_have_count(0)
     expect(alice.page.locator("#scheduled-pending")).to_contain_text("Nothing is waiting")
+    people.assert_clean_consoles()
+
+
+def test_a_reply_scheduled_from_the_thread_panel_arrives_in_its_thread(people, parley_server):
+    seq = parley_server.call(
+        "tests.server_data:post_message",
+        author="alice",
+        room_slug="thread-later",
+        body="Who reviews?",
+        client_id="q",
+    )
+    bob = people.open("bob")
+    bob.open_room(parley_server, "thread-later")
+    root = bob.page.locator(f"#messages #m{seq}")
+    root.hover()
+    root.get_by_role("button", name="Reply in thread", exact=True).click()
+    expect(bob.thread_panel).to_be_visible()
+    text = "I will, after lunch"
+
+    bob.reply_box.fill(text)
+    form = bob.page.locator("#thread-composer")
+    form.locator("summary.send-later-toggle").click()
+    menu = form.get_by_role("group", name="Send later")
+    menu.get_by_label("Custom time").fill(bob.page.evaluate(LOCAL_TIME_AHEAD, 4))
+    menu.get_by_role("button", name="Schedule").click()
+
+    expect(form.locator(".send-later-status")).to_contain_text(
+        re.compile(r"^Scheduled for .+ — see Scheduled$")
+    )
+    expect(bob.reply_box).to_have_value("")
+    expect(bob.thread_message(text)).to_have_count(1, timeout=30_000)
+    assert bob.bodies() == ["Who reviews?"]  # only in its thread
     people.assert_clean_consoles()
 
 

@@ -69,7 +69,6 @@ async function postJson(url, fields) {
 class RoomIndicator {
   constructor(link) {
     this.link = link;
-    this.status = link.parentElement.querySelector(".send-later-status");
     this.pending = Number(link.dataset.pending) || 0;
     this.failed = Number(link.dataset.failed) || 0;
     this.lastSeq = Number(link.dataset.lastSeq) || 0;
@@ -104,19 +103,6 @@ class RoomIndicator {
     this.seen.add(message.id);
     this.set({ pending: this.pending - 1, failed: this.failed });
   }
-
-  say(text, { link = null, alert = false } = {}) {
-    if (!this.status) return;
-    this.status.replaceChildren(text);
-    this.status.setAttribute("role", alert ? "alert" : "status");
-    this.status.classList.toggle("error", alert);
-    if (link) {
-      const a = document.createElement("a");
-      a.href = link;
-      a.textContent = "see Scheduled";
-      this.status.append(" — ", a);
-    }
-  }
 }
 
 let roomIndicator = null;
@@ -136,6 +122,9 @@ export class SendLater {
     this.listUrl = menu.dataset.listUrl;
     this.custom = menu.querySelector(".send-later-at");
     this.submitButton = menu.querySelector(".send-later-submit");
+    // What happened, under this composer: the room's line beside its count, a line of its own in
+    // the thread panel's reply box.
+    this.status = composer.form.querySelector(".send-later-status") || this.addStatus(composer.form);
     const link = document.getElementById("scheduled-indicator");
     if (link && !roomIndicator) roomIndicator = new RoomIndicator(link);
     this.indicator = roomIndicator;
@@ -193,9 +182,24 @@ export class SendLater {
     this.schedule(at);
   }
 
-  say(text, options) {
-    if (this.indicator) this.indicator.say(text, options);
-    else if (options?.alert) window.alert(text);
+  addStatus(form) {
+    const status = document.createElement("p");
+    status.className = "send-later-status";
+    status.setAttribute("role", "status");
+    form.append(status);
+    return status;
+  }
+
+  say(text, { link = null, alert = false } = {}) {
+    this.status.replaceChildren(text);
+    this.status.setAttribute("role", alert ? "alert" : "status");
+    this.status.classList.toggle("error", alert);
+    if (link) {
+      const a = document.createElement("a");
+      a.href = link;
+      a.textContent = "see Scheduled";
+      this.status.append(" — ", a);
+    }
   }
 
   async schedule(at) {
