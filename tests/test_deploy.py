@@ -28,7 +28,7 @@ def compose() -> dict:
 
 def test_compose_has_the_production_topology():
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", "migrate", "web1", "web2", "nginx"}
+    assert set(services) == {"postgres", "redis", "migrate", "web1", "web2", "worker", "beat", "nginx"}
     for name in ("postgres", "redis", "web1", "web2"):
         assert "healthcheck" in services[name], f"{name} has no health check"
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--no-input"]
@@ -48,6 +48,28 @@ def test_compose_urls_point_at_compose_services():
     env = compose()["services"]["web1"]["environment"]
     assert "@postgres:5432/" in env["DATABASE_URL"]
     assert env["REDIS_URL"].startswith("redis://redis:6379")
+
+
+def test_compose_and_systemd_run_the_harness_worker_and_beat():
+    """The worker and beat everywhere are tests/harness.py's command lines (what `make run` and
+    the tests start), but that beat is a process of its own, with its schedule file."""
+    services = compose()["services"]
+    worker = harness.worker_command(beat=False, executable="celery")
+    beat = harness.beat_command(executable="celery")
+    assert services["worker"]["command"] == worker
+    assert services["beat"]["command"][: len(beat)] == beat and "--schedule" in services["beat"]["command"]
+    for name in ("worker", "beat"):
+        assert services[name]["environment"] == services["web1"]["environment"]
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert services["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    units = {name: (ROOT / "deploy" / f"parley-{name}.service").read_text() for name in ("worker", "beat")}
+    for name, unit in units.items():
+        [start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+        command = shlex.split(start.removeprefix("ExecStart="))
+        command[0] = Path(command[0]).name
+        expected = worker if name == "worker" else beat
+        assert command[: len(expected)] == expected, name
+        assert "EnvironmentFile=/etc/parley.env" in unit
 
 
 def test_nginx_proxies_websockets_to_both_web_services():
