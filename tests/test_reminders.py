@@ -3,10 +3,14 @@ as a reminder notification (live to the user's sockets), or dropped unseen when 
 longer the user's to read. The sweep is called with its clock (`now`) here; the worker test lets a
 real worker's sweep deliver one."""
 
+import contextlib
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
+import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
@@ -422,6 +426,20 @@ def test_a_delivered_reminder_shows_on_the_notifications_page_and_opens_the_mess
     assert "Delivered recently" in delivered and "Ship the release notes" in delivered
 
 
+@pytest.mark.django_db
+def test_a_site_admin_sees_reminders_and_their_state(client, room, alice, bob, message):
+    set_reminder(user=bob, room_id=room.id, seq=message.seq, remind_at=NOW + timedelta(minutes=1), now=NOW)
+    deliver_due_reminders(NOW + timedelta(minutes=1))
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+
+    listing = client.get(reverse("admin:reminders_reminder_changelist"))
+    assert listing.status_code == 200 and "delivered" in listing.content.decode().lower()
+    reminder = Reminder.objects.get()
+    assert client.get(reverse("admin:reminders_reminder_change", args=[reminder.pk])).status_code == 200
+
+
 # --- with a real worker ------------------------------------------------------------------------
 
 
@@ -441,3 +459,71 @@ def test_a_real_worker_delivers_a_reminder_due_in_a_second_exactly_once(worker, 
     time.sleep(3)
     assert Notification.objects.filter(kind="reminder", recipient=bob, message=message).count() == 1
     assert Reminder.objects.get().state == "delivered"
+
+
+# Where a SIGKILL can land (reminders/actions.py, `_deliver_batch`): inside the transaction that
+# claims the due rows, writes their notifications and marks them delivered (killed there: nothing
+# committed, the rows still pending, a restarted worker's sweep delivers each once: the test
+# below, which holds the worker there with a lock on the notifications table), or after its
+# commit, before the frame's publish (delivered and marked: nothing is delivered again; the
+# user's tabs see the notification on their next page load or badge count, not live).
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_delivering_delivers_once_after_it_restarts(worker, room, alice, bob):
+    message = say(room, alice, "Water the plants", "k1")
+    set_reminder(user=bob, room_id=room.id, seq=message.seq, remind_at=timezone.now() + timedelta(seconds=1))
+    with notifications_locked():
+        if connection.vendor == "postgresql":
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not worker_waits_on_notifications():
+                time.sleep(0.1)
+            assert worker_waits_on_notifications(), "the worker never reached the notifications' lock"
+        else:
+            time.sleep(3)  # due, and the worker's sweep waiting for the write lock
+        worker.kill()
+    assert Notification.objects.filter(kind="reminder").count() == 0
+    assert Reminder.objects.get().state == "pending"
+
+    worker.start(timeout=60)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not Reminder.objects.filter(state="delivered").exists():
+        time.sleep(0.1)
+    assert Reminder.objects.get().state == "delivered", worker.tail()
+    time.sleep(2)  # a few more sweeps
+    assert Notification.objects.filter(kind="reminder", recipient=bob, message=message).count() == 1
+
+
+@contextlib.contextmanager
+def notifications_locked() -> Iterator[None]:
+    """Another session holding the notifications table against writes (PostgreSQL: a SHARE lock,
+    which the worker's claim of its reminders does not wait for, but its insert does) or the
+    database's write lock (SQLite: the worker waits at the start of its transaction)."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "postgresql":
+        holder = psycopg.connect(
+            host=settings_dict["HOST"],
+            port=settings_dict["PORT"],
+            user=settings_dict["USER"],
+            password=settings_dict["PASSWORD"],
+            dbname=settings_dict["NAME"],
+        )
+        holder.execute("LOCK TABLE notifications_notification IN SHARE MODE")
+    else:
+        holder = sqlite3.connect(settings_dict["NAME"], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def worker_waits_on_notifications() -> bool:
+    """PostgreSQL: the worker's notification insert waits on the lock (its reminder claimed by then)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'INSERT INTO \"notifications_notification\"%%'"
+        )
+        return cursor.fetchone()[0] > 0
