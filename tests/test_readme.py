@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV_READERS = {"str", "int", "bool", "float", "list", "db"}
+ENV_READERS = {"str", "int", "bool", "float", "list", "db", "email_url"}
 
 
 def settings_variables() -> dict[str, object]:
