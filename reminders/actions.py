@@ -36,6 +36,10 @@ def max_days_ahead() -> int:
     return settings.PARLEY.get("REMINDERS_MAX_DAYS_AHEAD", 365)
 
 
+def retention_days() -> int:
+    return settings.PARLEY.get("REMINDERS_RETENTION_DAYS", 30)
+
+
 def set_reminder(
     *, user, room_id: int, seq: int, remind_at: datetime, now: datetime | None = None
 ) -> Reminder:
@@ -170,3 +174,10 @@ def _remind(*, user_id: int, message: ChatMessage, now: datetime) -> tuple[Notif
     notification.save(update_fields=["read_at", "created_at", "actor"])
     notification.message = message
     return notification, True
+
+
+def prune_done_reminders(now: datetime) -> int:
+    """Housekeeping (hourly): reminders delivered or dropped more than REMINDERS_RETENTION_DAYS
+    ago are deleted (the page shows a week of them; their notifications are kept on their own)."""
+    cutoff = now - timedelta(days=retention_days())
+    return Reminder.objects.exclude(state=Reminder.State.PENDING).filter(done_at__lt=cutoff).delete()[0]

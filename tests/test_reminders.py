@@ -24,7 +24,7 @@ from messaging.actions.messages import post_message
 from messaging.actions.rooms import create_room, leave_room
 from messaging.errors import ParleyError
 from notifications.models import Notification
-from reminders.actions import cancel_reminder, deliver_due_reminders, set_reminder
+from reminders.actions import cancel_reminder, deliver_due_reminders, prune_done_reminders, set_reminder
 from reminders.models import Reminder
 
 from .frame_schema import check_frame
@@ -194,10 +194,20 @@ def test_due_reminders_are_delivered_once_and_later_ones_wait(room, alice, bob, 
 
 
 @pytest.mark.django_db
-def test_the_sweep_runs_the_reminders_delivery():
-    from reminders.actions import deliver_due_reminders as registered
+def test_the_sweep_runs_the_reminders_delivery_and_housekeeping_prunes_old_ones(room, alice, bob, message):
+    assert sweeps._sweeps["reminders"] is deliver_due_reminders
+    assert sweeps._housekeeping["reminders"] is prune_done_reminders
+    for minutes in (1, 2, 60 * 24 * 60):
+        set_reminder(
+            user=bob, room_id=room.id, seq=message.seq, remind_at=NOW + timedelta(minutes=minutes), now=NOW
+        )
+    deliver_due_reminders(NOW + timedelta(minutes=2))
 
-    assert sweeps._sweeps["reminders"] is registered
+    # 30 days (REMINDERS_RETENTION_DAYS) after their delivery; the pending one stays, whatever its age.
+    assert prune_done_reminders(NOW + timedelta(days=30)) == 0
+    assert prune_done_reminders(NOW + timedelta(days=30, minutes=3)) == 2
+    assert list(Reminder.objects.values_list("state", flat=True)) == ["pending"]
+    assert Notification.objects.filter(kind="reminder").count() == 1
 
 
 @pytest.mark.django_db
