@@ -21,7 +21,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -121,22 +121,18 @@ def missed(now: datetime) -> QuerySet[Notification]:
 
 def due_users(now: datetime) -> list[int]:
     """Users whose oldest missed notification has waited their `missed_email_minutes`, and who
-    are not in Parley right now."""
+    are not in Parley right now: one row per user with missed notifications."""
     present_since = now - timedelta(seconds=PRESENT_SECONDS)
-    oldest: dict[int, tuple[datetime, int]] = {}
-    rows = missed(now).values_list(
-        "recipient_id", "created_at", "recipient__missed_email_minutes", "recipient__present_at"
+    rows = (
+        missed(now)
+        .exclude(recipient__present_at__gte=present_since)
+        .values("recipient_id")
+        .annotate(oldest=Min("created_at"))
+        .values_list("recipient_id", "oldest", "recipient__missed_email_minutes")
+        .order_by("oldest")
     )
-    for user_id, created_at, minutes, present_at in rows.order_by("created_at")[: USERS_PER_SWEEP * 20]:
-        if present_at is not None and present_at >= present_since:
-            continue
-        if user_id not in oldest:
-            oldest[user_id] = (created_at, minutes)
-    return [
-        user_id
-        for user_id, (created_at, minutes) in oldest.items()
-        if created_at <= now - timedelta(minutes=minutes)
-    ][:USERS_PER_SWEEP]
+    due = [user_id for user_id, oldest, minutes in rows if oldest <= now - timedelta(minutes=minutes)]
+    return due[:USERS_PER_SWEEP]
 
 
 def send_missed_emails(now: datetime) -> int:
