@@ -34,8 +34,6 @@ User = get_user_model()
 
 # What a missed-message email is made of (reminders are the user's own and stay in Parley).
 EMAILED_KINDS = (Notification.Kind.MENTION, Notification.Kind.REPLY)
-# A focused tab says so at least once a minute while the person is there (awareness/).
-PRESENT_SECONDS = 150
 MAX_CONVERSATIONS = 20
 MAX_MESSAGES_PER_CONVERSATION = 5
 MAX_EXCERPT_CHARS = 600
@@ -119,10 +117,17 @@ def missed(now: datetime) -> QuerySet[Notification]:
     )
 
 
+def present_seconds() -> float:
+    """How long after its last sign a person counts as in Parley: as long as presence shows them
+    active (PRESENCE_IDLE_SECONDS), plus the interval at which that reaches the database."""
+    limits = settings.PARLEY
+    return limits["PRESENCE_IDLE_SECONDS"] + limits["PRESENCE_PERSIST_SECONDS"]
+
+
 def due_users(now: datetime) -> list[int]:
     """Users whose oldest missed notification has waited their `missed_email_minutes`, and who
     are not in Parley right now: one row per user with missed notifications."""
-    present_since = now - timedelta(seconds=PRESENT_SECONDS)
+    present_since = now - timedelta(seconds=present_seconds())
     rows = (
         missed(now)
         .exclude(recipient__present_at__gte=present_since)

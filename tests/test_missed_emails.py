@@ -174,7 +174,8 @@ def test_nothing_is_emailed_while_the_user_is_in_parley_and_it_waits_till_they_l
     bob_by_email.present_at = now - timedelta(seconds=30)
     bob_by_email.save()
     assert send_missed_emails(now) == 0
-    assert send_missed_emails(now + timedelta(minutes=5)) == 1, "gone for minutes: emailed"
+    assert send_missed_emails(now + timedelta(minutes=5)) == 0, "active as long as presence shows it"
+    assert send_missed_emails(now + timedelta(minutes=7)) == 1, "gone for minutes: emailed"
 
 
 def test_the_presence_tracker_records_presence_also_for_an_invisible_user(bob):
