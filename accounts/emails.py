@@ -31,7 +31,7 @@ PASSWORD_RESET_KEY_PREFIX = "password-reset"  # noqa: S105 (a key prefix, not a 
 
 def site_url() -> str:
     """Where the links in emails point (PARLEY_SITE_URL): an email has no request to take it from."""
-    return settings.PARLEY.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+    return settings.PARLEY["SITE_URL"].rstrip("/")
 
 
 def absolute_url(path: str) -> str:

@@ -313,6 +313,13 @@ PARLEY = {
     # Housekeeping: read notifications older than this are deleted; so are sent emails.
     "NOTIFICATION_RETENTION_DAYS": env.int("PARLEY_NOTIFICATION_RETENTION_DAYS", default=90),
     "EMAIL_RETENTION_DAYS": env.int("PARLEY_EMAIL_RETENTION_DAYS", default=30),
+    # Reminders (reminders/): pending ones per user, how far ahead, how long finished ones stay.
+    "REMINDERS_MAX_PENDING": env.int("PARLEY_REMINDERS_MAX_PENDING", default=100),
+    "REMINDERS_MAX_DAYS_AHEAD": env.int("PARLEY_REMINDERS_MAX_DAYS_AHEAD", default=365),
+    "REMINDERS_RETENTION_DAYS": env.int("PARLEY_REMINDERS_RETENTION_DAYS", default=30),
+    # Scheduled messages (scheduled/): pending ones per user, how far ahead.
+    "SCHEDULED_MAX_PENDING": env.int("PARLEY_SCHEDULED_MAX_PENDING", default=100),
+    "SCHEDULED_MAX_DAYS_AHEAD": env.int("PARLEY_SCHEDULED_MAX_DAYS_AHEAD", default=365),
 }
 
 # --- Logging: one line per record on stdout (JSON in production) ----------------------------

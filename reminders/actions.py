@@ -29,15 +29,15 @@ DELIVERY_BATCH = 50
 
 
 def max_pending() -> int:
-    return settings.PARLEY.get("REMINDERS_MAX_PENDING", 100)
+    return settings.PARLEY["REMINDERS_MAX_PENDING"]
 
 
 def max_days_ahead() -> int:
-    return settings.PARLEY.get("REMINDERS_MAX_DAYS_AHEAD", 365)
+    return settings.PARLEY["REMINDERS_MAX_DAYS_AHEAD"]
 
 
 def retention_days() -> int:
-    return settings.PARLEY.get("REMINDERS_RETENTION_DAYS", 30)
+    return settings.PARLEY["REMINDERS_RETENTION_DAYS"]
 
 
 def set_reminder(
