@@ -28,9 +28,6 @@ from .models import ScheduledMessage
 logger = logging.getLogger(__name__)
 User = get_user_model()
 
-# Defaults of the settings (settings.PARLEY) that bound scheduling.
-DEFAULT_MAX_PENDING = 100
-DEFAULT_MAX_DAYS_AHEAD = 365
 # Due rows claimed per query of the sweep; it goes on until none is left.
 SWEEP_BATCH = 100
 
@@ -43,11 +40,16 @@ FAILURE_DETAILS = {
 
 
 def max_pending() -> int:
-    return settings.PARLEY.get("SCHEDULED_MAX_PENDING", DEFAULT_MAX_PENDING)
+    return settings.PARLEY["SCHEDULED_MAX_PENDING"]
 
 
 def max_days_ahead() -> int:
-    return settings.PARLEY.get("SCHEDULED_MAX_DAYS_AHEAD", DEFAULT_MAX_DAYS_AHEAD)
+    return settings.PARLEY["SCHEDULED_MAX_DAYS_AHEAD"]
+
+
+# Sent and cancelled ones are deleted this many days after (the page shows a week of those sent);
+# failed ones stay until their author dismisses or reschedules them.
+RETENTION_DAYS = 30
 
 
 def schedule_message(
@@ -210,6 +212,14 @@ def send_scheduled_message(*, scheduled_id: int, now: datetime) -> bool:
         # the commit below, before `deliver_posted`, it has stored the message and its mark.
         transaction.on_commit(lambda: deliver_posted(posted))
     return True
+
+
+def prune_finished(now: datetime) -> int:
+    """Housekeeping (hourly): sent and cancelled scheduled messages finished more than
+    RETENTION_DAYS ago (a sent one's message stays, of course)."""
+    done = [ScheduledMessage.State.SENT, ScheduledMessage.State.CANCELLED]
+    cutoff = now - timedelta(days=RETENTION_DAYS)
+    return ScheduledMessage.objects.filter(state__in=done, finished_at__lt=cutoff).delete()[0]
 
 
 def check_can_write(*, author, room_id: int) -> ChatRoom:

@@ -8,6 +8,7 @@ class ScheduledConfig(AppConfig):
     def ready(self) -> None:
         from jobs import sweeps
 
-        from .actions import send_due_messages
+        from .actions import prune_finished, send_due_messages
 
         sweeps.register("scheduled", send_due_messages)
+        sweeps.register_housekeeping("scheduled", prune_finished)

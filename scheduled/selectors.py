@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from messaging.models import ChatRoom
+
 from .models import ScheduledMessage
 
 # The list shows the sent ones of the last days, at most this many.
@@ -43,6 +45,11 @@ def room_indicator(*, user, room_id: int) -> dict[str, int]:
     return ScheduledMessage.objects.filter(author=user, room_id=room_id).aggregate(
         pending=Count("pk", filter=Q(state=state.PENDING)), failed=Count("pk", filter=Q(state=state.FAILED))
     )
+
+
+def writable_rooms(*, user) -> QuerySet[ChatRoom]:
+    """The rooms the person may schedule a message in now: a member's, not archived."""
+    return ChatRoom.objects.filter(memberships__user=user, archived_at__isnull=True).order_by("name")
 
 
 def _mine(user, room_id: int | None) -> QuerySet[ScheduledMessage]:

@@ -77,7 +77,12 @@ def scheduled_list(request):
     return render(
         request,
         "scheduled/list.html",
-        {"listed": listed, "room": room, "my_rooms": messaging_selectors.rooms_for(request.user)},
+        {
+            "listed": listed,
+            "room": room,
+            # Where the page's own form may schedule (without JavaScript, the way to schedule).
+            "writable_rooms": selectors.writable_rooms(user=request.user),
+        },
     )
 
 

@@ -26,6 +26,7 @@ from notifications.models import Notification
 from scheduled.actions import (
     cancel_scheduled_message,
     edit_scheduled_message,
+    prune_finished,
     schedule_message,
     send_due_messages,
 )
@@ -489,7 +490,7 @@ def test_the_page_lists_pending_failed_and_sent_and_works_without_javascript(roo
 
 
 @pytest.mark.django_db
-def test_the_room_page_has_send_later_and_the_count_and_its_form_schedules_without_javascript(room, alice):
+def test_the_room_page_has_send_later_and_the_count(room, alice):
     client = logged_in(alice)
     later(alice, room, "a")
     later(alice, room, "b")
@@ -497,24 +498,46 @@ def test_the_room_page_has_send_later_and_the_count_and_its_form_schedules_witho
     page = client.get(reverse("room", args=[room.slug])).content.decode()
     assert "2 scheduled" in page
     assert f'href="/scheduled/?room={room.slug}"' in page
-    assert "data-send-later" in page and 'formaction="/scheduled/new/"' in page
+    # The script's menu, outside the composer's form (which posts what it always has).
+    assert page.index('id="send-later-template"') > page.index("</form>", page.index('id="composer"'))
+    archived = create_room(creator=alice, name="old")
+    ChatRoom.objects.filter(pk=archived.pk).update(archived_at=NOW)
+    assert "send-later-template" not in client.get(reverse("room", args=[archived.slug])).content.decode()
 
+
+@pytest.mark.django_db
+def test_without_javascript_the_page_schedules_in_a_chosen_room(room, alice):
+    private = create_room(creator=alice, name="mine", is_private=True)
+    archived = create_room(creator=alice, name="old")
+    ChatRoom.objects.filter(pk=archived.pk).update(archived_at=NOW)
+    client = logged_in(alice)
+
+    page = client.get(reverse("scheduled") + "?room=mine").content.decode()
+    assert '<option value="mine" selected>mine</option>' in page
+    assert '<option value="general">#general</option>' in page and 'value="old"' not in page
     at = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     answer = client.post(
         reverse("scheduled_create"),
-        {"room": room.slug, "body": "from the form", "send_at": at, "next": f"/rooms/{room.slug}/"},
+        {
+            "room": private.slug,
+            "body": "from the form",
+            "send_at": at,
+            "tz": "",
+            "next": "/scheduled/?room=mine",
+        },
         follow=True,
     )
-    assert answer.redirect_chain == [(f"/rooms/{room.slug}/", 302)]
+    assert answer.redirect_chain == [("/scheduled/?room=mine", 302)]
     content = answer.content.decode()
     assert "Scheduled for" in content and "UTC. See Scheduled messages." in content
-    assert "3 scheduled" in content
+    assert ScheduledMessage.objects.get().room == private
     answer = client.post(
         reverse("scheduled_create"),
-        {"room": room.slug, "body": "", "send_at": at, "next": f"/rooms/{room.slug}/"},
+        {"room": room.slug, "body": "", "send_at": at, "next": "/scheduled/"},
         follow=True,
     )
     assert "Not scheduled: The message is empty." in answer.content.decode()
+    assert ScheduledMessage.objects.count() == 1
 
 
 # --- with a real worker ------------------------------------------------------------------------
@@ -632,3 +655,22 @@ def test_a_worker_killed_while_sending_sends_the_message_once_after_it_restarts(
     scheduled.refresh_from_db()
     assert scheduled.state == State.SENT
     assert list(ChatMessage.objects.values_list("client_id", "seq")) == [(scheduled.client_id, 1)]
+
+
+@pytest.mark.django_db
+def test_housekeeping_deletes_sent_and_cancelled_a_month_on_and_keeps_failed_and_pending(room, alice, bob):
+    sent, cancelled, pending = (
+        later(alice, room, "sent"),
+        later(alice, room, "cancelled"),
+        later(alice, room, "x", hours=2),
+    )
+    failed = later(bob, room, "failed")
+    cancel_scheduled_message(author=alice, scheduled_id=cancelled.pk, now=NOW)
+    leave_room(user=bob, room=room)
+    send_due_messages(NOW + HOUR)
+
+    assert prune_finished(NOW + timedelta(days=30)) == 0
+    assert prune_finished(NOW + timedelta(days=31)) == 2
+    assert set(ScheduledMessage.objects.values_list("pk", flat=True)) == {pending.pk, failed.pk}
+    assert ChatMessage.objects.filter(body="sent").count() == 1  # the message itself stays
+    assert sent.pk not in set(ScheduledMessage.objects.values_list("pk", flat=True))

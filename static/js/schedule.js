@@ -107,19 +107,24 @@ class RoomIndicator {
 
 let roomIndicator = null;
 
-/** The composer's "Send later": the menu in its form (templates/scheduled/send_later.html). */
+/** The composer's "Send later": in 1 hour, tomorrow 9:00, next Monday 9:00, or a chosen time. */
 export class SendLater {
+  /** A copy of the page's menu (templates/scheduled/send_later.html) beside the composer's Send. */
   static attach(composer) {
-    const menu = composer.form.querySelector("[data-send-later]");
-    return menu ? new SendLater(composer, menu) : null;
+    const template = document.getElementById("send-later-template");
+    const box = composer.form.querySelector(".composer-box");
+    if (!template || !box) return null;
+    const menu = template.content.firstElementChild.cloneNode(true);
+    box.append(menu);
+    return new SendLater(composer, menu, template.dataset);
   }
 
-  constructor(composer, menu) {
+  constructor(composer, menu, { url, room, listUrl }) {
     this.composer = composer;
     this.menu = menu;
-    this.url = menu.dataset.url;
-    this.room = menu.dataset.room;
-    this.listUrl = menu.dataset.listUrl;
+    this.url = url;
+    this.room = room;
+    this.listUrl = listUrl;
     this.custom = menu.querySelector(".send-later-at");
     this.submitButton = menu.querySelector(".send-later-submit");
     // What happened, under this composer: the room's line beside its count, a line of its own in
@@ -133,10 +138,6 @@ export class SendLater {
       composer.view.addEventListener("message", (event) => this.indicator.noticeMessage(event.detail.message, composer.me));
     }
 
-    for (const zone of menu.querySelectorAll(".send-later-zone")) zone.hidden = true;
-    // With the script the form is the socket's: this button only schedules, it never posts the form.
-    this.submitButton.type = "button";
-    this.submitButton.removeAttribute("formaction");
     this.submitButton.addEventListener("click", () => this.scheduleCustom());
     this.custom.addEventListener("keydown", (event) => {
       // Enter here would submit the form, which sends now.
@@ -146,7 +147,6 @@ export class SendLater {
       }
     });
     for (const button of menu.querySelectorAll(".send-later-preset")) {
-      button.hidden = false;
       button.addEventListener("click", () => this.schedule(presetTime(button.dataset.preset)));
     }
     menu.addEventListener("toggle", () => {
