@@ -128,6 +128,7 @@ def test_a_scheduled_message_cancelled_on_the_page_is_never_sent(people, parley_
     )
     item.get_by_role("button", name="Cancel this scheduled message").click()
     expect(item).to_have_count(0)
+    expect(alice.page.locator("#pending-title .count")).to_have_text("0")
 
     alice.page.reload()
     expect(alice.page.locator("#scheduled-pending .scheduled-item")).to_have_count(0)

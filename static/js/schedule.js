@@ -264,7 +264,11 @@ export function enhanceScheduledPage(root) {
       const item = form.closest(".scheduled-item");
       const { ok, answer } = await postJson(form.action, {});
       if (ok) {
+        const list = item.closest(".scheduled-list");
         item.remove();
+        // The section's heading counts what is left in it.
+        const count = list && document.getElementById(list.getAttribute("aria-labelledby"))?.querySelector(".count");
+        if (count) count.textContent = String(list.querySelectorAll(".scheduled-item").length);
         return;
       }
       showError(item, answer.detail);
