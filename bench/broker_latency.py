@@ -339,18 +339,22 @@ class Run:
         seen = self.tasks.wait_for(numbers, timeout=self.args.burst_timeout)
         done = [seen[n][0] for n in numbers if n in seen]
         total = (max(done) - first) if done else None
-        if len(done) < burst:
-            # What is left would run into the next phases.
-            with self.sender.connection_for_write() as connection:
-                connection.default_channel.queue_purge("celery")
-            time.sleep(2)
+        purged = self.purge() if len(done) < burst else 0
         return {
             "send_s": round(sent_s, 3),
             "all_ran_s": round(total, 3) if total and len(done) == burst else None,
             # Within --burst-timeout: the tasks that ran by then, over the time the last of them started.
             "tasks_per_s": round(len(done) / total, 1) if total else None,
+            "purged": purged,
             **counted(numbers, seen),
         }
+
+    def purge(self) -> int:
+        """Drop what is still queued (it would run into the next phase): how many there were."""
+        with self.sender.connection_for_write() as connection:
+            purged = connection.default_channel.queue_purge("celery") or 0
+        time.sleep(2)  # what the worker already holds
+        return purged
 
     def idle_cpu(self, seconds: float) -> dict:
         pids = group_pids(self.worker.pid)
@@ -365,9 +369,16 @@ class Run:
         }
 
     def writes(self, rate: float, seconds: float) -> dict:
-        return app_writes(
-            self.env, rate, seconds, send=lambda n: self.send("bench.broker.started", n), tasks=self.tasks
+        result = app_writes(
+            self.env,
+            rate,
+            seconds,
+            send=lambda n: self.send("bench.broker.started", n),
+            task_rate=self.args.write_task_rate,
+            tasks=self.tasks,
         )
+        result["purged"] = self.purge() if result["missing"] else 0
+        return result
 
     def sigkill(self, wait: float) -> dict:
         n = HELD
@@ -399,8 +410,10 @@ class Run:
         }
 
 
-def app_writes(env: dict, rate: float, seconds: float, *, send=None, tasks: TaskLog | None = None) -> dict:
-    """The writer in its own process; meanwhile (with `send`) tasks at the same rate."""
+def app_writes(
+    env: dict, rate: float, seconds: float, *, send=None, task_rate: float = 1.0, tasks: TaskLog | None = None
+) -> dict:
+    """The writer in its own process; meanwhile (with `send`) tasks at `task_rate` a second."""
     outcome: dict = {}
 
     def write() -> None:
@@ -416,7 +429,7 @@ def app_writes(env: dict, rate: float, seconds: float, *, send=None, tasks: Task
         if send is not None:
             sent[n] = send(n)
             n += 1
-        time.sleep(1 / rate)
+        time.sleep(1 / task_rate)
     writer.join()
     result = {
         "write_ms": stats_ms(outcome.get("latencies_ms", [])),
@@ -512,11 +525,12 @@ def summarise(runs: list[dict]) -> dict:
             "write_max_ms": max(r["writes"]["write_ms"].get("max", 0) for r in mine),
             "write_errors": sum(len(r["writes"]["write_errors"]) for r in mine),
             "task_under_writes_p95_ms": median([r["writes"]["task_ms"].get("p95") for r in mine]),
-            # The burst's tasks left when --burst-timeout passed are purged, not lost: not counted.
+            # Tasks still queued when a phase's wait ended are purged, not lost: not counted.
             "not_once": sum(
-                r[phase]["sent"] - r[phase]["ran_once"] for r in mine for phase in ("latency", "writes")
-            )
-            + sum(r["throughput"]["duplicates"] for r in mine),
+                r[phase]["duplicates"] + r[phase]["missing"] - r[phase].get("purged", 0)
+                for r in mine
+                for phase in ("latency", "throughput", "writes")
+            ),
             "burst_ran": [f"{r['throughput']['ran_once']}/{r['throughput']['sent']}" for r in mine],
             "sigkill": sorted({r["sigkill"]["outcome"] for r in mine}),
             "crashes": [len(r["crashes"]) for r in mine],
@@ -609,6 +623,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--burst-timeout", type=float, default=45.0, help="throughput: seconds it may take")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--write-rate", type=float, default=20.0, help="app writes (and tasks) a second")
+    parser.add_argument(
+        "--write-task-rate", type=float, default=5.0, help="tasks a second beside the app's writes"
+    )
     parser.add_argument("--write-seconds", type=float, default=10.0)
     parser.add_argument("--redelivery-wait", type=float, default=15.0)
     parser.add_argument("--no-baseline", action="store_true", help="skip the writer without a broker")
