@@ -47,6 +47,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis as redis_client
 from celery import Celery
 
 from bench.loadgen import machine_busy_seconds
@@ -663,6 +664,9 @@ def main(argv: list[str] | None = None) -> dict:
                 )
             for name in args.brokers:
                 log(f"round {round_no}: {name}")
+                if redis is not None:
+                    # What an earlier run's SIGKILLed worker left unacknowledged would come back here.
+                    redis_client.from_url(redis.url).flushall()
                 run = Run(
                     BROKERS[name],
                     workdir / f"{name}-{round_no}",
