@@ -1,5 +1,6 @@
 """bench/broker_latency.py in a tiny mode against a real worker on the filesystem broker (its own
-SQLite file in a temporary directory): every phase's tasks ran exactly once, the figures are
+SQLite file in a temporary directory): every phase's tasks ran exactly once (or, if the worker
+exited on its own and was started again, none twice and no more lost than it held), the figures are
 there and plausible, and the SIGKILLed worker's task is reported for what the filesystem
 transport does with it (gone with the worker; the database's sweep finds the work again)."""
 
