@@ -12,8 +12,11 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# `filesystem://` is kombu's filesystem transport with atomic writes (jobs/transport.py).
+TRANSPORT_ALIASES["filesystem"] = "jobs.transport:Transport"
 
 app = Celery("parley")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -8,6 +8,11 @@ def publish_from_worker(**kwargs) -> None:
 
     from messaging.realtime import relay
 
+    from . import wake
+
+    # What the worker queues, its own sweep sends (emails go last in every sweep): no broker
+    # round trip, and no wait on a broker that hangs from inside a task.
+    wake.from_worker()
     if isinstance(get_channel_layer(), InMemoryChannelLayer):
         relay.write_to_database()
 
@@ -28,7 +33,7 @@ class JobsConfig(AppConfig):
         task_failure.connect(record_failure, dispatch_uid="jobs.record_failure")
         worker_init.connect(publish_from_worker, dispatch_uid="jobs.publish_from_worker")
         worker_process_init.connect(publish_from_worker, dispatch_uid="jobs.publish_from_worker_process")
-        sweeps.register("emails", send_due_emails)
+        sweeps.register("emails", send_due_emails, last=True)
         sweeps.register_housekeeping("sessions", housekeeping.expired_sessions)
         sweeps.register_housekeeping("notifications", housekeeping.old_read_notifications)
         sweeps.register_housekeeping("emails", housekeeping.old_sent_emails)

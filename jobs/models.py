@@ -27,8 +27,14 @@ class OutboundEmail(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    # Attempts ran out: left for a site admin (who may send it again from the admin).
+    # Attempts ran out, or it expired unsent: left for a site admin (who may send it again).
     failed_at = models.DateTimeField(null=True, blank=True)
+    # Not sent by then, it is not sent at all: what it says would be stale (a missed-message
+    # email hours late) or its link dead (a password reset).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # It holds a one-time link (a password reset, a verification): never shown in the admin,
+    # and its body is blanked once sent.
+    sensitive = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,11 +13,13 @@ logger = logging.getLogger(__name__)
 
 Sweep = Callable[[datetime], int]
 _sweeps: dict[str, Sweep] = {}
+_last: dict[str, Sweep] = {}
 _housekeeping: dict[str, Sweep] = {}
 
 
-def register(name: str, function: Sweep) -> None:
-    _sweeps[name] = function
+def register(name: str, function: Sweep, *, last: bool = False) -> None:
+    """`last`: after every other sweep (sending email, which a slow SMTP server can hold up)."""
+    (_last if last else _sweeps)[name] = function
 
 
 def register_housekeeping(name: str, function: Sweep) -> None:
@@ -26,7 +28,7 @@ def register_housekeeping(name: str, function: Sweep) -> None:
 
 
 def run_sweeps(now: datetime) -> dict[str, int]:
-    return _run(_sweeps, now)
+    return _run({**_sweeps, **_last}, now)
 
 
 def run_housekeeping(now: datetime) -> dict[str, int]:

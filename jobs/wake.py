@@ -11,8 +11,18 @@ from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
+_in_worker = False
+
+
+def from_worker() -> None:
+    """This process is a worker: its sweeps do what it queues, so it wakes nobody."""
+    global _in_worker
+    _in_worker = True
+
 
 def wake(task_name: str, *args) -> None:
+    if _in_worker:
+        return
     from config.celery import app
 
     try:

@@ -38,6 +38,7 @@ MAX_CONVERSATIONS = 20
 MAX_MESSAGES_PER_CONVERSATION = 5
 MAX_EXCERPT_CHARS = 600
 USERS_PER_SWEEP = 100
+STALE_HOURS = 12
 UNSUBSCRIBE_SALT = "parley.missed-email.unsubscribe"
 
 
@@ -72,8 +73,8 @@ def user_of_unsubscribe_token(token: str):
     """The user a token was made for, or None (tampered, another site's key). Never expires:
     the links in old emails keep working, as RFC 8058 asks."""
     try:
-        user_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)["u"]
-    except (signing.BadSignature, KeyError, TypeError):
+        user_id = int(signing.loads(token, salt=UNSUBSCRIBE_SALT)["u"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
     return User.objects.filter(pk=user_id).first()
 
@@ -165,7 +166,11 @@ def _email_user(user_id: int, now: datetime) -> bool:
         # a newer reply is another email.
         ids = ",".join(f"{n.pk}:{n.message_id}" for n in notifications)
         key = f"missed:{user.pk}:{hashlib.sha256(ids.encode()).hexdigest()[:32]}"
-        queue_email(key=key, to=user.email, **render(user, conversations, len(notifications)))
+        # Unsent after STALE_HOURS (an SMTP server down that long), it would be old news.
+        expires_at = now + timedelta(hours=STALE_HOURS)
+        queue_email(
+            key=key, to=user.email, expires_at=expires_at, **render(user, conversations, len(notifications))
+        )
     return True
 
 

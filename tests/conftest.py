@@ -21,12 +21,13 @@ from .worker import WorkerProcess, in_process_broker, use_broker, worker_env
 # database URL), or they touch no database at all. The PostgreSQL + Redis pass would run them
 # exactly again (about half its time), so they run in the first pass only.
 SAME_IN_BOTH_PASSES = {
-    "test_browser", "test_browser_accounts", "test_browser_awareness", "test_browser_changes", "test_browser_delivery",
-    "test_browser_mentions", "test_browser_no_js", "test_browser_reconnect", "test_browser_search",
-    "test_browser_threads", "test_browser_ui",
+    "test_browser", "test_browser_accounts", "test_browser_awareness", "test_browser_changes",
+    "test_browser_delivery", "test_browser_mentions", "test_browser_no_js", "test_browser_reconnect",
+    "test_browser_reminders", "test_browser_scheduled",
+    "test_browser_search", "test_browser_threads", "test_browser_ui",
     "test_close_codes", "test_compression", "test_crash",
-    "test_bench_awareness", "test_bench_threads", "test_bench_loadgen", "test_bench_peers_ejabberd",
-    "test_bench_peers_synapse",
+    "test_bench_awareness", "test_bench_broker", "test_bench_threads", "test_bench_loadgen",
+    "test_bench_peers_ejabberd", "test_bench_peers_synapse",
     "test_chromium", "test_harness", "test_ordering", "test_outbox", "test_readme", "test_relay",
 }  # fmt: skip
 

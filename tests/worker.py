@@ -102,7 +102,9 @@ def broker_of(env: dict[str, str]) -> tuple[str, dict]:
             "control_folder": str(Path(env["PARLEY_JOBS_DIR"]) / "control"),
             "store_processed": False,
         }
-    return url, {"visibility_timeout": 3600}
+    from django.conf import settings
+
+    return url, dict(settings.REDIS_BROKER_OPTIONS) if url.startswith("redis") else {}
 
 
 @contextlib.contextmanager
