@@ -5,6 +5,7 @@ import json
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, JsonResponse
@@ -50,7 +51,10 @@ def _remind_at(fields: dict, now: datetime) -> datetime:
     """`remind_at` (ISO 8601 with its offset: the script sends the browser's local time so) or
     `in_minutes` (the form's choices)."""
     if fields.get("in_minutes") not in (None, ""):
-        minutes = _number(fields["in_minutes"], "in_minutes")
+        # Past the furthest a reminder may be, any number is too far (and 2^53 minutes is past
+        # the calendar's end): the action answers `too_far_ahead`.
+        furthest = (settings.PARLEY["REMINDERS_MAX_DAYS_AHEAD"] + 1) * 24 * 60
+        minutes = min(_number(fields["in_minutes"], "in_minutes"), furthest)
         return now + timedelta(minutes=minutes)
     value = fields.get("remind_at")
     if not isinstance(value, str) or not value:
