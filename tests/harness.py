@@ -36,6 +36,7 @@ import importlib
 import json
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -312,6 +313,10 @@ def _call(target: str, kwargs_json: str) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
+class _Stopped(Exception):
+    """`make run` was asked to stop by a signal other than the terminal's Ctrl+C."""
+
+
 def _serve(host: str, port: int) -> None:
     """`make run`: the production uvicorn and a task worker with beat inside, in the terminal's
     process group, so Ctrl+C reaches both; when one of them ends, the other is stopped too."""
@@ -321,11 +326,24 @@ def _serve(host: str, port: int) -> None:
         print(f"  {name}: {shlex.join(command)}", flush=True)
     children = [subprocess.Popen(command, cwd=BASE_DIR) for command in commands.values()]
     interrupted = False
+
+    def stop_children(signum, frame):
+        # A SIGTERM or SIGHUP to this process alone (a supervisor, an IDE's stop button) must not
+        # leave the server and the worker running: it goes on to them.
+        raise _Stopped(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_children)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.2)
     except KeyboardInterrupt:
         interrupted = True  # the terminal's Ctrl+C reached the children as well: let them finish
+    except _Stopped:
+        interrupted = True
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
     finally:
         for child in children:
             if child.poll() is None and not interrupted:

@@ -157,6 +157,7 @@ def test_the_embedded_broker_never_hands_a_worker_half_a_message(tmp_path):
         "data_folder_in": str(folder),
         "data_folder_out": str(folder),
         "processed_folder": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
     }
     with Connection("filesystem://", transport_options=options) as connection:
         queue = connection.SimpleQueue("q")

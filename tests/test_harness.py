@@ -73,9 +73,11 @@ def test_the_uvicorn_command_line_is_productions():
     assert harness.uvicorn_command(8001, proxy=True)[-2:] == ["--proxy-headers", "--no-access-log"]
 
 
-def test_make_run_serves_with_a_worker_and_ctrl_c_stops_both(tmp_path):
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_make_run_serves_with_a_worker_and_ctrl_c_stops_both(tmp_path, stop):
     """`make run`'s last step: the server and a task worker with beat; a Ctrl+C in the terminal
-    (SIGINT to its process group) stops both, and nothing is left running."""
+    (SIGINT to its process group), or a SIGTERM to the command alone (a supervisor, an IDE's stop
+    button), stops both, and nothing is left running."""
     from tests.live_server import server_env
 
     port = harness.free_port()
@@ -101,7 +103,10 @@ def test_make_run_serves_with_a_worker_and_ctrl_c_stops_both(tmp_path):
             raise AssertionError(f"the server and the worker were not both up within 60 s:\n{output[-3000:]}")
         assert "with a task worker (Ctrl+C stops both)" in output
         assert len(group_members(process.pid)) >= 3, "the harness, uvicorn and the worker (with its pool)"
-        os.killpg(process.pid, signal.SIGINT)
+        if stop == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         deadline = time.monotonic() + 10
         while (left := group_members(process.pid)) and time.monotonic() < deadline:
