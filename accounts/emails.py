@@ -1,6 +1,11 @@
 """The account emails (verify an address, reset a password): their links and bodies, queued in
 the outbox (jobs.email.queue_email) inside the caller's transaction for the worker to send.
 
+Both hold a one-time link: they are queued `sensitive` (the admin never shows the body, which is
+blanked once sent) and expire with their link; their keys, which the admin shows, carry digests,
+never a token. A verification email goes to an address nobody proved yet: it carries no text a
+user chose (display name, username), so it cannot be used to send someone else's words.
+
 A verification link carries a signed token (django.core.signing, its own salt) naming the user
 and a digest of the address it was sent to, and when it was issued: it verifies that address of
 that account only, so a link sent to an old address cannot verify a new one, and it expires.
@@ -14,6 +19,7 @@ from django.conf import settings
 from django.core import signing
 from django.template import loader
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.email import queue_email
 from jobs.models import OutboundEmail
@@ -89,26 +95,35 @@ def verification_key(*, user_id: int, address: str, issued_at: int) -> str:
     return f"{VERIFY_KEY_PREFIX}:{user_id}:{address_digest(address)}:{issued_at}"
 
 
-def verification_times(*, user_id: int) -> list[int]:
-    """When verification emails were queued for this user (from the outbox's keys), newest first."""
-    keys = OutboundEmail.objects.filter(key__startswith=f"{VERIFY_KEY_PREFIX}:{user_id}:").values_list(
-        "key", flat=True
-    )
+def verification_times(*, user_id: int | None = None, address: str | None = None) -> list[int]:
+    """When verification emails were queued (from the outbox's keys), newest first: for this
+    user, or to this address whichever account asked (the digest is the key's third part)."""
+    keys = OutboundEmail.objects.filter(key__startswith=f"{VERIFY_KEY_PREFIX}:")
+    if user_id is not None:
+        keys = keys.filter(key__startswith=f"{VERIFY_KEY_PREFIX}:{user_id}:")
+    if address is not None:
+        keys = keys.filter(key__contains=f":{address_digest(address)}:")
     times = []
-    for key in keys:
+    for key in keys.values_list("key", flat=True):
         stamp = key.rpartition(":")[2]
         if stamp.isdigit():
             times.append(int(stamp))
     return sorted(times, reverse=True)
 
 
+def verification_sent(*, user_id: int, address: str, now: datetime) -> bool:
+    """Whether a verification email for this account's address was queued and its link still works."""
+    newest = verification_times(user_id=user_id, address=address)
+    return bool(newest) and now.timestamp() - newest[0] <= VERIFICATION_MAX_AGE.total_seconds()
+
+
 def queue_verification_email(user, *, now: datetime) -> OutboundEmail:
     """Queue the email with the link that verifies `user.email`; call inside the transaction
-    that set the address (or decided to send again)."""
+    that set the address (or decided to send again). Its text names neither the account nor
+    its owner: the address is not proved to be theirs."""
     issued_at = int(now.timestamp())
     token = verification_token(user_id=user.pk, address=user.email, issued_at=issued_at)
     context = {
-        "user": user,
         "address": user.email,
         "link": absolute_url(reverse("verify_email", args=[token])),
         "profile_link": absolute_url(reverse("profile")),
@@ -121,6 +136,8 @@ def queue_verification_email(user, *, now: datetime) -> OutboundEmail:
         subject="Verify your email address for Parley",
         text=loader.render_to_string("accounts/email/verify_email.txt", context),
         html=loader.render_to_string("accounts/email/verify_email.html", context),
+        sensitive=True,
+        expires_at=now + VERIFICATION_MAX_AGE,
     )
 
 
@@ -147,7 +164,9 @@ def queue_address_changed_notice(user, *, old_address: str, now: datetime) -> Ou
 
 
 def password_reset_key(*, user_id: int, token: str) -> str:
-    return f"{PASSWORD_RESET_KEY_PREFIX}:{user_id}:{token}"
+    """One email per reset token; the key names the token by a digest, as the admin shows keys
+    (the token in it would let whoever may view the outbox reset the password)."""
+    return f"{PASSWORD_RESET_KEY_PREFIX}:{user_id}:{hashlib.sha256(token.encode()).hexdigest()[:16]}"
 
 
 def password_reset_times(*, user_id: int, since: datetime) -> int:
@@ -158,8 +177,17 @@ def password_reset_times(*, user_id: int, since: datetime) -> int:
 
 
 def queue_password_reset_email(
-    *, user, to: str, uid: str, token: str, subject_template: str, text_template: str, html_template: str
+    *,
+    user,
+    to: str,
+    uid: str,
+    token: str,
+    subject_template: str,
+    text_template: str,
+    html_template: str,
+    now: datetime | None = None,
 ) -> OutboundEmail:
+    now = now or timezone.now()
     context = {
         "user": user,
         "address": to,
@@ -174,4 +202,6 @@ def queue_password_reset_email(
         subject=subject,
         text=loader.render_to_string(text_template, context),
         html=loader.render_to_string(html_template, context),
+        sensitive=True,
+        expires_at=now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
     )

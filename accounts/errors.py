@@ -3,11 +3,15 @@
 from messaging.errors import ParleyError
 
 
-class EmailTaken(ParleyError):
-    # Sign-up and the profile say so, as they say a username is taken; the password reset
-    # form never does (accounts/forms.py, VerifiedPasswordResetForm).
-    code = "email_taken"
-    default_detail = "Another account already uses this email address."
+class AddressVerifiedElsewhere(ParleyError):
+    # Only a verified address is one account's (accounts/migrations/0005): an unverified one
+    # may be on several, and the first to open its link keeps it.
+    code = "address_verified_elsewhere"
+    default_detail = (
+        "This email address is verified on another account, so it cannot be verified for this one. "
+        "If it is yours, log in to that account (Forgot password? sends its reset link to this "
+        "address), or use another address here."
+    )
 
 
 class NoEmailAddress(ParleyError):

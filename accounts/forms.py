@@ -9,12 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from . import actions, emails
-from .errors import EmailTaken
 from .models import User
 
 EMAIL_HELP = (
     "Optional. Once you open the link we email to it, it lets you reset a forgotten password "
-    "and get emails about mentions and direct messages you missed. Others never see it."
+    "and get emails about mentions and replies in threads you follow that you missed. Others never see it."
 )
 
 # (value, label): "never" is None, the other values are minutes.
@@ -46,15 +45,14 @@ class SignUpForm(UserCreationForm):
         fields = ("username", "display_name", "email")
 
     def clean_email(self):
-        address = actions.normalize_address(self.cleaned_data.get("email", ""))
-        if address and actions.address_in_use(address):
-            raise forms.ValidationError(EmailTaken.default_detail, code=EmailTaken.code)
-        return address
+        # Any address is accepted, whoever else has it: only a verified one is an account's, and
+        # saying "taken" here would tell anyone which addresses have accounts.
+        return actions.normalize_address(self.cleaned_data.get("email", ""))
 
 
 class ProfileForm(forms.ModelForm):
     missed_email_minutes = forms.TypedChoiceField(
-        label="Email me about missed mentions and direct messages",
+        label="Email me about missed mentions and replies in threads you follow",
         choices=MISSED_EMAIL_CHOICES,
         coerce=_minutes,
         # Not required: a form posted without the field leaves the setting as it was
@@ -62,7 +60,7 @@ class ProfileForm(forms.ModelForm):
         required=False,
         empty_value=None,
         help_text=(
-            "Mentions, direct messages and replies in threads you follow that are still unread "
+            "Mentions and replies in threads you follow that are still unread "
             "then, in one email. Emails go only to a verified address, and skip what you read in "
             "the meantime or while a Parley tab is focused."
         ),
@@ -100,10 +98,7 @@ class EmailForm(forms.Form):
         self.initial.setdefault("email", user.email)
 
     def clean_email(self):
-        address = actions.normalize_address(self.cleaned_data.get("email", ""))
-        if address and actions.address_in_use(address, exclude_user_id=self.user.pk):
-            raise forms.ValidationError(EmailTaken.default_detail, code=EmailTaken.code)
-        return address
+        return actions.normalize_address(self.cleaned_data.get("email", ""))
 
     def clean_current_password(self):
         password = self.cleaned_data.get("current_password", "")

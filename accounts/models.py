@@ -34,12 +34,15 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         constraints = [
-            # One account per address (migration 0005): what a password reset goes to.
+            # One account per verified address (migration 0005): what a password reset goes to.
+            # An unverified address may be on several accounts, so typing someone's address
+            # neither squats it nor tells whether it has an account; the first to open its
+            # link keeps it (accounts.actions.verify_email).
             models.UniqueConstraint(
                 Lower("email"),
-                condition=~models.Q(email=""),
+                condition=~models.Q(email="") & models.Q(email_verified_at__isnull=False),
                 name="accounts_user_email_ci_unique",
-                violation_error_message="Another account already uses this email address.",
+                violation_error_message="Another account has this email address verified.",
             ),
         ]
 

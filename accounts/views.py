@@ -13,7 +13,6 @@ from django.views.decorators.http import require_POST
 from messaging.errors import ParleyError
 
 from . import actions
-from .errors import EmailTaken
 from .forms import EmailForm, ProfileForm, SignUpForm, VerifiedPasswordResetForm
 
 
@@ -34,22 +33,20 @@ def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            user = actions.create_account(
-                username=data["username"],
-                password=data["password1"],
-                display_name=data.get("display_name", ""),
-                email=data.get("email", ""),
+        user = actions.create_account(
+            username=data["username"],
+            password=data["password1"],
+            display_name=data.get("display_name", ""),
+            email=data.get("email", ""),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        if actions.verification_state(user=user) == "sent":
+            messages.success(
+                request, f"Welcome! We sent a link to {user.email}: open it to verify the address."
             )
-        except EmailTaken as error:
-            form.add_error("email", error.detail)
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            if user.email:
-                messages.success(
-                    request, f"Welcome! We sent a link to {user.email}: open it to verify the address."
-                )
-            return redirect("home")
+        elif user.email:
+            messages.warning(request, "Welcome! Your email address is not verified yet: see your profile.")
+        return redirect("home")
     return render(request, "accounts/signup.html", {"form": form})
 
 
@@ -60,6 +57,7 @@ def _profile_page(request, *, form=None, email_form=None, status=200):
         {
             "form": form or ProfileForm(instance=request.user),
             "email_form": email_form or EmailForm(user=request.user),
+            "email_state": actions.verification_state(user=request.user),
         },
         status=status,
     )
@@ -87,10 +85,12 @@ def profile_email(request):
         else:
             if not changed:
                 messages.success(request, "Your email address is unchanged.")
-            elif request.user.email:
+            elif actions.verification_state(user=request.user) == "sent":
                 messages.success(
                     request, f"We sent a link to {request.user.email}: open it to verify the address."
                 )
+            elif request.user.email:
+                messages.warning(request, "Your email address is saved, not verified yet: see below.")
             else:
                 messages.success(request, "Your email address is removed.")
             return redirect("profile")

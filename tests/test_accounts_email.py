@@ -1,9 +1,10 @@
-"""Accounts by email: the address on sign-up and the profile (one account per address, in any
-case), its verification by a signed link, the password reset (verified addresses only, never
-saying whether an address exists), the missed-message email setting; what is queued is read from
-the outbox (jobs.models.OutboundEmail), and the last tests send it through a real worker to a
-real SMTP server (tests/worker.py, tests/mailbox.py)."""
+"""Accounts by email: the address on sign-up and the profile (one account per verified address,
+in any case; an unverified one squats nothing), its verification by a signed link, the password
+reset (verified addresses only, never saying whether an address exists), the missed-message
+email setting; what is queued is read from the outbox (jobs.models.OutboundEmail), and the last
+tests send it through a real worker to a real SMTP server (tests/worker.py, tests/mailbox.py)."""
 
+import hashlib
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,20 +14,23 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.db import IntegrityError, transaction
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import actions, emails
 from accounts.errors import (
+    AddressVerifiedElsewhere,
     AlreadyVerified,
-    EmailTaken,
     VerificationLinkExpired,
     VerificationLinkInvalid,
     VerificationLinkStale,
     VerificationRateLimited,
 )
 from accounts.forms import VerifiedPasswordResetForm
+from jobs.email import REDACTED, send_queued_email
 from jobs.models import OutboundEmail
 
 from .chat import PASSWORD
@@ -104,7 +108,10 @@ def test_sign_up_with_an_email_queues_one_verification_email_with_an_absolute_li
     assert email.sent_at is None  # the worker sends it; the request only recorded it
     link = link_in(email)
     assert path_of(link).startswith("/accounts/email/verify/")
-    assert "Erin" in email.text and "3 days" in email.text
+    assert email.text.startswith("Hello,") and "3 days" in email.text
+    # A one-time link: hidden in the admin, blanked once sent, not sent after it expires.
+    assert email.sensitive
+    assert abs(email.expires_at - email.created_at - emails.VERIFICATION_MAX_AGE) < timedelta(seconds=2)
 
 
 def test_sign_up_without_an_email_is_fine_and_queues_nothing(client):
@@ -115,27 +122,116 @@ def test_sign_up_without_an_email_is_fine_and_queues_nothing(client):
     assert frank.email == "" and OutboundEmail.objects.count() == 0
 
 
-def test_an_address_belongs_to_one_account_in_any_case(client, alice, bob):
-    with_address(alice, "alice@example.com")
+def test_an_unverified_address_squats_nothing_and_sign_up_never_says_taken(client, alice, bob):
+    # The squatter typed the owner's address and never opened the link.
+    with_address(alice, "Owner@example.com")
+    response = sign_up(client, "owner", "owner@EXAMPLE.com")
+    assert response.status_code == 302
+    page = Client().get(reverse("signup")).content.decode()
+    assert "Create an account" in page and "already uses" not in page and "taken" not in page
+    owner = User.objects.get(username="owner")
+    [email] = verification_emails(owner)
+    assert email.to == "owner@example.com"
+    # The profile accepts it too, and the action: three accounts, one unverified address.
+    actions.change_email(user=bob, address="OWNER@example.com")
+    assert User.objects.filter(email__iexact="owner@example.com").count() == 3
+
+    # The owner opens the link: the address is theirs, and leaves the accounts that only typed it.
+    assert client.get(path_of(link_in(email))).status_code == 200
+    owner.refresh_from_db()
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert owner.email_verified and alice.email == "" and bob.email == ""
+    assert alice.email_verified_at is None and bob.email_verified_at is None
+
+
+def test_a_password_reset_goes_to_the_one_account_that_verified_the_address(client, alice, bob, carol):
+    with_address(alice, "shared@example.com")
+    with_address(bob, "Shared@example.com", verified=True)
+    with_address(carol, "SHARED@example.com")
+    client.post(reverse("password_reset"), {"email": "shared@example.com"})
+    assert reset_emails(alice) == [] and reset_emails(carol) == []
+    [email] = reset_emails(bob)
+    assert email.to == "Shared@example.com" and OutboundEmail.objects.count() == 1
+
+
+def test_signing_up_with_an_address_another_account_verified_sends_it_nothing(client, alice):
+    with_address(alice, "alice@example.com", verified=True)
     response = sign_up(client, "erin", "ALICE@example.com")
-    assert response.status_code == 200
-    assert "Another account already uses this email address." in response.content.decode()
-    assert not User.objects.filter(username="erin").exists() and OutboundEmail.objects.count() == 0
+    assert response.status_code == 302  # accepted, as for any address
+    erin = User.objects.get(username="erin")
+    assert erin.email == "ALICE@example.com" and not erin.email_verified
+    # Its owner gets no mail because of someone else's sign-up.
+    assert OutboundEmail.objects.count() == 0
+    assert actions.verification_state(user=erin) == "elsewhere"
+    page = client.get(reverse("profile")).content.decode()
+    assert "This address could not be verified: it belongs to another account" in page
+    assert "We sent a link" not in page
+    with pytest.raises(AddressVerifiedElsewhere):
+        actions.resend_verification_email(user=erin)
+    assert OutboundEmail.objects.count() == 0
 
-    with pytest.raises(EmailTaken):
-        actions.change_email(user=bob, address="Alice@Example.com")
-    with pytest.raises(EmailTaken):
-        actions.create_account(username="gina", password=PASSWORD, email="alice@EXAMPLE.com")
+
+def test_a_link_for_an_address_another_account_verified_meanwhile_is_refused(client, alice, bob):
+    with_address(alice, "shared@example.com")
+    actions.resend_verification_email(user=alice)
+    link = link_in(verification_emails(alice)[0])
+    with_address(bob, "shared@example.com", verified=True)
+    response = client.get(path_of(link))
+    assert response.status_code == 400
+    assert "This address belongs to another account" in response.content.decode()
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert not alice.email_verified and bob.email_verified and bob.email == "shared@example.com"
 
 
-def test_the_database_refuses_a_second_account_with_the_address_whatever_the_forms_checked(alice, bob, carol):
-    with_address(alice, "alice@example.com")
+def test_the_database_refuses_a_second_account_verifying_the_address_whatever_the_forms_checked(
+    alice, bob, carol
+):
+    with_address(alice, "alice@example.com", verified=True)
     with pytest.raises(IntegrityError), transaction.atomic():
-        with_address(bob, "ALICE@EXAMPLE.COM")
-    # Accounts without an address are not one address.
-    with_address(bob, "")
+        with_address(bob, "ALICE@EXAMPLE.COM", verified=True)
+    # Unverified, the address may be on other accounts; accounts without one are not one address.
+    with_address(bob, "ALICE@EXAMPLE.COM")
     with_address(carol, "")
+    with_address(alice, "")
     assert User.objects.filter(email="").count() == 2
+
+
+def test_twelve_sign_ups_with_one_address_send_it_three_emails_an_hour(client, settings):
+    start = timezone.now()
+    for number in range(12):
+        actions.create_account(
+            username=f"throwaway{number}",
+            password=PASSWORD,
+            display_name="Security team: visit http://evil.example",
+            email="victim@example.com",
+            now=start + timedelta(minutes=number),
+        )
+    assert User.objects.filter(email="victim@example.com").count() == 12  # every sign-up succeeded
+    sent = queued("verify-email:")
+    assert len(sent) == actions.ADDRESS_EMAILS_PER_HOUR == 3
+    for email in sent:
+        # Nothing the sign-up chose is in an email to an address nobody proved.
+        for text in (email.text, email.html, email.subject):
+            assert "evil" not in text and "Security team" not in text and "throwaway" not in text
+        assert "Someone signed up at Parley" in email.text and "ignore this email" in email.text
+    last = User.objects.get(username="throwaway11")
+    assert actions.verification_state(user=last, now=start + timedelta(minutes=12)) == "not_sent"
+    client.force_login(last)
+    assert "We could not send a verification email to this address now" in (
+        client.get(reverse("profile")).content.decode()
+    )
+    # Ten a day: three more each following hour, until ten in all.
+    for hour in range(1, 5):
+        for minute in range(3):
+            actions.create_account(
+                username=f"later{hour}x{minute}",
+                password=PASSWORD,
+                email="victim@example.com",
+                now=start + timedelta(minutes=61 * hour + minute),
+            )
+    assert len(queued("verify-email:")) == actions.ADDRESS_EMAILS_PER_DAY == 10
 
 
 # --- the address on the profile ----------------------------------------------------------------
@@ -298,27 +394,41 @@ def test_a_link_is_bound_to_its_account(alice, bob):
     assert not bob.email_verified and not alice.email_verified
 
 
-def test_resending_is_limited_to_one_a_minute_and_five_an_hour(client, alice):
+def test_resending_is_limited_to_one_a_minute_and_three_an_hour_to_one_address(client, alice):
     with_address(alice, "alice@example.com")
     start = timezone.now()
     actions.resend_verification_email(user=alice, now=start)
     with pytest.raises(VerificationRateLimited) as limited:
         actions.resend_verification_email(user=alice, now=start + timedelta(seconds=20))
     assert 39 <= limited.value.retry_after <= 41 and limited.value.code == "rate_limited"
-    for minute in range(1, 5):
+    for minute in range(1, 3):
         actions.resend_verification_email(user=alice, now=start + timedelta(minutes=minute))
-    assert len(verification_emails(alice)) == 5
+    assert len(verification_emails(alice)) == 3
     with pytest.raises(VerificationRateLimited) as limited:
         actions.resend_verification_email(user=alice, now=start + timedelta(minutes=10))
     assert limited.value.retry_after == pytest.approx(50 * 60, abs=2)
     actions.resend_verification_email(user=alice, now=start + timedelta(minutes=61))
-    assert len(verification_emails(alice)) == 6
+    assert len(verification_emails(alice)) == 4
 
     # The page says so and sends nothing more.
     client.force_login(alice)
     response = client.post(reverse("resend_verification"), follow=True)
     assert "A verification email was sent a moment ago" in response.content.decode()
-    assert len(verification_emails(alice)) == 6
+    assert len(verification_emails(alice)) == 4
+
+
+def test_one_account_is_sent_at_most_five_verification_emails_an_hour_whatever_the_addresses(alice):
+    start = timezone.now()
+    for minute in range(5):
+        actions.change_email(
+            user=alice, address=f"alice{minute}@example.com", now=start + timedelta(minutes=minute)
+        )
+    assert len(verification_emails(alice)) == 5
+    with pytest.raises(VerificationRateLimited) as limited:
+        actions.change_email(user=alice, address="alice5@example.com", now=start + timedelta(minutes=10))
+    assert limited.value.retry_after == pytest.approx(50 * 60, abs=2)
+    alice.refresh_from_db()
+    assert alice.email == "alice4@example.com"  # nothing changed
 
 
 def test_a_verified_address_is_not_sent_another_link(alice):
@@ -345,7 +455,7 @@ def test_one_verification_email_per_address_and_moment_however_often_it_is_queue
     assert len(verification_emails(alice)) == 2
 
 
-def test_one_reset_email_per_token_however_often_it_is_queued(alice):
+def test_one_reset_email_per_token_however_often_it_is_queued_and_its_key_holds_no_token(alice):
     with_address(alice, "alice@example.com", verified=True)
     form = VerifiedPasswordResetForm({"email": "alice@example.com"})
     assert form.is_valid()
@@ -360,7 +470,42 @@ def test_one_reset_email_per_token_however_often_it_is_queued(alice):
             html_email_template_name="accounts/email/password_reset.html",
         )
     [email] = reset_emails(alice)
-    assert email.key == f"password-reset:{alice.pk}:abc-123"
+    digest = hashlib.sha256(b"abc-123").hexdigest()[:16]
+    assert email.key == f"password-reset:{alice.pk}:{digest}" and "abc-123" not in email.key
+
+
+def test_a_reset_email_is_sensitive_blanked_once_sent_and_never_shown_in_the_admin(
+    client, admin_client, alice
+):
+    with_address(alice, "alice@example.com", verified=True)
+    client.post(reverse("password_reset"), {"email": "alice@example.com"})
+    [email] = reset_emails(alice)
+    link = link_in(email, RESET_LINK)
+    token = path_of(link).rstrip("/").rpartition("/")[2]
+    assert token not in email.key and email.sensitive
+    timeout = timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    assert abs(email.expires_at - email.created_at - timeout) < timedelta(seconds=2)
+    admin_page = reverse("admin:jobs_outboundemail_change", args=[email.pk])
+    for moment in ("queued", "sent"):
+        page = admin_client.get(admin_page)
+        assert page.status_code == 200, moment
+        assert token not in page.content.decode() and path_of(link) not in page.content.decode(), moment
+        if moment == "queued":
+            assert send_queued_email(email.pk) == "sent"
+    [message] = mail.outbox
+    assert link in message.body  # it did go out, with the link
+    email.refresh_from_db()
+    assert email.sent_at is not None and token not in email.text + email.html and email.text == REDACTED
+
+
+def test_a_verification_email_is_blanked_once_sent(alice):
+    with_address(alice, "alice@example.com")
+    actions.resend_verification_email(user=alice)
+    [email] = verification_emails(alice)
+    link = link_in(email)
+    assert send_queued_email(email.pk) == "sent"
+    email.refresh_from_db()
+    assert link not in email.text + email.html and email.text == REDACTED
 
 
 # --- forgot password -----------------------------------------------------------------------------
@@ -471,6 +616,15 @@ def test_the_missed_email_setting_offers_the_choices_and_says_when_it_applies(cl
     ]
     assert '<option value="10" selected>' in page  # the default
     assert "only to a verified address" in page and "while a Parley tab is focused" in page
+    # Parley has no direct messages: nothing on the account pages or in their emails promises them.
+    assert "replies in threads you follow" in page
+    with_address(alice, "alice@example.com")
+    actions.resend_verification_email(user=alice)
+    [email] = verification_emails(alice)
+    signup_page = Client().get(reverse("signup")).content.decode()
+    assert "Email (optional)" in signup_page
+    for text in (page, signup_page, email.text, email.html):
+        assert "direct message" not in text
 
 
 def test_a_form_without_the_setting_keeps_it_and_a_bad_value_is_refused(client, alice):

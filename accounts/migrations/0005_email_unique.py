@@ -1,7 +1,8 @@
-"""One account per email address, in any case: the database enforces what the sign-up and profile
-forms check, so two requests at once cannot both take an address. Addresses were used for
-nothing before (no verification), so where two accounts share one the oldest keeps it and the
-others' are cleared, rather than the migration failing."""
+"""One account per verified email address, in any case: the database enforces it, so two
+verification links opened at once cannot both verify an address. An unverified address may be on
+several accounts (typing one proves nothing, and must not lock its owner out). Where verified
+accounts share one, the account verified first keeps it verified and the others' verification is
+cleared (their address stays, unverified), rather than the migration failing."""
 
 import django.db.models.functions.text
 from django.db import migrations, models
@@ -10,10 +11,11 @@ from django.db import migrations, models
 def clear_duplicate_addresses(apps, schema_editor):
     User = apps.get_model("accounts", "User")
     seen: set[str] = set()
-    for user_id, address in User.objects.exclude(email="").order_by("date_joined", "pk").values_list("pk", "email"):
+    verified = User.objects.exclude(email="").filter(email_verified_at__isnull=False)
+    for user_id, address in verified.order_by("email_verified_at", "pk").values_list("pk", "email"):
         folded = address.strip().casefold()
         if folded in seen:
-            User.objects.filter(pk=user_id).update(email="", email_verified_at=None)
+            User.objects.filter(pk=user_id).update(email_verified_at=None)
         seen.add(folded)
 
 
@@ -28,9 +30,9 @@ class Migration(migrations.Migration):
             model_name="user",
             constraint=models.UniqueConstraint(
                 django.db.models.functions.text.Lower("email"),
-                condition=models.Q(("email", ""), _negated=True),
+                condition=models.Q(models.Q(("email", ""), _negated=True), ("email_verified_at__isnull", False)),
                 name="accounts_user_email_ci_unique",
-                violation_error_message="Another account already uses this email address.",
+                violation_error_message="Another account has this email address verified.",
             ),
         ),
     ]
