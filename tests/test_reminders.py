@@ -3,14 +3,10 @@ as a reminder notification (live to the user's sockets), or dropped unseen when 
 longer the user's to read. The sweep is called with its clock (`now`) here; the worker test lets a
 real worker's sweep deliver one."""
 
-import contextlib
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
-import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
@@ -28,6 +24,7 @@ from reminders.actions import cancel_reminder, deliver_due_reminders, prune_done
 from reminders.models import Reminder
 
 from .frame_schema import check_frame
+from .worker import a_session_waits_on_a_lock, another_session_holding
 
 NOW = timezone.now().replace(microsecond=0)
 
@@ -489,12 +486,16 @@ def test_a_real_worker_delivers_a_reminder_due_in_a_second_exactly_once(worker, 
 def test_a_worker_killed_while_delivering_delivers_once_after_it_restarts(worker, room, alice, bob):
     message = say(room, alice, "Water the plants", "k1")
     set_reminder(user=bob, room_id=room.id, seq=message.seq, remind_at=timezone.now() + timedelta(seconds=1))
-    with notifications_locked():
+    with another_session_holding("LOCK TABLE notifications_notification IN SHARE MODE"):
         if connection.vendor == "postgresql":
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not worker_waits_on_notifications():
+            while time.monotonic() < deadline and not a_session_waits_on_a_lock(
+                'INSERT INTO "notifications_notification"'
+            ):
                 time.sleep(0.1)
-            assert worker_waits_on_notifications(), "the worker never reached the notifications' lock"
+            assert a_session_waits_on_a_lock('INSERT INTO "notifications_notification"'), (
+                "the worker never reached the notifications' lock"
+            )
         else:
             time.sleep(3)  # due, and the worker's sweep waiting for the write lock
         worker.kill()
@@ -508,38 +509,3 @@ def test_a_worker_killed_while_delivering_delivers_once_after_it_restarts(worker
     assert Reminder.objects.get().state == "delivered", worker.tail()
     time.sleep(2)  # a few more sweeps
     assert Notification.objects.filter(kind="reminder", recipient=bob, message=message).count() == 1
-
-
-@contextlib.contextmanager
-def notifications_locked() -> Iterator[None]:
-    """Another session holding the notifications table against writes (PostgreSQL: a SHARE lock,
-    which the worker's claim of its reminders does not wait for, but its insert does) or the
-    database's write lock (SQLite: the worker waits at the start of its transaction)."""
-    settings_dict = connection.settings_dict
-    if connection.vendor == "postgresql":
-        holder = psycopg.connect(
-            host=settings_dict["HOST"],
-            port=settings_dict["PORT"],
-            user=settings_dict["USER"],
-            password=settings_dict["PASSWORD"],
-            dbname=settings_dict["NAME"],
-        )
-        holder.execute("LOCK TABLE notifications_notification IN SHARE MODE")
-    else:
-        holder = sqlite3.connect(settings_dict["NAME"], isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
-
-
-def worker_waits_on_notifications() -> bool:
-    """PostgreSQL: the worker's notification insert waits on the lock (its reminder claimed by then)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE 'INSERT INTO \"notifications_notification\"%%'"
-        )
-        return cursor.fetchone()[0] > 0

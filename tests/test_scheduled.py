@@ -2,15 +2,11 @@
 sweep that sends each once through the message path (live to every member, mentions notify);
 failures shown to the author; the page and its JSON."""
 
-import contextlib
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-import psycopg
 import pytest
 from channels.db import database_sync_to_async
 from django.db import connection, connections
@@ -34,6 +30,7 @@ from scheduled.models import ScheduledMessage
 from scheduled.selectors import room_indicator, scheduled_messages
 
 from .chat import PASSWORD
+from .worker import a_session_waits_on_a_lock, another_session_holding
 
 NOW = timezone.now().replace(microsecond=0)
 HOUR = timedelta(hours=1)
@@ -596,51 +593,19 @@ def test_a_site_admin_sees_scheduled_messages_and_why_one_failed(room, alice, bo
     assert change.status_code == 200 and "You are no longer a member of this room." in change.content.decode()
 
 
-@contextlib.contextmanager
-def room_locked(room) -> Iterator[None]:
-    """Another session holding the room's row (PostgreSQL) or the database's write lock (SQLite),
-    as a slow writer would: a worker's send waits there, inside its transaction or at its start."""
-    settings_dict = connection.settings_dict
-    if connection.vendor == "postgresql":
-        holder = psycopg.connect(
-            host=settings_dict["HOST"],
-            port=settings_dict["PORT"],
-            user=settings_dict["USER"],
-            password=settings_dict["PASSWORD"],
-            dbname=settings_dict["NAME"],
-        )
-        holder.execute("SELECT 1 FROM messaging_chatroom WHERE id = %s FOR UPDATE", [room.id])
-    else:
-        holder = sqlite3.connect(settings_dict["NAME"], isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
-
-
-def worker_waits_on_the_room() -> bool:
-    """PostgreSQL: the worker's seq UPDATE waits on the room's lock (its row is claimed by then)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE 'UPDATE messaging_chatroom%%'"
-        )
-        return cursor.fetchone()[0] > 0
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_while_sending_sends_the_message_once_after_it_restarts(worker, room, alice):
     scheduled = schedule_message(
         author=alice, room_id=room.id, body="through a crash", send_at=timezone.now() + timedelta(seconds=1)
     )
-    with room_locked(room):
+    with another_session_holding("SELECT 1 FROM messaging_chatroom WHERE id = %s FOR UPDATE", (room.id,)):
         if connection.vendor == "postgresql":
             deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and not worker_waits_on_the_room():
+            while time.monotonic() < deadline and not a_session_waits_on_a_lock("UPDATE messaging_chatroom"):
                 time.sleep(0.1)
-            assert worker_waits_on_the_room(), "the worker never reached the room's lock"
+            assert a_session_waits_on_a_lock("UPDATE messaging_chatroom"), (
+                "the worker never reached the room's lock"
+            )
         else:
             time.sleep(3)  # due, and the worker's sweep waiting for the write lock
         worker.kill()

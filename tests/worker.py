@@ -130,3 +130,47 @@ def use_broker(url: str, options: dict) -> None:
     # Pooled connections and producers to the broker used before.
     app._pool = None
     app.amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def another_session_holding(postgresql_statement: str, params: tuple = ()) -> Iterator[None]:
+    """Another database session holding a lock, as a slow writer would, for a fault test to kill
+    the worker while it waits: on PostgreSQL `postgresql_statement` in an open transaction (a
+    table or row lock), on SQLite the database's one write lock (the worker then waits at the
+    start of its write transaction)."""
+    import sqlite3
+
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        holder = psycopg.connect(
+            host=settings_dict["HOST"],
+            port=settings_dict["PORT"],
+            user=settings_dict["USER"],
+            password=settings_dict["PASSWORD"],
+            dbname=settings_dict["NAME"],
+        )
+        holder.execute(postgresql_statement, params)
+    else:
+        holder = sqlite3.connect(settings_dict["NAME"], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def a_session_waits_on_a_lock(query_start: str) -> bool:
+    """PostgreSQL: whether a session's statement starting so waits on a lock now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            [query_start.replace("%", "%%") + "%"],
+        )
+        return cursor.fetchone()[0] > 0
