@@ -744,3 +744,15 @@ def test_a_password_reset_closes_the_accounts_open_sockets(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(set_password_path, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert rechecked == [alice.pk]
+
+
+def test_the_admin_form_refuses_verifying_an_address_another_account_verified(alice, bob):
+    from django.core.exceptions import ValidationError
+
+    with_address(alice, "alice@example.com", verified=True)
+    bob.email, bob.email_verified_at = "ALICE@example.com", timezone.now()
+    # What the admin's change form runs before saving: a readable error, not a 500.
+    with pytest.raises(ValidationError, match="Another account has this email address verified"):
+        bob.validate_constraints()
+    bob.email_verified_at = None
+    bob.validate_constraints()
