@@ -38,6 +38,23 @@ def shoot(page, name: str) -> None:
     print(f"{path.relative_to(BASE_DIR)}  {path.stat().st_size // 1024} KB")
 
 
+def shoot_later(page) -> None:
+    """Send later (the composer's clock) and Remind me (a message's menu)."""
+    page.get_by_label("Message", exact=True).fill("Stand-up notes are in the wiki")
+    page.locator(".send-later-toggle").first.click()
+    shoot(page, "room-send-later-desktop")
+    page.keyboard.press("Escape")
+    page.locator(".send-later-toggle").first.click() if page.locator(
+        ".send-later-menu"
+    ).first.is_visible() else None
+    page.get_by_label("Message", exact=True).fill("")
+    message = page.locator(".message").last
+    message.hover()
+    message.get_by_role("button", name="Remind me").click()
+    shoot(page, "room-remind-desktop")
+    page.keyboard.press("Escape")
+
+
 def shoot_changes(page) -> None:
     """Bob's own message with its actions and the reaction picker open; Alice's edited message's
     history; the pinned list."""
@@ -127,6 +144,7 @@ def main() -> None:
         server.call("tests.server_data:demo_conversation")
         server.call("tests.browser_data:demo_changes")
         server.call("tests.thread_data:demo_thread")
+        server.call("tests.server_data:demo_background_work")
         browser = launch_chromium(playwright)
         for width, viewport, extra in [
             ("desktop", DESKTOP, {}),
@@ -146,6 +164,14 @@ def main() -> None:
             page.goto(f"{server.url}/notifications/")
             expect(page.locator("#connection-state")).to_have_text("Connected")
             shoot(page, f"notifications-{width}")
+            for path, name in (
+                ("/reminders/", "reminders"),
+                ("/scheduled/", "scheduled"),
+                ("/accounts/profile/", "profile"),
+            ):
+                page.goto(f"{server.url}{path}")
+                expect(page.locator("#connection-state")).to_have_text("Connected")
+                shoot(page, f"{name}-{width}")
             # Opening the room reads it, so it comes last.
             page.goto(f"{server.url}/rooms/general/")
             expect(page.locator("#connection-state")).to_have_text("Connected")
@@ -154,6 +180,7 @@ def main() -> None:
             shoot_thread(page, width)
             shoot_search(page, width)
             if width == "desktop":
+                shoot_later(page)
                 shoot_changes(page)
                 shoot_awareness(browser, server, page)
                 page.emulate_media(color_scheme="dark")

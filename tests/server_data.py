@@ -227,3 +227,29 @@ def post_from_worker(author: str, room_slug: str, body: str, client_id: str) -> 
     return send_message(
         author=_users().get(username=author), room_id=room_id(room_slug), body=body, client_id=client_id
     ).message.seq
+
+
+def demo_background_work() -> None:
+    """scripts/screenshots.py: the viewer (bob) with a verified address, a reminder and a message
+    scheduled in #general for tomorrow at 9:00 (UTC, the screenshots' zone)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.models import ChatMessage
+    from reminders.actions import set_reminder
+    from scheduled.actions import schedule_message
+
+    bob = _users().get(username="bob")
+    bob.email, bob.email_verified_at = "bob@example.com", timezone.now()
+    bob.save()
+    general = room_id("general")
+    tomorrow_9 = (timezone.now() + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    message = ChatMessage.objects.filter(room_id=general, deleted_at__isnull=True).order_by("-seq").first()
+    set_reminder(user=bob, room_id=general, seq=message.seq, remind_at=tomorrow_9)
+    schedule_message(
+        author=bob,
+        room_id=general,
+        body="Morning all: the release notes are in the wiki, @carol please have a look",
+        send_at=tomorrow_9,
+    )
