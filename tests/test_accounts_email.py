@@ -8,7 +8,6 @@ import hashlib
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,6 +34,7 @@ from jobs.models import OutboundEmail
 
 from .chat import PASSWORD
 from .mailbox import html_of, text_of
+from .page_ids import IdsAndReferences
 
 pytestmark = pytest.mark.django_db
 
@@ -677,22 +677,6 @@ def test_the_reset_email_arrives_by_smtp_and_its_link_sets_the_password(client, 
     )
     assert done["Location"] == reverse("password_reset_complete")
     assert client.login(username="ivy", password=NEW_PASSWORD)
-
-
-class IdsAndReferences(HTMLParser):
-    """Every id in a page, and every id its aria-describedby / label-for name."""
-
-    def __init__(self):
-        super().__init__()
-        self.ids: list[str] = []
-        self.references: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if "id" in attributes:
-            self.ids.append(attributes["id"])
-        for name in ("aria-describedby", "aria-labelledby", "for"):
-            self.references.extend((attributes.get(name) or "").split())
 
 
 @pytest.mark.parametrize(

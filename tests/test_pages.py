@@ -15,6 +15,7 @@ from notifications import actions as notification_actions
 from notifications.models import Notification
 
 from .chat import PASSWORD
+from .page_ids import IdsAndReferences
 
 pytestmark = pytest.mark.django_db
 
@@ -38,22 +39,6 @@ def test_sign_up_logs_in_and_lands_on_the_room_list(client):
     page = client.get(reverse("home"))
     assert page.context["user"].username == "erin"
     assert "Erin E." in page.content.decode()
-
-
-class IdsAndReferences(HTMLParser):
-    """Every id in a page, and every id its aria-describedby / aria-labelledby / label-for name."""
-
-    def __init__(self):
-        super().__init__()
-        self.ids: list[str] = []
-        self.references: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        attributes = dict(attrs)
-        if "id" in attributes:
-            self.ids.append(attributes["id"])
-        for name in ("aria-describedby", "aria-labelledby", "for"):
-            self.references.extend((attributes.get(name) or "").split())
 
 
 @pytest.mark.parametrize("url", ["signup", "room_create", "profile", "login"])
