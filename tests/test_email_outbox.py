@@ -168,3 +168,29 @@ def test_the_embedded_broker_never_hands_a_worker_half_a_message(tmp_path):
         with pytest.raises(queue.Empty):
             queue.get(timeout=0.3)
         queue.close()
+
+
+def test_a_worker_outlives_its_queue_folder_going_away(tmp_path):
+    """kombu's poll raised on a missing folder, which Celery took for unrecoverable: the worker
+    exited (the broker-outage test found it). Ours finds nothing and makes the folder again."""
+    import shutil
+
+    from kombu import Connection
+
+    folder = tmp_path / "queue"
+    folder.mkdir()
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "processed_folder": str(tmp_path),
+        "control_folder": str(tmp_path / "control"),
+    }
+    with Connection("filesystem://", transport_options=options) as connection:
+        queue = connection.SimpleQueue("outlives")
+        shutil.rmtree(folder)
+        with pytest.raises(queue.Empty):
+            queue.get(timeout=0.3)
+        assert folder.is_dir()
+        queue.put({"n": 2})
+        assert queue.get(timeout=5).payload == {"n": 2}
+        queue.close()
