@@ -31,6 +31,14 @@ class User(AbstractUser):
     # Missed-message emails (notifications/digest.py): mentions, DMs and followed-thread replies
     # still unread this many minutes after they came, in one email; 0: at once; None: never.
     missed_email_minutes = models.PositiveSmallIntegerField(null=True, blank=True, default=10)
+    # Notification control (notifications/preferences.py), on the server so every device
+    # follows. Do not disturb while `dnd_until` is in the future: nothing pops up, nothing is
+    # lost (notifications are made and listed as ever, missed-message emails wait for its end).
+    dnd_until = models.DateTimeField(null=True, blank=True)
+    # Desktop notifications while a Parley tab is open but hidden (the browser's permission is
+    # each device's own; this is whether the person wants them at all), and their sound.
+    desktop_notifications = models.BooleanField(default=True)
+    notification_sound = models.BooleanField(default=False)
 
     class Meta(AbstractUser.Meta):
         constraints = [
@@ -49,6 +57,9 @@ class User(AbstractUser):
     @property
     def email_verified(self) -> bool:
         return bool(self.email) and self.email_verified_at is not None
+
+    def in_dnd(self, now) -> bool:
+        return self.dnd_until is not None and self.dnd_until > now
 
     @property
     def shown_name(self) -> str:

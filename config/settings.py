@@ -310,11 +310,11 @@ PARLEY = {
     "STATUS_MAX_CHARS": 100,
     # --- Background work (jobs/): the links in emails start with SITE_URL.
     "SITE_URL": env.str("PARLEY_SITE_URL", default="http://127.0.0.1:8000"),
-    # How often the worker's sweep looks for due work (scheduled messages, reminders, digests,
-    # emails a lost task left unsent): the most a due thing waits past its time.
     # How often a server on the in-memory layer reads what the worker relayed through the
     # database (messaging/realtime/relay.py); 0: never (no worker, or a shared layer anyway).
     "RELAY_SECONDS": env.float("PARLEY_RELAY_SECONDS", default=0.25),
+    # How often the worker's sweep looks for due work (scheduled messages, reminders, digests,
+    # emails a lost task left unsent): the most a due thing waits past its time.
     "JOBS_SWEEP_SECONDS": env.float("PARLEY_JOBS_SWEEP_SECONDS", default=5.0),
     # An email being sent is another worker's for this long; past it, a worker that died while
     # sending is assumed dead and the email is sent again. Longer than the slowest SMTP
@@ -334,6 +334,14 @@ PARLEY = {
     # Scheduled messages (scheduled/): pending ones per user, how far ahead.
     "SCHEDULED_MAX_PENDING": env.int("PARLEY_SCHEDULED_MAX_PENDING", default=100),
     "SCHEDULED_MAX_DAYS_AHEAD": env.int("PARLEY_SCHEDULED_MAX_DAYS_AHEAD", default=365),
+    # --- Direct messages and notification control (issue 16).
+    # People in one direct conversation, its starter included.
+    "DM_MAX_PEOPLE": env.int("PARLEY_DM_MAX_PEOPLE", default=9),
+    # Rooms with more members than this take @room and @here only from their owner and admins,
+    # unless the room says otherwise (ChatRoom.group_mentions_by).
+    "GROUP_MENTION_MEMBERS": env.int("PARLEY_GROUP_MENTION_MEMBERS", default=50),
+    # The composer asks before sending a message that notifies more people than this.
+    "NOTIFY_WARNING_PEOPLE": env.int("PARLEY_NOTIFY_WARNING_PEOPLE", default=15),
 }
 
 # --- Logging: one line per record on stdout (JSON in production) ----------------------------

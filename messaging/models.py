@@ -1,12 +1,28 @@
 """Rooms, who belongs to them, and the messages said in them."""
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+# "Until I unmute": a mute's end that never comes (a far date keeps "muted now" one comparison).
+MUTED_FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
+
 
 class ChatRoom(models.Model):
+    class Kind(models.TextChoices):
+        ROOM = "room", "Room"
+        # A direct conversation (messaging/actions/direct.py): a private room of 2 to
+        # DM_MAX_PEOPLE people, named by its other participants for each of them, whose
+        # members never change (adding someone starts a new conversation).
+        DIRECT = "direct", "Direct message"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ROOM)
+    # A direct conversation's participants, their ids sorted and joined ("3-7-12"): one
+    # conversation per set of people, enforced by the unique index. None for rooms.
+    direct_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
     name = models.CharField(max_length=80)
     slug = models.SlugField(max_length=80, unique=True)
     description = models.CharField(max_length=300, blank=True)
@@ -48,12 +64,30 @@ class ChatRoom(models.Model):
     pins_by = models.CharField(
         max_length=10, choices=Audience.choices, default=Audience.MEMBERS, help_text="Who may pin messages."
     )
+    # @room and @here (notifications/audience.py). Empty: every member in rooms of up to
+    # GROUP_MENTION_MEMBERS members, only managers in bigger ones.
+    group_mentions_by = models.CharField(
+        max_length=10,
+        choices=Audience.choices,
+        blank=True,
+        default="",
+        help_text="Who may notify the room with @room and @here. Empty: everyone in small rooms, "
+        "only the owner and admins in big ones.",
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="Membership", related_name="chat_rooms"
     )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # A direct conversation is private and has its participants' key; a room has none.
+            models.CheckConstraint(
+                condition=(Q(kind="direct") & Q(is_private=True) & Q(direct_key__isnull=False))
+                | (Q(kind="room") & Q(direct_key__isnull=True)),
+                name="chatroom_direct_is_private_and_keyed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -61,6 +95,10 @@ class ChatRoom(models.Model):
     @property
     def is_archived(self) -> bool:
         return self.archived_at is not None
+
+    @property
+    def is_direct(self) -> bool:
+        return self.kind == self.Kind.DIRECT
 
 
 class Membership(models.Model):
@@ -76,6 +114,22 @@ class Membership(models.Model):
     # The newest seq this member has seen in the room; the room's last_seq minus it is unread.
     last_read_seq = models.PositiveBigIntegerField(default=0)
 
+    class NotifyLevel(models.TextChoices):
+        # Every new message pops up (desktop notification), as a direct message does.
+        ALL = "all", "All new messages"
+        # Mentions of the member, @room and @here, replies in followed threads; in a direct
+        # conversation every message (it is addressed to its participants).
+        MENTIONS = "mentions", "Mentions"
+        # No notification from this room at all, not even a direct mention.
+        NOTHING = "nothing", "Nothing"
+
+    # Notification control (notifications/preferences.py), the member's own, on every device.
+    notify_level = models.CharField(max_length=10, choices=NotifyLevel.choices, default=NotifyLevel.MENTIONS)
+    # Muted while this is in the future (MUTED_FOREVER: until unmuted): no bold, no unread badge,
+    # no @room/@here; a direct mention still notifies unless the level is "nothing". A timed
+    # mute ends by itself, as the clock passes it: nothing has to run.
+    muted_until = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "room"], name="membership_unique_user_room"),
@@ -88,6 +142,9 @@ class Membership(models.Model):
     @property
     def can_manage(self) -> bool:
         return self.role in (self.Role.OWNER, self.Role.ADMIN)
+
+    def is_muted(self, now: datetime) -> bool:
+        return self.muted_until is not None and self.muted_until > now
 
 
 class ChatMessage(models.Model):
@@ -114,6 +171,10 @@ class ChatMessage(models.Model):
     pinned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The group mention the message was sent with, when its author was allowed it: "room" (every
+    # member) or "here" (members with a socket open then); "" for none, or one refused (then it
+    # is plain text, and its author was told why).
+    group_mention = models.CharField(max_length=8, blank=True, default="")
     # The members the current body mentions.
     mentioned_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="mentioned_in"

@@ -14,6 +14,11 @@ class Notification(models.Model):
         # A reminder the recipient set on the message (reminders/), at the time it was due. A
         # second reminder on the same message brings the first one's notification up to date.
         REMINDER = "reminder", "Reminder"
+        # A message in a direct conversation, for each of its other participants.
+        DIRECT = "direct", "Direct message"
+        # @room or @here (the message's `group_mention` says which), for the members it reached
+        # that it does not mention by name (those have a "mention").
+        GROUP = "group", "@room or @here"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
