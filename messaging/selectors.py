@@ -45,6 +45,8 @@ def rooms_for(user) -> QuerySet[ChatRoom]:
     return (
         ChatRoom.objects.filter(memberships__user=user)
         .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))
+        # The member's mute (issue 16): a muted room shows no bold and no count in the sidebar.
+        .annotate(muted_until=F("memberships__muted_until"))
         .order_by("name")
     )
 
