@@ -8,6 +8,7 @@ import { EmojiPicker } from "./emoji-picker.js";
 import { MentionPicker } from "./mentions.js";
 import { localiseTimes, setViewer } from "./messages.js";
 import { watchNotifications } from "./notifications.js";
+import { NotifySettings } from "./notify-settings.js";
 import { Outbox } from "./outbox.js";
 import { PinnedList } from "./pins.js";
 import { PresenceReporter, PresenceStore, PresenceView } from "./presence.js";
@@ -49,6 +50,8 @@ watchNotifications(socket, document.getElementById("notification-badge"), docume
   readNotified: () => threadPanel?.readNotified(),
 });
 localiseTimes(document);
+// Notification control (issue 16): its forms, the DND indicator, every device following.
+new NotifySettings({ socket });
 const searchForm = document.getElementById("search-form");
 if (searchForm) {
   new SearchBox({
