@@ -150,11 +150,13 @@ def _fields(request) -> dict:
 
 
 def _back(request) -> str:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
+    """Where a form's answer goes: its `next`, else the page it was posted from, if either is
+    this site's; else the settings page."""
+    for target in (request.POST.get("next", ""), request.headers.get("Referer", "")):
+        if target and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return target
     return "notify_settings"
 
 

@@ -388,6 +388,11 @@ def test_the_forms_work_without_javascript(client, room, secret, bob, carol, fra
     assert bob.in_dnd(timezone.now() + timedelta(minutes=119))
     page = client.get(reverse("notify_settings")).content.decode()
     assert "Do not disturb until" in page
+    # The header's "End" has no next: it goes back to the page it was on.
+    answer = client.post(reverse("notify_dnd"), {"until": "off"}, HTTP_REFERER="http://testserver/threads/")
+    assert answer["Location"] == "http://testserver/threads/"
+    bob.refresh_from_db()
+    assert bob.dnd_until is None
 
     answer = client.post(
         reverse("notify_desktop"), {"desktop_notifications": ["0"], "notification_sound": ["0", "1"]}

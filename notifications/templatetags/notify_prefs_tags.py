@@ -19,7 +19,6 @@ def dnd_indicator(context):
     user = getattr(request, "user", None)
     return {
         "dnd_until": preferences.active_dnd(user),
-        "next": request.get_full_path() if request else "",
         "csrf_token": context.get("csrf_token"),
     }
 
