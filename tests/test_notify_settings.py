@@ -513,3 +513,24 @@ async def test_every_socket_of_the_user_follows_and_no_one_elses(connect, room, 
         check_frame(frame, SETTINGS_FRAMES)
         assert datetime.fromisoformat(frame["dnd_until"]) == end
     await alice_tab.assert_nothing_more()
+
+
+@pytest.mark.django_db
+def test_a_direct_conversation_is_listed_by_its_other_people_and_can_be_muted(client, alice, bob, carol):
+    from messaging.models import ChatRoom
+
+    direct = ChatRoom.objects.create(
+        kind="direct", direct_key=f"{alice.id}-{bob.id}-{carol.id}", is_private=True, name="dm", slug="dm-1"
+    )
+    for person in (alice, bob, carol):
+        Membership.objects.create(user=person, room=direct)
+    mute_room(user=bob, room_id=direct.id, until=NOW + timedelta(hours=1), now=NOW)
+
+    rows = preferences.room_preferences(user=bob, now=NOW)
+    assert [(row.name, row.room.is_direct, row.muted_until) for row in rows] == [
+        ("Alice, Carol", True, NOW + timedelta(hours=1))
+    ]
+    logged_in(client, bob)
+    assert "Alice, Carol" in client.get(reverse("notify_settings")).content.decode()
+    rooms = client.get(reverse("notify_settings"), HTTP_ACCEPT="application/json").json()["rooms"]
+    assert rooms[str(direct.id)]["direct"] is True
