@@ -55,7 +55,7 @@ class TooFarAhead(ParleyError):
 
     def __init__(self, days: int = MAX_DAYS_AHEAD):
         self.days = days
-        super().__init__(f"Choose an end at most {days} days ahead (or mute until you unmute).")
+        super().__init__(f"Choose an end at most {days} days ahead.")
 
     def extra(self) -> dict:
         return {"max_days": self.days}
