@@ -48,7 +48,8 @@ def start_direct(*, starter, usernames: Iterable[str]) -> DirectStart:
     if not wanted:
         raise BadRequest("Choose at least one person to write to.")
     limit = settings.PARLEY["DM_MAX_PEOPLE"]
-    if len(wanted) > limit:  # before the query: a list of a thousand names is refused at once
+    others = set(wanted) - {starter.folded_username}
+    if len(others) >= limit:  # before the query: a list of a thousand names is refused at once
         raise TooManyPeople(f"A direct conversation has at most {limit} people, you included.")
     found = {user.folded_username: user for user in User.objects.filter(folded_username__in=wanted)}
     for name in wanted:
