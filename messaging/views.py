@@ -194,6 +194,11 @@ def room_detail(request, slug):
                 "name": title,
                 "kind": room.kind,
                 "member": membership is not None,
+                "muted_until": (
+                    membership.muted_until.isoformat()
+                    if membership is not None and membership.muted_until is not None
+                    else None
+                ),
                 "first_seq": history[0].seq if history else room.last_seq + 1,
                 "history_url": reverse("room_history", args=[room.slug]),
                 "pins_url": reverse("room_pins", args=[room.slug]),
