@@ -30,8 +30,32 @@ def member_room_positions(user) -> dict[int, tuple[int, int]]:
     return {room_id: (last_seq, last_change) for room_id, last_seq, last_change in rows}
 
 
-class SidebarRooms(list):
-    """The user's rooms and direct conversations (all of them, when iterated), and each part."""
+class SidebarRooms(QuerySet):
+    """The user's rooms and direct conversations (all of them, when iterated), and each part. As
+    lazy as any queryset; once read, each room has `muted`, `people` and `title` (see rooms_for),
+    the direct conversations' people read in one more query."""
+
+    def __init__(self, *args, viewer_id: int | None = None, now: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.viewer_id, self.now = viewer_id, now
+
+    def _clone(self):
+        clone = super()._clone()
+        clone.viewer_id, clone.now = self.viewer_id, self.now
+        return clone
+
+    def _fetch_all(self):
+        fresh = self._result_cache is None
+        super()._fetch_all()
+        if not fresh or not self._result_cache or not isinstance(self._result_cache[0], ChatRoom):
+            return
+        now = self.now or timezone.now()
+        directs = [room.pk for room in self._result_cache if room.is_direct]
+        people = direct_people(user_id=self.viewer_id, room_ids=directs) if directs else {}
+        for room in self._result_cache:
+            room.muted = room.muted_until is not None and room.muted_until > now
+            room.people = people.get(room.pk, [])
+            room.title = ", ".join(p.shown_name for p in room.people) if room.is_direct else room.name
 
     @property
     def rooms(self) -> list[ChatRoom]:
@@ -48,7 +72,6 @@ def rooms_for(user, *, now: datetime | None = None) -> SidebarRooms:
     message is never unread, even when sending did not move the read pointer); `muted` (the
     member's mute lasts past `now`) and `notify_level`; and `title`: a room's name, or for a
     direct conversation the other participants' display names (its `people`, sorted)."""
-    now = now or timezone.now()
     unread = (
         ChatMessage.objects.filter(
             room=OuterRef("pk"), in_room=True, seq__gt=OuterRef("memberships__last_read_seq")
@@ -59,7 +82,7 @@ def rooms_for(user, *, now: datetime | None = None) -> SidebarRooms:
         .annotate(count=Count("*"))
         .values("count")
     )
-    rooms = SidebarRooms(
+    rooms = (
         ChatRoom.objects.filter(memberships__user=user)
         .annotate(
             unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
@@ -68,13 +91,7 @@ def rooms_for(user, *, now: datetime | None = None) -> SidebarRooms:
         )
         .order_by("name")
     )
-    directs = [room.pk for room in rooms if room.is_direct]
-    people = direct_people(user_id=user.pk, room_ids=directs) if directs else {}
-    for room in rooms:
-        room.muted = room.muted_until is not None and room.muted_until > now
-        room.people = people.get(room.pk, [])
-        room.title = ", ".join(person.shown_name for person in room.people) if room.is_direct else room.name
-    return rooms
+    return SidebarRooms(model=ChatRoom, query=rooms.query, viewer_id=user.pk, now=now)
 
 
 def direct_people(*, user_id: int, room_ids: list[int]) -> dict[int, list]:

@@ -5,10 +5,12 @@ the other people in the sidebar, with unread counts; private like a private room
 one reads its direct notifications."""
 
 import re
+from io import StringIO
 
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -28,6 +30,7 @@ from messaging.errors import BadRequest, NoSuchUser, NotFound, PermissionDenied,
 from messaging.models import MUTED_FOREVER, ChatRoom, Membership
 from messaging.selectors import rooms_for
 from notifications.models import Notification
+from tests.frame_schema import check_frame
 
 pytestmark = pytest.mark.django_db
 
@@ -266,6 +269,7 @@ async def test_a_new_conversation_joins_the_open_sockets_of_its_people_named_for
         True,
     )
     assert (to_alice["kind"], to_alice["name"]) == ("direct", "Bob")
+    check_frame({"type": "room.joined", "room": to_bob})
     # Joined live: the first message reaches Bob's open socket.
     await a.post(dm.id, "are you there?", "q1")
     assert (await b.receive_type("message.new"))["message"]["body"] == "are you there?"
@@ -420,3 +424,12 @@ def test_the_new_message_page_lists_everyone_else_who_is_active(client, alice, b
     assert 'value="bob" checked' in page
     assert 'value="carol"' not in page and 'value="alice"' not in page
     assert "New message" in page and 'action="/direct/"' in page
+
+
+def test_the_demo_has_one_conversation_of_alice_and_bob_however_often_it_is_seeded():
+    call_command("seed_demo", stdout=StringIO())
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    (dm,) = ChatRoom.objects.filter(kind="direct")
+    assert set(dm.memberships.values_list("user__username", flat=True)) == {"alice", "bob"}
+    assert f"/rooms/{dm.slug}/" in out.getvalue() and not dm.messages.exists()
