@@ -3,12 +3,13 @@ pages, so open sockets hear of every change made here."""
 
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from .actions.changes import publish, store_delete
-from .actions.memberships import add_membership, end_membership
+from .actions.memberships import add_membership, announce_membership, end_membership
 from .errors import ParleyError
 from .models import ChatMessage, ChatRoom, Membership, MessageRevision, Reaction
 
@@ -19,17 +20,46 @@ class MembershipInline(admin.TabularInline):
     fields = ("user", "role")
     raw_id_fields = ("user",)
 
+    # A direct conversation's people never change (actions.memberships.refuse_direct): shown only.
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and not (obj is not None and obj.is_direct)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.is_direct)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.is_direct)
+
 
 @admin.register(ChatRoom)
 class ChatRoomAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "is_private", "created_by", "created_at", "archived_at", "last_seq")
-    list_filter = ("is_private", "archived_at")
+    list_display = (
+        "name",
+        "slug",
+        "kind",
+        "is_private",
+        "created_by",
+        "created_at",
+        "archived_at",
+        "last_seq",
+    )
+    list_filter = ("kind", "is_private", "archived_at")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("last_seq", "last_change", "created_at")
     # Chosen by name, not by raw id; a new room is the admin's own unless they pick someone else.
     autocomplete_fields = ("created_by",)
     inlines = [MembershipInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Direct conversations are started by their people (actions/direct.py), never here; one
+        # stays private and open, its rules the site's.
+        if obj is not None and obj.is_direct:
+            return tuple(field.name for field in obj._meta.fields if field.name != "id")
+        return (*self.readonly_fields, "kind")
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None and obj.is_direct else super().get_prepopulated_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -61,8 +91,9 @@ class ChatRoomAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         members = list(obj.memberships.all())
         super().delete_model(request, obj)
+        # The room is gone with its memberships: its members' open sockets leave it.
         for membership in members:
-            end_membership(membership=membership)
+            announce_membership(user_id=membership.user_id, room=obj, is_member=False)
 
     def delete_queryset(self, request, queryset):
         for room in queryset:
@@ -79,7 +110,27 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Moving a membership to another user or room is a removal and an addition: do those.
-        return ("user", "room", "joined_at", "last_read_seq") if obj else ("last_read_seq",)
+        # How the member is notified is the member's own choice (notifications/preferences.py).
+        own = ("last_read_seq", "notify_level", "muted_until")
+        if obj is not None and obj.room.is_direct:
+            return ("user", "room", "role", "joined_at", *own)
+        return ("user", "room", "joined_at", *own) if obj else own
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and not (obj is not None and obj.room.is_direct)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class DirectRefusingForm(form):
+            def clean(self):
+                cleaned = super().clean()
+                room = cleaned.get("room")
+                if room is not None and room.is_direct:
+                    raise ValidationError("A direct conversation's people never change; start a new one.")
+                return cleaned
+
+        return DirectRefusingForm if obj is None else form
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -92,7 +143,10 @@ class MembershipAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("room"):
-            end_membership(membership=membership)
+            try:
+                end_membership(membership=membership)
+            except ParleyError as error:
+                self.message_user(request, f"{membership}: {error.detail}", messages.ERROR)
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -85,3 +85,19 @@ class TooLate(ParleyError):
 class ReactionLimit(ParleyError):
     code = "reaction_limit"
     default_detail = "This message has as many reactions as it can take."
+
+
+class NoSuchUser(ParleyError):
+    # A direct conversation names people by username; one of them does not exist.
+    code = "no_such_user"
+    default_detail = "There is no such user."
+
+
+class UserInactive(ParleyError):
+    code = "user_inactive"
+    default_detail = "This account is deactivated; it takes no direct messages."
+
+
+class TooManyPeople(ParleyError):
+    code = "too_many_people"
+    default_detail = "A direct conversation has too many people."

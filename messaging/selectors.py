@@ -1,11 +1,13 @@
 """Reads of rooms and messages, with the joins each needs, for views and the consumer."""
 
+from datetime import datetime
 from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
 
 from .errors import (
     BadRequest,
@@ -28,10 +30,48 @@ def member_room_positions(user) -> dict[int, tuple[int, int]]:
     return {room_id: (last_seq, last_change) for room_id, last_seq, last_change in rows}
 
 
-def rooms_for(user) -> QuerySet[ChatRoom]:
+class SidebarRooms(QuerySet):
+    """The user's rooms and direct conversations (all of them, when iterated), and each part. As
+    lazy as any queryset; once read, each room has `muted`, `people` and `title` (see rooms_for),
+    the direct conversations' people read in one more query."""
+
+    def __init__(self, *args, viewer_id: int | None = None, now: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.viewer_id, self.now = viewer_id, now
+
+    def _clone(self):
+        clone = super()._clone()
+        clone.viewer_id, clone.now = self.viewer_id, self.now
+        return clone
+
+    def _fetch_all(self):
+        fresh = self._result_cache is None
+        super()._fetch_all()
+        if not fresh or not self._result_cache or not isinstance(self._result_cache[0], ChatRoom):
+            return
+        now = self.now or timezone.now()
+        directs = [room.pk for room in self._result_cache if room.is_direct]
+        people = direct_people(user_id=self.viewer_id, room_ids=directs) if directs else {}
+        for room in self._result_cache:
+            room.muted = room.muted_until is not None and room.muted_until > now
+            room.people = people.get(room.pk, [])
+            room.title = ", ".join(p.shown_name for p in room.people) if room.is_direct else room.name
+
+    @property
+    def rooms(self) -> list[ChatRoom]:
+        return [room for room in self if not room.is_direct]
+
+    @property
+    def directs(self) -> list[ChatRoom]:
+        return sorted((room for room in self if room.is_direct), key=lambda room: room.title.casefold())
+
+
+def rooms_for(user, *, now: datetime | None = None) -> SidebarRooms:
     """The rooms the user is a member of, by name, each with `unread`: other people's messages
     of its timeline not yet seen (a reply only in its thread is not the room's news; one's own
-    message is never unread, even when sending did not move the read pointer)."""
+    message is never unread, even when sending did not move the read pointer); `muted` (the
+    member's mute lasts past `now`) and `notify_level`; and `title`: a room's name, or for a
+    direct conversation the other participants' display names (its `people`, sorted)."""
     unread = (
         ChatMessage.objects.filter(
             room=OuterRef("pk"), in_room=True, seq__gt=OuterRef("memberships__last_read_seq")
@@ -42,13 +82,48 @@ def rooms_for(user) -> QuerySet[ChatRoom]:
         .annotate(count=Count("*"))
         .values("count")
     )
-    return (
+    rooms = (
         ChatRoom.objects.filter(memberships__user=user)
-        .annotate(unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)))
-        # The member's mute (issue 16): a muted room shows no bold and no count in the sidebar.
-        .annotate(muted_until=F("memberships__muted_until"))
+        .annotate(
+            unread=Coalesce(Subquery(unread, output_field=IntegerField()), Value(0)),
+            muted_until=F("memberships__muted_until"),
+            notify_level=F("memberships__notify_level"),
+        )
         .order_by("name")
     )
+    return SidebarRooms(model=ChatRoom, query=rooms.query, viewer_id=user.pk, now=now)
+
+
+def direct_people(*, user_id: int, room_ids: list[int]) -> dict[int, list]:
+    """The other participants of each of these direct conversations, by display name: one query."""
+    people: dict[int, list] = {room_id: [] for room_id in room_ids}
+    rows = (
+        Membership.objects.filter(room_id__in=room_ids)
+        .exclude(user_id=user_id)
+        .select_related("user")
+        .order_by("user__display_name", "user__username")
+    )
+    for membership in rows:
+        people[membership.room_id].append(membership.user)
+    for members in people.values():
+        members.sort(key=lambda person: person.shown_name.casefold())
+    return people
+
+
+def direct_titles(*, user_id: int, room_ids: list[int]) -> dict[int, str]:
+    """What each of these direct conversations is called for this participant: the others'
+    display names, sorted (just themselves, for a conversation of one's own)."""
+    return {
+        room_id: ", ".join(person.shown_name for person in people) or "You"
+        for room_id, people in direct_people(user_id=user_id, room_ids=room_ids).items()
+    }
+
+
+def room_title(room: ChatRoom, *, user) -> str:
+    """The room's name as this user sees it (a direct conversation: the other people)."""
+    if not room.is_direct:
+        return room.name
+    return direct_titles(user_id=user.pk, room_ids=[room.pk])[room.pk]
 
 
 def room_unread(*, user, room_id: int) -> int:
@@ -58,6 +133,16 @@ def room_unread(*, user, room_id: int) -> int:
         ChatMessage.objects.filter(room_id=room_id, in_room=True, seq__gt=Subquery(read))
         .exclude(author=user)
         .count()
+    )
+
+
+def people_to_message(user, *, limit: int = 1000) -> QuerySet:
+    """Everyone the user may start a direct conversation with (active accounts but their own), by
+    name: the "New message" picker's list."""
+    return (
+        User.objects.filter(is_active=True)
+        .exclude(pk=user.pk)
+        .order_by(Lower("display_name"), "folded_username")[:limit]
     )
 
 

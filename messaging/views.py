@@ -5,6 +5,7 @@ import functools
 import hashlib
 import re
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +23,7 @@ from awareness.serializers import status_payload
 
 from . import selectors
 from .actions.changes import delete_message, edit_message
+from .actions.direct import start_direct
 from .actions.memberships import add_member, remove_member
 from .actions.messages import clean_body, send_message
 from .actions.rooms import create_room, join_room, leave_room, update_room_policy
@@ -38,7 +40,7 @@ from .errors import (
 )
 from .forms import AddMemberForm, RoomForm, RoomPolicyForm
 from .models import ChatMessage
-from .serializers import dumps, room_payload, stored_message_payload, thread_payload
+from .serializers import author_payload, dumps, room_payload, stored_message_payload, thread_payload
 
 # The protocol's bound on ids and positions (docs/protocol.md): what a JavaScript number holds exactly.
 MAX_POSITION = 2**53
@@ -76,6 +78,9 @@ HTTP_STATUS = {
     "message_deleted": 409,
     "reaction_limit": 409,
     "thread_depth": 400,
+    "no_such_user": 400,
+    "user_inactive": 400,
+    "too_many_people": 400,
     "too_large": 413,
     "rate_limited": 429,
     "server_error": 500,
@@ -143,6 +148,8 @@ def effective_policy(room) -> dict:
 @answers_errors()
 def room_detail(request, slug):
     room, membership = selectors.access_room(user=request.user, slug=slug)
+    # A direct conversation is named by its other people, for each of them.
+    title = selectors.room_title(room, user=request.user)
     page_size = settings.PARLEY["HISTORY_PAGE_SIZE"]
     # `?around=SEQ` (an opened notification) renders the page of history around that message;
     # the client then syncs everything after it, as after any reconnect.
@@ -166,6 +173,7 @@ def room_detail(request, slug):
         "messaging/room.html",
         {
             "room": room,
+            "title": title,
             "membership": membership,
             "history": history,
             "has_older": bool(history) and history[0].seq > 1,
@@ -183,7 +191,14 @@ def room_detail(request, slug):
             "composer_client_id": uuid.uuid4(),
             "room_config": {
                 **room_payload(room),
+                "name": title,
+                "kind": room.kind,
                 "member": membership is not None,
+                "muted_until": (
+                    membership.muted_until.isoformat()
+                    if membership is not None and membership.muted_until is not None
+                    else None
+                ),
                 "first_seq": history[0].seq if history else room.last_seq + 1,
                 "history_url": reverse("room_history", args=[room.slug]),
                 "pins_url": reverse("room_pins", args=[room.slug]),
@@ -375,6 +390,7 @@ def thread_detail(request, slug, root_seq):
         "messaging/thread.html",
         {
             "room": room,
+            "title": selectors.room_title(room, user=request.user),
             "membership": membership,
             "root": root,
             "replies": replies,
@@ -595,3 +611,62 @@ def member_remove(request, slug, user_id):
         f"Removed {user.username}.",
     )
     return redirect("room", slug=room.slug)
+
+
+def wants_json(request) -> bool:
+    return (
+        "application/json" in request.headers.get("Accept", "")
+        or request.headers.get("X-Requested-With") == "XMLHttpRequest"
+    )
+
+
+@login_required
+@answers_errors()
+def direct_new(request):
+    """ "New message": pick the people (a page that works without JavaScript; direct.js filters
+    the list as one types)."""
+    chosen = [name for name in request.GET.getlist("username") if name]
+    return render(
+        request,
+        "messaging/direct_new.html",
+        {
+            "people": selectors.people_to_message(request.user),
+            "chosen": {name.casefold() for name in chosen},
+            "max_people": settings.PARLEY["DM_MAX_PEOPLE"],
+            "my_rooms": selectors.rooms_for(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def direct_start(request):
+    """Start (or open) the direct conversation with the people posted (`username`, once per
+    person): the conversation's page, or for the script `{"room", "url", "created"}`."""
+    usernames = request.POST.getlist("username")
+    try:
+        started = start_direct(starter=request.user, usernames=usernames)
+    except ParleyError as error:
+        if wants_json(request):
+            body = {"code": error.code, "detail": error.detail, **error.extra()}
+            return JsonResponse(body, status=HTTP_STATUS.get(error.code, 500))
+        messages.error(request, error.detail)
+        query = urlencode([("username", name) for name in usernames if name])
+        return redirect(reverse("direct_new") + (f"?{query}" if query else ""))
+    room = started.room
+    url = reverse("room", args=[room.slug])
+    if not wants_json(request):
+        return redirect(url)
+    people = selectors.direct_people(user_id=request.user.pk, room_ids=[room.pk])[room.pk]
+    return JsonResponse(
+        {
+            "room": {
+                **room_payload(room),
+                "name": ", ".join(person.shown_name for person in people),
+                "kind": room.kind,
+                "people": [author_payload(person) for person in people],
+            },
+            "url": url,
+            "created": started.created,
+        }
+    )

@@ -43,7 +43,16 @@ THREAD = {
     "last_reply_at": (ISO_TIME, type(None)),
     "last_reply_seq": int,
 }
-ROOM = {"id": int, "name": str, "slug": str, "is_private": bool, "last_seq": int, "last_change": int}
+# `kind` ("room" | "direct") in room.joined/room.left; a direct conversation's `name` is its other people.
+ROOM = {
+    "id": int,
+    "name": str,
+    "slug": str,
+    "is_private": bool,
+    "last_seq": int,
+    "last_change": int,
+    "kind?": str,
+}
 NOTIFICATION = {
     "id": int,
     "kind": str,

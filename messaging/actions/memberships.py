@@ -9,23 +9,49 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Subquery, Value
 from django.db.models.functions import Least
+from django.utils import timezone
 
 from awareness.realtime import publish_read_on_commit
+from notifications.models import Notification
+from notifications.selectors import unread_count
+from notifications.serializers import notification_read_frame
 
 from ..errors import BadRequest, NotMember, ParleyError, PermissionDenied, Unauthenticated
 from ..models import ChatRoom, Membership
 from ..realtime import outlet, standing
 from ..realtime.standing import SocketIdentity
-from ..selectors import access_room, room_unread, write_refusal
+from ..selectors import access_room, direct_titles, room_unread, write_refusal
 from ..serializers import room_payload, room_read_frame
 from .group_commit import PerLoop
 
 User = get_user_model()
 
 
+def refuse_direct(room: ChatRoom, refused: str) -> None:
+    """A direct conversation's members are its participants, for good: every change of who is in
+    it (or of its rules) is refused, whoever asks (the pages, the socket, the admin)."""
+    if room.is_direct:
+        raise PermissionDenied(
+            f"{refused} A direct conversation's people never change; to add someone, start a new "
+            "conversation with everyone."
+        )
+
+
+def access_managed_room(*, user, room_id: int, refused: str) -> ChatRoom:
+    """`access_room(manager=True)`, saying first, to anyone in a direct conversation, why it is
+    not managed (nobody manages one)."""
+    room, membership = access_room(user=user, room_id=room_id, member=True)
+    refuse_direct(room, refused)
+    if not membership.can_manage:
+        raise PermissionDenied("Only the room's owner and admins can manage its members.")
+    return room
+
+
 def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
     """A room owner or admin adds someone by username."""
-    access_room(user=actor, room_id=room.pk, manager=True)
+    room = access_managed_room(
+        user=actor, room_id=room.pk, refused="Nobody can be added to a direct conversation."
+    )
     user = User.objects.filter(folded_username=username.strip().casefold(), is_active=True).first()
     if user is None:
         raise BadRequest(f"There is no user called “{username.strip()}”.")
@@ -34,6 +60,7 @@ def add_member(*, actor, room: ChatRoom, username: str) -> Membership:
 
 def add_membership(*, user, room: ChatRoom, role: str) -> Membership:
     """Make `user` a member (no-op if they are one); their open sockets join the room."""
+    refuse_direct(room, "Nobody can be added to a direct conversation.")
     with transaction.atomic():
         membership, created = Membership.objects.get_or_create(user=user, room=room, defaults={"role": role})
         if created:
@@ -43,6 +70,7 @@ def add_membership(*, user, room: ChatRoom, role: str) -> Membership:
 
 def end_membership(*, membership: Membership) -> None:
     """Remove a membership as it stands (the admin's delete); the user's open sockets leave."""
+    refuse_direct(membership.room, "Nobody can be removed from a direct conversation.")
     with transaction.atomic():
         Membership.objects.filter(pk=membership.pk).delete()
         announce_membership(user_id=membership.user_id, room=membership.room, is_member=False)
@@ -54,14 +82,23 @@ def announce_membership(*, user_id: int, room: ChatRoom, is_member: bool) -> Non
     def fields() -> dict:
         # Read after commit: a joining socket's stream starts from the room's current seq.
         current = ChatRoom.objects.filter(pk=room.pk).first() or room
-        return {"room": room_payload(current), "is_member": is_member}
+        payload = room_payload(current)
+        # The sidebar puts a direct conversation in its own section, named by the other people.
+        payload["kind"] = current.kind
+        if current.is_direct and is_member:
+            payload["name"] = direct_titles(user_id=user_id, room_ids=[current.pk]).get(
+                current.pk, current.name
+            )
+        return {"room": payload, "is_member": is_member}
 
     outlet.signal_user_on_commit(user_id, outlet.MEMBERSHIP_EVENT, fields)
 
 
 def remove_member(*, actor, room: ChatRoom, user) -> None:
     """A room owner or admin removes a member; owners are not removed this way."""
-    access_room(user=actor, room_id=room.pk, manager=True)
+    room = access_managed_room(
+        user=actor, room_id=room.pk, refused="Nobody can be removed from a direct conversation."
+    )
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(user=user, room=room).first()
         if membership is None:
@@ -142,8 +179,27 @@ def move_read_pointer(*, user, room_id: int, seq: int) -> tuple[int, bool, bool]
     target = Least(Value(seq), Subquery(ChatRoom.objects.filter(pk=room_id).values("last_seq")[:1]))
     mine = Membership.objects.filter(user=user, room_id=room_id)
     moved = bool(mine.filter(last_read_seq__lt=target).update(last_read_seq=target))
-    found = mine.values_list("last_read_seq", "room__last_seq").first()
+    found = mine.values_list("last_read_seq", "room__last_seq", "room__kind").first()
     if found is None:
         raise write_refusal(user=user, room_id=room_id)
-    stored, room_end = found
+    stored, room_end, kind = found
+    if moved and kind == ChatRoom.Kind.DIRECT:
+        read_direct_notifications(user=user, room_id=room_id, seq=stored)
     return stored, moved, stored >= room_end
+
+
+def read_direct_notifications(*, user, room_id: int, seq: int) -> None:
+    """Every message of a direct conversation is a notification for its other participants:
+    reading the conversation up to `seq` reads those of its messages up to there (and the user's
+    open tabs hear of it, `notification.read`, after commit)."""
+    unread = Notification.objects.filter(
+        recipient=user,
+        room_id=room_id,
+        kind=Notification.Kind.DIRECT,
+        read_at__isnull=True,
+        message__seq__lte=seq,
+    )
+    ids = list(unread.values_list("pk", flat=True))
+    if ids:
+        Notification.objects.filter(pk__in=ids).update(read_at=timezone.now())
+        outlet.send_to_user_on_commit(user.id, notification_read_frame(ids, unread_count(user)))

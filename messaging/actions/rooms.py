@@ -6,7 +6,7 @@ from django.utils.text import slugify
 from ..errors import BadRequest, NotMember
 from ..models import ChatRoom, Membership
 from ..selectors import access_room
-from .memberships import add_membership, announce_membership
+from .memberships import access_managed_room, add_membership, announce_membership, refuse_direct
 
 
 def _unique_slug(name: str) -> str:
@@ -38,6 +38,7 @@ def create_room(*, creator, name: str, description: str = "", is_private: bool =
 def join_room(*, user, room: ChatRoom) -> Membership:
     """A user joins a public room themselves; private rooms are joined by being added."""
     room, membership = access_room(user=user, room_id=room.pk)
+    refuse_direct(room, "A direct conversation is not joined.")
     if membership is not None:
         return membership
     if room.is_archived:
@@ -46,6 +47,7 @@ def join_room(*, user, room: ChatRoom) -> Membership:
 
 
 def leave_room(*, user, room: ChatRoom) -> None:
+    refuse_direct(room, "A direct conversation cannot be left.")
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(user=user, room=room).first()
         if membership is None:
@@ -74,7 +76,9 @@ def update_room_policy(*, actor, room: ChatRoom, **fields) -> ChatRoom:
     concurrently under its row lock by new messages and changes, are never overwritten. The
     changes read the policy inside their own transaction: the next one obeys the new rules.
     """
-    room, _ = access_room(user=actor, room_id=room.pk, manager=True)
+    room = access_managed_room(
+        user=actor, room_id=room.pk, refused="A direct conversation has no settings to change."
+    )
     unknown = set(fields) - set(POLICY_FIELDS)
     if unknown:
         raise BadRequest(f"Not a room setting: {', '.join(sorted(unknown))}.")

@@ -4,6 +4,7 @@
 import { MessageActions } from "./actions.js";
 import { Composer, forgetDrafts, keepAsDraft } from "./composer.js";
 import { watchConnection } from "./connection.js";
+import { enhanceDirect } from "./direct.js";
 import { EmojiPicker } from "./emoji-picker.js";
 import { MentionPicker } from "./mentions.js";
 import { localiseTimes, setViewer } from "./messages.js";
@@ -77,6 +78,9 @@ document.querySelector(".logout-form")?.addEventListener("submit", () => forgetD
 
 const configElement = document.getElementById("room-config");
 const config = configElement ? JSON.parse(configElement.textContent) : null;
+
+// Direct messages (issue 16): "Message" on people's names, the New message page's picker.
+enhanceDirect({ me, members: config?.members || [] });
 
 // reminders (issue 15): "Remind me" in the room's message menus; a reminder's desktop notification on every page.
 new Reminders({ socket, roomId: config?.id ?? null });

@@ -71,6 +71,14 @@ export class RoomView extends EventTarget {
     this.readTimer = null;
     this.unseen = 0; // arrived while scrolled up or away, for the jump button and the title
     this.baseTitle = document.title;
+    // A muted room's news counts nowhere, the page title neither (sidebar.js passes on the
+    // `room.settings` frames that change it).
+    this.mutedUntil = config.muted_until ? Date.parse(config.muted_until) : null;
+    document.addEventListener("parley:room-settings", (event) => {
+      if (event.detail.room !== this.roomId) return;
+      this.mutedUntil = event.detail.muted_until ? Date.parse(event.detail.muted_until) : null;
+      if (this.isMuted()) document.title = this.baseTitle;
+    });
     this.early = new Map(); // change → message that arrived ahead of a gap (or a sync's answer)
     this.syncing = null; // the sync on its way: { bySeq, after, timer }
     this.syncRetry = null;
@@ -403,7 +411,11 @@ export class RoomView extends EventTarget {
       this.jumpButton.hidden = false;
       this.jumpButton.firstChild.textContent = `${this.unseen} new message${this.unseen === 1 ? "" : "s"} `;
     }
-    document.title = `(${this.unseen}) ${this.baseTitle}`;
+    if (!this.isMuted()) document.title = `(${this.unseen}) ${this.baseTitle}`;
+  }
+
+  isMuted() {
+    return this.mutedUntil !== null && !Number.isNaN(this.mutedUntil) && this.mutedUntil > Date.now();
   }
 
   /** The reader sees the newest message: clear the reminders and move the read pointer, soon. */

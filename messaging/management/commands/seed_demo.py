@@ -5,6 +5,7 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from messaging.actions.direct import start_direct
 from messaging.actions.rooms import create_room, join_room
 from messaging.models import ChatRoom
 
@@ -13,7 +14,10 @@ DEMO_USERS = [("alice", "Alice"), ("bob", "Bob"), ("carol", "Carol")]
 
 
 class Command(BaseCommand):
-    help = "Create the demo users alice, bob and carol and the room 'general' with all three."
+    help = (
+        "Create the demo users alice, bob and carol, the room 'general' with all three, and a direct "
+        "conversation of alice and bob."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--password", default=DEMO_PASSWORD)
@@ -34,6 +38,11 @@ class Command(BaseCommand):
             room = create_room(creator=users[0], name="general", description="Everyone, everything.")
         for user in users[1:]:
             join_room(user=user, room=room)
+        # Empty: a message in it would be every demo session's unread notification.
+        direct = start_direct(starter=users[0], usernames=[users[1].username]).room
         port = os.environ.get("PORT", "8000")
         self.stdout.write(f"Demo users: alice, bob, carol — password: {password}")
         self.stdout.write(f"Demo room: general — http://127.0.0.1:{port}/rooms/general/")
+        self.stdout.write(
+            f"Demo direct message: alice and bob — http://127.0.0.1:{port}/rooms/{direct.slug}/"
+        )
