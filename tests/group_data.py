@@ -51,3 +51,13 @@ def notified(room: int) -> dict[str, str]:
     if message is None:
         return {}
     return dict(Notification.objects.filter(message=message).values_list("recipient__username", "kind"))
+
+
+def make_users(usernames: list[str]) -> None:
+    """People who can log in to a live server (password ``parley-demo``)."""
+    from django.contrib.auth import get_user_model
+
+    for username in usernames:
+        get_user_model().objects.create_user(
+            username=username, password=PASSWORD, display_name=username.title()
+        )

@@ -345,26 +345,31 @@ def test_at_here_reaches_sockets_on_both_processes(tmp_path_factory):
 
 
 async def _here_across(cluster, connect) -> None:
-    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol", "dave"])
-    # alice on A, bob on B, carol nowhere; dave on B but invisible.
+    await asyncio.to_thread(cluster.a.call, "tests.group_data:make_users", usernames=["erin", "frank"])
+    room = await asyncio.to_thread(cluster.new_room, ["alice", "bob", "carol", "erin", "frank"])
+    # alice (the author) and frank on A; bob and carol (invisible) on B; erin nowhere.
     await asyncio.to_thread(
-        cluster.a.call, "tests.server_data:set_invisible", username="dave", invisible=True
+        cluster.a.call, "tests.server_data:set_invisible", username="carol", invisible=True
     )
     alice = await connect("alice", cluster.a, [room])
+    frank = await connect("frank", cluster.a, [room])
     bob = await connect("bob", cluster.b, [room])
-    dave = await connect("dave", cluster.b, [room])
+    carol = await connect("carol", cluster.b, [room])
     try:
         await asyncio.sleep(1.0)  # each process's tracker puts its sockets into Redis
         await alice.send_message(room, "@here standup in 5", "here-1")
         deadline = asyncio.get_running_loop().time() + 15
         while True:
             made = await asyncio.to_thread(cluster.a.call, "tests.group_data:notified", room=room)
-            if made or asyncio.get_running_loop().time() > deadline:
+            if len(made) >= 2 or asyncio.get_running_loop().time() > deadline:
                 break
             await asyncio.sleep(0.2)
-        assert made == {"bob": "group"}
-        news = [f for f in bob.others if f["type"] == "notification.new"]
-        assert news and news[0]["notification"]["kind"] == "group"
+        await asyncio.sleep(0.5)  # nobody else comes late
+        made = await asyncio.to_thread(cluster.a.call, "tests.group_data:notified", room=room)
+        assert made == {"bob": "group", "frank": "group"}
+        for client in (bob, frank):
+            news = [f for f in client.others if f["type"] == "notification.new"]
+            assert [f["notification"]["kind"] for f in news] == ["group"], client.name
     finally:
-        for client in (alice, bob, dave):
+        for client in (alice, frank, bob, carol):
             await client.close()
