@@ -61,3 +61,19 @@ def make_users(usernames: list[str]) -> None:
         get_user_model().objects.create_user(
             username=username, password=PASSWORD, display_name=username.title()
         )
+
+
+def crowd_room(name: str, owner: str, members: int) -> int:
+    """A room owned by `owner` with `members` more people (made in bulk); its id."""
+    from django.contrib.auth import get_user_model
+
+    room = room_of(
+        get_user_model().objects.get(username=owner), [f"{name}-{i}" for i in range(members)], name=name
+    )
+    return room.id
+
+
+def set_group_mentions_by(slug: str, rule: str) -> None:
+    from messaging.models import ChatRoom
+
+    ChatRoom.objects.filter(slug=slug).update(group_mentions_by=rule)
