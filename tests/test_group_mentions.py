@@ -373,3 +373,20 @@ async def _here_across(cluster, connect) -> None:
     finally:
         for client in (alice, frank, bob, carol):
             await client.close()
+
+
+@pytest.mark.django_db
+def test_the_owner_chooses_who_may_use_group_mentions_on_the_settings_page(client, room, alice, bob):
+    client.force_login(alice)
+    url = f"/rooms/{room.slug}/settings/"
+    page = client.get(url).content.decode()
+    assert "Who can notify everyone with @room and @here" in page
+    assert "Everyone while the room has up to 50 members, then the owner and admins" in page
+    response = client.post(url, {"pins_by": "members", "group_mentions_by": "managers"})
+    assert response.status_code == 302
+    room.refresh_from_db()
+    assert room.group_mentions_by == "managers"
+    assert send_message(author=bob, room_id=room.id, body="@room", client_id="b1").refusal is not None
+    client.post(url, {"pins_by": "members", "group_mentions_by": ""})
+    room.refresh_from_db()
+    assert room.group_mentions_by == ""
