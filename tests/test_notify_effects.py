@@ -214,3 +214,14 @@ def test_missed_emails_wait_for_dnd_to_end(room, alice, bob_by_email):
     assert send_missed_emails(now + timedelta(minutes=30)) == 0, "in do-not-disturb"
     assert send_missed_emails(now + timedelta(minutes=61)) == 1, "at its end"
     assert len(sent()) == 1
+
+
+@pytest.mark.django_db
+def test_the_notifications_page_shows_group_mentions_and_direct_messages(client, room, alice, bob, carol):
+    dm = direct_conversation(alice, bob)
+    send_message(author=alice, room_id=room.id, body="@room coffee?", client_id="r1")
+    send_message(author=alice, room_id=dm.id, body="just between us", client_id="d1")
+    client.force_login(bob)
+    page = client.get("/notifications/").content.decode()
+    assert "sent you a direct message" in page and "just between us" in page
+    assert "notified @room in <strong>general</strong>" in page and "@room coffee?" in page
