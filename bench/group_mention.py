@@ -158,7 +158,7 @@ def markdown(results: dict) -> str:
         for kind, what, _ in KINDS:
             row = found["kinds"][kind]
             lines.append(
-                f"| {engine} | {kind} ({what}) | {row['p50_ms']} | {row['p95_ms']} | {row['statements']} | "
+                f"| {engine} | {kind}: {what} | {row['p50_ms']} | {row['p95_ms']} | {row['statements']} | "
                 f"{row['notification_inserts']} | {row['notifications']:,} | {row['frame_bytes']:,} |"
             )
     lines += [
