@@ -390,3 +390,17 @@ def test_the_owner_chooses_who_may_use_group_mentions_on_the_settings_page(clien
     client.post(url, {"pins_by": "members", "group_mentions_by": ""})
     room.refresh_from_db()
     assert room.group_mentions_by == ""
+
+
+@pytest.mark.django_db
+def test_the_form_send_without_javascript_says_why_a_group_mention_was_plain_text(client, room, bob, carol):
+    ChatRoom.objects.filter(pk=room.id).update(group_mentions_by="managers")
+    client.force_login(bob)
+    response = client.post(
+        f"/rooms/{room.slug}/messages/", {"body": "@room standup", "client_id": "form-1"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "only the owner and admins can notify everyone with @room" in response.content.decode()
+    message = ChatMessage.objects.get(client_id="form-1")
+    assert message.body == "@room standup" and message.group_mention == ""
+    assert not Notification.objects.filter(message=message).exists()
