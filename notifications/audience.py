@@ -100,14 +100,19 @@ def decide_group_mention(*, author_id: int, room_id: int, mention: str) -> Refus
     return refusal_of(mention=mention, kind=kind, rule=rule, role=role or "", members=members)
 
 
+def direct_refusal(mention: str) -> Refusal:
+    return Refusal(
+        mention,
+        IN_DIRECT,
+        f"@{mention} does nothing in a direct conversation: everyone in it is notified of "
+        "every message. It was sent as plain text.",
+    )
+
+
 def refusal_of(*, mention: str, kind: str, rule: str, role: str, members: int) -> Refusal | None:
+    """The rule itself: the room's kind and `group_mentions_by`, the author's role, its size."""
     if kind == ChatRoom.Kind.DIRECT:
-        return Refusal(
-            mention,
-            IN_DIRECT,
-            f"@{mention} does nothing in a direct conversation: everyone in it is notified of "
-            "every message. It was sent as plain text.",
-        )
+        return direct_refusal(mention)
     manager = role in (Membership.Role.OWNER, Membership.Role.ADMIN)
     limit = settings.PARLEY["GROUP_MENTION_MEMBERS"]
     if rule == ChatRoom.Audience.MEMBERS or manager:
@@ -265,23 +270,19 @@ def notify_count(
     direct conversation's other participants), each person once."""
     names = parse_mentions(body)
     mention = group_mention_of(names)
+    reached = (
+        Membership.objects.filter(room=room, user__is_active=True)
+        .exclude(user_id=author.pk)
+        .exclude(notify_level=Membership.NotifyLevel.NOTHING)
+    )
+    named = people_names(names)
+    # A mention by name notifies through a mute; never at level "nothing".
     people = (
-        set(
-            Membership.objects.filter(
-                room=room, user__folded_username__in=people_names(names), user__is_active=True
-            )
-            .exclude(user_id=author.pk)
-            .exclude(notify_level=Membership.NotifyLevel.NOTHING)
-            .values_list("user_id", flat=True)
-        )
-        if people_names(names)
+        set(reached.filter(user__folded_username__in=named).values_list("user_id", flat=True))
+        if named
         else set()
     )
-    refusal = None
-    if mention:
-        refusal = decide_group_mention(author_id=author.pk, room_id=room.id, mention=mention)
-    reached = Membership.objects.filter(room=room, user__is_active=True).exclude(user_id=author.pk)
-    reached = reached.exclude(notify_level=Membership.NotifyLevel.NOTHING)
+    refusal = decide_group_mention(author_id=author.pk, room_id=room.id, mention=mention) if mention else None
     if room.is_direct:
         people |= set(reached.values_list("user_id", flat=True))
     elif mention and refusal is None:

@@ -337,7 +337,7 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
             if group_mention:
                 # Decided in the write, by one query only for a body that has one.
                 refusal = (
-                    audience.refusal_of(mention=group_mention, kind=kind, rule="", role="", members=0)
+                    audience.direct_refusal(group_mention)
                     if kind == ChatRoom.Kind.DIRECT
                     else audience.decide_group_mention(
                         author_id=request.author.pk, room_id=room_id, mention=group_mention
