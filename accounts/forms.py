@@ -27,6 +27,10 @@ MISSED_EMAIL_CHOICES = [
 ]
 
 
+# Group mentions' names (notifications.audience.GROUP_NAMES), reserved at sign-up.
+RESERVED_USERNAMES = ("room", "here")
+
+
 def _minutes(value: str) -> int | None:
     return None if value == "never" else int(value)
 
@@ -43,6 +47,16 @@ class SignUpForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "display_name", "email")
+
+    def clean_username(self):
+        username = super().clean_username()
+        # @room and @here notify a room (notifications/audience.py): never a person's name.
+        if username and username.casefold() in RESERVED_USERNAMES:
+            raise forms.ValidationError(
+                "This username is reserved: @%(name)s notifies a whole room.",
+                params={"name": username.casefold()},
+            )
+        return username
 
     def clean_email(self):
         # Any address is accepted, whoever else has it: only a verified one is an account's, and

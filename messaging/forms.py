@@ -32,6 +32,9 @@ class RoomPolicyForm(forms.Form):
     )
     history_visible_to = forms.ChoiceField(required=False, label="Earlier versions of edited messages")
     pins_by = forms.ChoiceField(choices=ChatRoom.Audience.choices, label="Who can pin messages")
+    group_mentions_by = forms.ChoiceField(
+        required=False, label="Who can notify everyone with @room and @here"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,6 +53,16 @@ class RoomPolicyForm(forms.Form):
             *ChatRoom.Audience.choices,
         ]
         self.fields["history_visible_to"].help_text = "Who can open an edited message's earlier versions."
+        limit = site["GROUP_MENTION_MEMBERS"]
+        self.fields["group_mentions_by"].choices = [
+            ("", f"Everyone while the room has up to {limit} members, then the owner and admins"),
+            (ChatRoom.Audience.MEMBERS, "Everyone"),
+            (ChatRoom.Audience.MANAGERS, "Only the owner and admins"),
+        ]
+        self.fields["group_mentions_by"].help_text = (
+            "@room notifies every member, @here those online now. From anyone else they are sent "
+            "as plain text, and the sender is told."
+        )
 
     @classmethod
     def for_room(cls, room: ChatRoom, data=None) -> "RoomPolicyForm":
@@ -58,5 +71,6 @@ class RoomPolicyForm(forms.Form):
             "delete_window_minutes": room.delete_window_minutes,
             "history_visible_to": room.history_visible_to,
             "pins_by": room.pins_by,
+            "group_mentions_by": room.group_mentions_by,
         }
         return cls(data, initial=initial)

@@ -20,6 +20,8 @@ THREAD_FOLLOWED = "thread.followed"
 THREAD_READ = "thread.read"
 THREADS_STATE = "threads.state"
 ERROR = "error"
+# A group mention its author may not use there: the message went out as plain text.
+MENTION_REFUSED = "mention.refused"
 PONG = "pong"
 HELLO = "hello"
 
@@ -50,6 +52,7 @@ def message_payload(message: ChatMessage, mentions: list[str], reactions=()) -> 
             "created_at": message.created_at.isoformat(),
             "client_id": message.client_id,
             "mentions": [],
+            "group_mention": "",
             "edited_at": None,
             "deleted": True,
             "reactions": [],
@@ -67,6 +70,8 @@ def message_payload(message: ChatMessage, mentions: list[str], reactions=()) -> 
         "created_at": message.created_at.isoformat(),
         "client_id": message.client_id,
         "mentions": mentions,
+        # The honoured @room or @here ("" for none, or for one sent as plain text).
+        "group_mention": message.group_mention,
         "edited_at": message.edited_at.isoformat() if message.edited_at else None,
         "deleted": False,
         "reactions": reaction_groups(reactions),
@@ -195,6 +200,11 @@ def sync_done_frame(room_id: int, last_seq: int | None, last_change: int | None,
 
 def pong_frame() -> str:
     return PONG_TEXT
+
+
+def mention_refused_frame(answer: dict[str, Any]) -> str:
+    """To the sender only: `answer` is notifications.audience.Refusal.answer's object."""
+    return dumps({"type": MENTION_REFUSED, **answer})
 
 
 def error_frame(code: str, detail: str, **extra: Any) -> str:

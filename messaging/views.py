@@ -355,6 +355,8 @@ def message_send(request, slug):
         # The client_id of a page already sent from (the Back button): this text was not stored.
         messages.error(request, "Your message was not sent: that page was out of date. Please send it again.")
         return redirect(back)
+    if posted.refusal is not None:
+        messages.warning(request, posted.refusal.detail)
     return redirect(back + f"#m{posted.message.seq}")
 
 

@@ -2,28 +2,41 @@
 
 import contextlib
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from messaging.actions.threads import follow_for_reply
-from messaging.models import ChatMessage, ThreadFollow
+from messaging.models import ChatMessage, Membership, ThreadFollow
 from messaging.realtime import outlet
 from messaging.serializers import message_payload
 
+from . import audience
 from .models import Notification, PendingNotification
 from .selectors import unread_count, unread_counts
-from .serializers import notification_new_frame, notification_read_frame, reply_notification_frame
+from .serializers import (
+    bulk_notification_frame,
+    notification_new_frame,
+    notification_read_frame,
+    reply_notification_frame,
+)
 
 # Pending messages handled in one go; the rest wait for the next round.
 PENDING_BATCH = 100
 
 
-def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
+def make_pending_notifications(
+    *,
+    message_ids: Iterable[int] | None = None,
+    presence: audience.PresenceReader | None = None,
+    now: datetime | None = None,
+) -> list[tuple[int, str]]:
     """Make the notifications of pending messages (these ones, or the oldest pending), each
     message in a transaction (or savepoint) of its own that also deletes its pending row;
-    returns the `notification.new` frames to send, as (recipient id, frame).
+    returns the `notification.new` frames to send, as (recipient id, frame). `presence` says
+    who is here for @here (None: the database's `present_at`); `now` decides mutes and DND.
 
     Safe to run twice and in several processes at once: a message whose pending row another
     run already took is skipped, and recipients already notified are left out.
@@ -41,7 +54,7 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
     for start in range(0, len(ids), shared):
         with transaction.atomic() if shared > 1 else contextlib.nullcontext():
             for message_id in ids[start : start + shared]:
-                frames += _make_one(message_id)
+                frames += _make_one(message_id, presence, now or timezone.now())
     return frames
 
 
@@ -49,7 +62,9 @@ def make_pending_notifications(*, message_ids: Iterable[int] | None = None) -> l
 SQLITE_MESSAGES_PER_TRANSACTION = 16
 
 
-def _make_one(message_id: int) -> list[tuple[int, str]]:
+def _make_one(
+    message_id: int, presence: audience.PresenceReader | None, now: datetime
+) -> list[tuple[int, str]]:
     """The notifications of one pending message, in a transaction (or savepoint) of its own."""
     frames: list[tuple[int, str]] = []
     with transaction.atomic():
@@ -58,7 +73,7 @@ def _make_one(message_id: int) -> list[tuple[int, str]]:
         if not pending_row.delete()[0]:
             return []  # another run took it
         message = (
-            ChatMessage.objects.select_related("author")
+            ChatMessage.objects.select_related("author", "room")
             .annotate(thread_root_seq=F("thread_root__seq"))
             .prefetch_related("mentioned_users")
             .get(pk=message_id)
@@ -66,7 +81,17 @@ def _make_one(message_id: int) -> list[tuple[int, str]]:
         mentioned = list(message.mentioned_users.all())
         mentions = sorted(user.username for user in mentioned)
         created = notify_mentions(message=message, recipient_ids=[u.id for u in mentioned], may_exist=True)
-        frames += [(n.recipient_id, notification_new_frame(n, mentions)) for n in created]
+        quiet = {user.id for user in mentioned if user.in_dnd(now)}
+        frames += [
+            (n.recipient_id, notification_new_frame(n, mentions, alert=n.recipient_id not in quiet))
+            for n in created
+        ]
+        reached: set[int] = set()  # told by a direct or group notification already
+        if message.deleted_at is None and (message.room.is_direct or message.group_mention):
+            kind = Notification.Kind.DIRECT if message.room.is_direct else Notification.Kind.GROUP
+            made = notify_everyone(message=message, kind=kind, mentions=mentions, presence=presence, now=now)
+            frames += made
+            reached = {recipient_id for recipient_id, _ in made}
         if message.thread_root_id is not None and message.deleted_at is None:
             # The members a reply mentions follow its thread, also when an edit mentions them.
             mentioned_ids = [u.id for u in mentioned]
@@ -76,12 +101,46 @@ def _make_one(message_id: int) -> list[tuple[int, str]]:
                 # here at once, in id order, as a reply's delete locks them: no deadlock.
                 lock_reply_notifications(root_id=message.thread_root_id)
                 frames += read_replied_thread(reply=message)
-                frames += notify_followers(reply=message, mentions=mentions, skip=mentioned_ids)
+                skip = [*mentioned_ids, *reached]
+                frames += notify_followers(reply=message, mentions=mentions, skip=skip, now=now)
     return frames
 
 
+def notify_everyone(
+    *,
+    message: ChatMessage,
+    kind: str,
+    mentions: list[str],
+    presence: audience.PresenceReader | None,
+    now: datetime,
+) -> list[tuple[int, str]]:
+    """A group mention's (or a direct conversation's) notifications: made in one INSERT … SELECT
+    whatever the room's size (notifications/audience.py says whom they reach); the frames are
+    built from one payload of the message. Returns them, as (recipient id, frame)."""
+    made = audience.insert_notifications(message=message, kind=kind, presence=presence, now=now)
+    if not made:
+        return []
+    quiet = audience.in_dnd(room_id=message.room_id, now=now)
+    payload = message_payload(message, mentions)
+    return [
+        (
+            recipient_id,
+            bulk_notification_frame(
+                notification_id=notification_id,
+                kind=kind,
+                room_id=message.room_id,
+                actor=message.author.username,
+                created_at=message.created_at,
+                message=payload,
+                alert=recipient_id not in quiet,
+            ),
+        )
+        for notification_id, recipient_id in made
+    ]
+
+
 def notify_followers(
-    *, reply: ChatMessage, mentions: list[str], skip: Iterable[int]
+    *, reply: ChatMessage, mentions: list[str], skip: Iterable[int], now: datetime | None = None
 ) -> list[tuple[int, str]]:
     """Tell the thread's followers of a new reply: not its author, not those who muted it or
     have read past it, not those it mentions (a mention notifies them already), only members
@@ -100,6 +159,8 @@ def notify_followers(
             # Read already (the thread open in a tab answers a reply before this step runs).
             last_read_seq__lt=reply.seq,
             user__memberships__room_id=reply.room_id,
+            # A room set to "nothing" sends no notification at all, not even a reply's.
+            user__memberships__notify_level__in=[Membership.NotifyLevel.ALL, Membership.NotifyLevel.MENTIONS],
             user__is_active=True,
         )
         .exclude(user_id=reply.author_id)
@@ -141,6 +202,7 @@ def notify_followers(
             fresh -= lost
     unread_by_recipient = unread_counts(followers)
     message = message_payload(reply, mentions)
+    quiet = audience.in_dnd(room_id=reply.room_id, now=now or timezone.now())
     return [
         (
             recipient_id,
@@ -153,6 +215,7 @@ def notify_followers(
                 count=count,
                 updated=recipient_id not in fresh,
                 unread=unread_by_recipient.get(recipient_id, 0),
+                alert=recipient_id not in quiet,
             ),
         )
         for notification_id, recipient_id, count, created_at in made.values_list(
@@ -165,11 +228,20 @@ def notify_mentions(
     *, message: ChatMessage, recipient_ids: Iterable[int], may_exist: bool = False
 ) -> list[Notification]:
     """Create one mention notification per recipient, in one insert; returns the created ones.
+    A recipient whose level for the room is "nothing" gets none (a mute does not stop a mention).
 
     With `may_exist` (a resent message), recipients already notified of it are left out, so
     running the step twice notifies nobody twice.
     """
     recipient_ids = set(recipient_ids)
+    if recipient_ids:
+        recipient_ids -= set(
+            Membership.objects.filter(
+                room_id=message.room_id,
+                user_id__in=recipient_ids,
+                notify_level=Membership.NotifyLevel.NOTHING,
+            ).values_list("user_id", flat=True)
+        )
     if may_exist:
         recipient_ids -= set(
             Notification.objects.filter(

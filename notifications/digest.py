@@ -6,8 +6,8 @@ deleted. Once the oldest missed notification of a user is `missed_email_minutes`
 once), the sweep sends one email with every missed notification of that user, grouped by
 conversation, and marks them emailed in the same transaction as the email's record, so a re-run
 sends nothing twice. Nothing goes to an unverified address, to a user who turned the emails
-off, or to one present in Parley right now (a focused tab, `present_at`): for them it waits,
-and what they read meanwhile is never sent.
+off, or to one present in Parley right now (a focused tab, `present_at`), or in do-not-disturb
+(`dnd_until`): for them it waits (until DND ends), and what they read meanwhile is never sent.
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ from .models import Notification
 
 User = get_user_model()
 
-# What a missed-message email is made of (reminders are the user's own and stay in Parley).
-EMAILED_KINDS = (Notification.Kind.MENTION, Notification.Kind.REPLY)
+# What a missed-message email is made of (reminders are the user's own and stay in Parley):
+# mentions, @room/@here, direct messages and followed-thread replies.
+EMAILED_KINDS = (
+    Notification.Kind.MENTION,
+    Notification.Kind.GROUP,
+    Notification.Kind.DIRECT,
+    Notification.Kind.REPLY,
+)
 MAX_CONVERSATIONS = 20
 MAX_MESSAGES_PER_CONVERSATION = 5
 MAX_EXCERPT_CHARS = 600
@@ -87,7 +93,8 @@ def unsubscribe(*, user) -> bool:
 
 
 def missed(now: datetime) -> QuerySet[Notification]:
-    """Every missed notification not emailed yet, of users who get the emails."""
+    """Every missed notification not emailed yet, of users who get the emails and are not in
+    do-not-disturb now (theirs wait for its end: nothing is lost, nothing interrupts)."""
     seen_in_room = Membership.objects.filter(
         room_id=OuterRef("room_id"),
         user_id=OuterRef("recipient_id"),
@@ -110,6 +117,7 @@ def missed(now: datetime) -> QuerySet[Notification]:
             recipient__email_verified_at__isnull=False,
         )
         .exclude(recipient__email="")
+        .exclude(recipient__dnd_until__gt=now)
         .filter(Exists(member))
         # A message in the room's timeline is seen once the room's pointer passed it; a reply
         # only in its thread, once the thread's did.
@@ -186,12 +194,24 @@ def conversations_of(notifications: Iterable[Notification]) -> list[Conversation
             title = f"Thread in #{room.slug}: “{_excerpt(root.body, 60)}”"
             url = site_url(reverse("thread", args=[room.slug, root.seq]) + f"#m{message.seq}")
             replies = _thread_replies(root, upto=message.seq, count=notification.count)
+            room_name = f"#{room.slug}"
+        elif room.is_direct:
+            key = ("room", room.pk)
+            room_name = (
+                by_key[key].room_name
+                if key in by_key
+                else _other_participants(room, notification.recipient_id)
+            )
+            title = f"Direct message with {room_name}"
+            url = message_url(message)
+            replies = [message]
         else:
             key = ("room", room.pk)
             title = f"#{room.slug}" if not room.is_private else f"#{room.slug} (private)"
+            room_name = f"#{room.slug}"
             url = message_url(message)
             replies = [message]
-        conversation = by_key.setdefault(key, Conversation(title=title, room_name=f"#{room.slug}", url=url))
+        conversation = by_key.setdefault(key, Conversation(title=title, room_name=room_name, url=url))
         for reply in replies:
             reply.excerpt = _excerpt(reply.body, MAX_EXCERPT_CHARS)
             reply.url = message_url(reply)
@@ -203,6 +223,17 @@ def conversations_of(notifications: Iterable[Notification]) -> list[Conversation
             conversation.more += len(conversation.messages) - MAX_MESSAGES_PER_CONVERSATION
             conversation.messages = conversation.messages[-MAX_MESSAGES_PER_CONVERSATION:]
     return list(by_key.values())
+
+
+def _other_participants(room, recipient_id: int) -> str:
+    """A direct conversation as its recipient knows it: the others' names, sorted."""
+    names = sorted(
+        person.shown_name
+        for person in User.objects.filter(memberships__room=room)
+        .exclude(pk=recipient_id)
+        .only("username", "display_name")
+    )
+    return ", ".join(names) or "yourself"
 
 
 def _thread_replies(root: ChatMessage, *, upto: int, count: int) -> list[ChatMessage]:

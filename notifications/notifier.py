@@ -16,11 +16,12 @@ import weakref
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from django.conf import settings
 from django.db import close_old_connections, connections
 
 from messaging.realtime import outlet
 
-from . import actions
+from . import actions, audience
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +34,12 @@ MAX_RETRY_SECONDS = 60.0
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parley-notifier")
 
 
-def _make(message_ids: list[int] | None) -> list[tuple[int, str]]:
+def _make(
+    message_ids: list[int] | None, presence: audience.PresenceReader | None = None
+) -> list[tuple[int, str]]:
     close_old_connections()
     try:
-        return actions.make_pending_notifications(message_ids=message_ids)
+        return actions.make_pending_notifications(message_ids=message_ids, presence=presence)
     finally:
         close_old_connections()
 
@@ -98,9 +101,24 @@ class Notifier:
             if not self.waiting:
                 self.idle.set()
 
+    def presence_reader(self) -> audience.PresenceReader | None:
+        """@here's "who has a socket open now", from this loop's presence store (Redis: every
+        process's), asked from the notifier's thread while the loop waits for it."""
+        if not settings.PARLEY["PRESENCE"]:
+            return None
+        try:
+            from awareness.realtime import awareness
+
+            awareness()  # the loop's presence parts, also in a process with no socket yet
+            return audience.loop_presence_reader(self.loop)
+        except Exception:
+            logger.exception("No presence store for @here; the database's present_at stands in")
+            return None
+
     async def _make(self, message_ids: list[int] | None) -> None:
+        presence = self.presence_reader()
         while True:
-            frames = await self.loop.run_in_executor(_executor, _make, message_ids)
+            frames = await self.loop.run_in_executor(_executor, _make, message_ids, presence)
             for recipient_id, frame in frames:
                 # Stored whatever happens here: the badge and the page show it on the next load.
                 await outlet.send_to_user(recipient_id, frame)

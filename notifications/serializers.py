@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.utils import timezone
+
 from messaging.serializers import (
     NOTIFICATION_NEW,
     NOTIFICATION_READ,
@@ -49,6 +51,7 @@ def reply_notification_frame(
     count: int,
     updated: bool,
     unread: int,
+    alert: bool = True,
 ) -> str:
     """A reply notification's `notification.new`, from the reply's payload built once for all
     of its followers (the same shape as `notification_new_frame`'s)."""
@@ -68,20 +71,62 @@ def reply_notification_frame(
             },
             "updated": updated,
             "unread": unread,
+            "alert": alert,
+        }
+    )
+
+
+def bulk_notification_frame(
+    *,
+    notification_id: int,
+    kind: str,
+    room_id: int,
+    actor: str,
+    created_at,
+    message: dict[str, Any],
+    alert: bool,
+) -> str:
+    """A group or direct notification's `notification.new`, from the message's payload built once
+    for all of its recipients (the same shape as `notification_new_frame`'s)."""
+    return dumps(
+        {
+            "type": NOTIFICATION_NEW,
+            "notification": {
+                "id": notification_id,
+                "kind": kind,
+                "room": room_id,
+                "actor": actor,
+                "created_at": created_at.isoformat(),
+                "read": False,
+                "message": message,
+                "thread_root": message["thread_root"],
+                "count": 1,
+            },
+            "updated": False,
+            "alert": alert,
         }
     )
 
 
 def notification_new_frame(
-    notification: Notification, mentions: list[str], *, updated: bool = False, unread: int | None = None
+    notification: Notification,
+    mentions: list[str],
+    *,
+    updated: bool = False,
+    unread: int | None = None,
+    alert: bool | None = None,
 ) -> str:
     """`updated`: the recipient has had this notification already (a reply notification
     brought up to date): a client replaces it and does not count it again. `unread`: the
-    recipient's unread count now, when known."""
+    recipient's unread count now, when known. `alert`: whether it may pop up or sound (false
+    while the recipient is in do-not-disturb; None: looked up)."""
+    if alert is None:
+        alert = not notification.recipient.in_dnd(timezone.now())
     frame: dict[str, Any] = {
         "type": NOTIFICATION_NEW,
         "notification": notification_payload(notification, mentions),
         "updated": updated,
+        "alert": alert,
     }
     if unread is not None:
         frame["unread"] = unread

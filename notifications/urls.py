@@ -11,5 +11,6 @@ urlpatterns = [
     path("settings/rooms/<int:room_id>/", preference_views.room_settings, name="notify_room_settings"),
     path("settings/dnd/", preference_views.dnd_settings, name="notify_dnd"),
     path("settings/desktop/", preference_views.desktop_settings, name="notify_desktop"),
+    path("notify-count/", views.notify_count, name="notify_count"),
     path("email/unsubscribe/<str:token>/", views.missed_email_unsubscribe, name="missed_email_unsubscribe"),
 ]

@@ -1,12 +1,21 @@
-"""The notifications page: list, open one (marking it read), mark all read."""
+"""The notifications page: list, open one (marking it read), mark all read; the composer's count
+of the people a message would notify."""
+
+import json
 
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import actions, digest, selectors
+from messaging.errors import BadRequest
+from messaging.selectors import access_room
+from messaging.views import answers_errors
+
+from . import actions, audience, digest, selectors
 
 
 @login_required
@@ -54,3 +63,34 @@ def missed_email_unsubscribe(request, token):
         digest.unsubscribe(user=user)
         done = True
     return render(request, "notifications/unsubscribe.html", {"done": done, "email": user.email})
+
+
+@login_required
+@require_POST
+@answers_errors(json=True)
+def notify_count(request):
+    """`{"room": 12, "body": "…"}` (JSON, or a form) → how many people sending it would notify,
+    the server's exact number, for the composer's "This will notify 42 people"."""
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            raise BadRequest("The request body is not JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The request body is a JSON object.")
+    else:
+        data = request.POST
+    room_id, body = data.get("room"), data.get("body")
+    if isinstance(room_id, str) and room_id.isdigit():
+        room_id = int(room_id)
+    if not isinstance(room_id, int) or isinstance(room_id, bool) or room_id < 1 or not isinstance(body, str):
+        raise BadRequest("Give the room's id (“room”) and the message's text (“body”).")
+    room, _ = access_room(user=request.user, room_id=room_id, member=True)
+    counted = audience.notify_count(
+        author=request.user,
+        room=room,
+        body=body,
+        now=timezone.now(),
+        presence=audience.server_presence_reader(),
+    )
+    return JsonResponse(counted.answer())

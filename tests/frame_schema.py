@@ -20,6 +20,9 @@ MESSAGE = {
     "created_at": ISO_TIME,
     "client_id": str,
     "mentions": [str],
+    # Issue 16: the honoured @room/@here, "" for none. Always sent; optional here only until
+    # every example in docs/protocol.md shows it.
+    "group_mention?": str,
     "change": int,
     "edited_at": (ISO_TIME, type(None)),
     "deleted": bool,
@@ -84,7 +87,8 @@ SERVER_FRAMES = {
         "last_change": (int, type(None)),
         "has_more": bool,
     },
-    "notification.new": {"notification": NOTIFICATION, "updated": bool, "unread?": int},
+    # `alert`: false while the recipient is in do-not-disturb (nothing pops up or sounds).
+    "notification.new": {"notification": NOTIFICATION, "updated": bool, "unread?": int, "alert?": bool},
     "notification.read": {"ids": [int], "unread": int},
     "notification.removed": {"ids": [int], "unread": int},
     "room.joined": {"room": ROOM},
@@ -101,6 +105,16 @@ SERVER_FRAMES = {
     "typing.stopped": {"room": int, "thread_root": (int, type(None)), "user": AUTHOR},
     "receipts.state": {"room": int, "enabled": bool, "shared": bool, "reads": [READ]},
     "receipts.changed": {"room": int, "reads": [READ]},
+    # To the sender only: its @room/@here went out as plain text.
+    "mention.refused": {
+        "room": int,
+        "message": int,
+        "seq": int,
+        "client_id": str,
+        "mention": str,
+        "code": str,
+        "detail": str,
+    },
     "pong": {},
     "error": {
         "code": str,
@@ -151,6 +165,10 @@ ERROR_CODES = {
 }
 
 
+# Why a group mention went out as plain text (`mention.refused`'s code).
+MENTION_REFUSED_CODES = {"group_mention_forbidden", "group_mention_in_direct"}
+
+
 def check_frame(frame: dict, table: dict = SERVER_FRAMES) -> None:
     """Raise AssertionError naming the first place where `frame` differs from its shape."""
     assert isinstance(frame, dict), f"a frame is an object, not {frame!r}"
@@ -159,6 +177,8 @@ def check_frame(frame: dict, table: dict = SERVER_FRAMES) -> None:
     _check({k: v for k, v in frame.items() if k != "type"}, table[frame_type], frame_type)
     if frame_type == "error":
         assert frame["code"] in ERROR_CODES, f"unknown error code {frame['code']!r}"
+    if frame_type == "mention.refused":
+        assert frame["code"] in MENTION_REFUSED_CODES, f"unknown refusal code {frame['code']!r}"
 
 
 def _check(value, kind, where: str) -> None:

@@ -90,6 +90,7 @@ async def test_every_member_gets_every_change_in_change_order(connect, room, ali
             "created_at": None,
             "client_id": "m1",
             "mentions": [],
+            "group_mention": "",
             "edited_at": None,
             "deleted": True,
             "reactions": [],

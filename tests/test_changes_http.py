@@ -400,6 +400,7 @@ def test_the_owner_sets_the_rooms_rules_on_its_settings_page(client, room, alice
         "delete_window_minutes": None,
         "history_visible_to": "",
         "pins_by": "members",
+        "group_mentions_by": "",
     }
     response = client.post(
         settings_url(room),
@@ -673,7 +674,7 @@ def test_the_settings_and_edit_pages_label_every_field(client, room, alice):
     post(room, alice, "mine", "m1")
     client.force_login(alice)
     # Each page's own fields, and the header's search box (labelled like the rest).
-    for url, fields in ((settings_url(room), 4 + 1), (edit_url(room, 1), 1 + 1)):
+    for url, fields in ((settings_url(room), 5 + 1), (edit_url(room, 1), 1 + 1)):
         page = Labels()
         page.feed(client.get(url).content.decode())
         assert len(page.ids) == len(set(page.ids))

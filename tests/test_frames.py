@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 
 from awareness.actions import set_status
 from messaging.actions.rooms import join_room, leave_room
-from messaging.models import Membership
+from messaging.models import ChatRoom, Membership
 from messaging.realtime.consumer import ChatConsumer
 from notifications import actions as notification_actions
 
@@ -129,6 +129,10 @@ async def test_every_frame_the_server_sends_has_the_shape_of_the_table(
     await a.receive_type("receipts.changed")
     await a.send({"type": "receipts.sync", "room": room.id})
     await a.receive_type("receipts.state")
+    # A group mention refused (here only the room's managers may), delivered as plain text.
+    await ChatRoom.objects.filter(pk=room.id).aupdate(group_mentions_by=ChatRoom.Audience.MANAGERS)
+    await c.post(room.id, "@room hi", "g1")
+    await c.receive_type("mention.refused")
 
     frames = [json.loads(text) for text in sent]
     for frame in frames:

@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from notifications import audience
 from notifications.actions import lock_reply_notifications, recount_reply_notifications
 from notifications.models import Notification, PendingNotification
 from notifications.notifier import hand_off, notifier
@@ -125,6 +126,10 @@ def store_edit(*, user, room_id: int, seq: int, body: str, client_id: str) -> Ch
         )
         message.body = body
         message.edited_at = now
+        # The honoured @room/@here stays while the body still says it. An edit never notifies a
+        # room: a group mention's notifications are the send's (its permission decided then).
+        if message.group_mention and message.group_mention not in parse_mentions(body):
+            message.group_mention = ""
         return True
 
     return _change(user=user, room_id=room_id, seq=seq, apply=edit, after=_relink_mentions)
@@ -447,7 +452,7 @@ def _within_window(message: ChatMessage, room_minutes: int | None, setting: str,
 def _relink_mentions(message: ChatMessage) -> bool:
     """The edited body's mentions replace the old ones; whoever it newly mentions and was never
     notified of this message gets a notification (once: the notification is unique)."""
-    names = parse_mentions(message.body)
+    names = audience.people_names(parse_mentions(message.body))
     members = (
         list(
             User.objects.filter(

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DataError, IntegrityError, connection, transaction
 
+from notifications import audience
 from notifications.models import PendingNotification
 from notifications.notifier import hand_off, notifier
 
@@ -33,6 +34,7 @@ from ..realtime.standing import SocketIdentity
 from ..selectors import messages_with_state, write_refusal
 from ..serializers import (
     author_payload,
+    mention_refused_frame,
     message_new_frame,
     message_payload,
     message_updated_frame,
@@ -64,6 +66,15 @@ class PostedMessage:
     # A reply's root as the reply left it (a new change of the room, after the reply's), on
     # the last reply to it in the batch; published after the reply.
     root: ChatMessage | None = None
+    # A group mention its author may not use here (sent as plain text): what they are told.
+    refusal: audience.Refusal | None = None
+    # Sent in a direct conversation: every other participant is notified.
+    direct: bool = False
+
+    @functools.cached_property
+    def refused_frame(self) -> str | None:
+        """The `mention.refused` answer to the sender, when a group mention was refused."""
+        return mention_refused_frame(self.refusal.answer(self.message)) if self.refusal else None
 
     @functools.cached_property
     def frame(self) -> str:
@@ -93,8 +104,15 @@ class PostedMessage:
 
     @property
     def notifies(self) -> bool:
-        """Whether the notification step has work: mentions, or a thread's followers."""
-        return bool(self.mentioned_user_ids) or self.message.thread_root_id is not None
+        """Whether the notification step has work: mentions, @room or @here, a direct
+        conversation's participants, or a thread's followers."""
+        message = self.message
+        return (
+            bool(self.mentioned_user_ids)
+            or message.thread_root_id is not None
+            or bool(message.group_mention)
+            or self.direct
+        )
 
 
 def shows(char: str) -> bool:
@@ -306,9 +324,28 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
     stored: list[tuple[int, ChatMessage]] = []
     changed_roots: dict[int, ChatMessage] = {}  # root id → root, summary updated
     last_reply_of: dict[int, int] = {}  # root id → index of the batch's last reply to it
+    direct_rooms: set[int] = set()
+    refusals: dict[int, audience.Refusal] = {}  # request index → its refused group mention
+    names_of: dict[int, list[str]] = {}
     for room_id in sorted(by_room):
-        entries, roots = _take_positions(room_id, by_room[room_id], outcomes)
+        entries, roots, kind = _take_positions(room_id, by_room[room_id], outcomes)
+        if kind == ChatRoom.Kind.DIRECT:
+            direct_rooms.add(room_id)
         for index, request, seq, change in entries:
+            names = names_of[index] = parse_mentions(request.body)
+            group_mention = audience.group_mention_of(names)
+            if group_mention:
+                # Decided in the write, by one query only for a body that has one.
+                refusal = (
+                    audience.direct_refusal(group_mention)
+                    if kind == ChatRoom.Kind.DIRECT
+                    else audience.decide_group_mention(
+                        author_id=request.author.pk, room_id=room_id, mention=group_mention
+                    )
+                )
+                if refusal is not None:
+                    refusals[index] = refusal
+                    group_mention = ""
             root = roots[request.thread_root] if request.thread_root is not None else None
             message = ChatMessage(
                 room_id=room_id,
@@ -319,6 +356,7 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
                 client_id=request.client_id,
                 thread_root=root,
                 in_room=root is None or request.also_in_room,
+                group_mention=group_mention,
             )
             message.thread_root_seq = root.seq if root is not None else None
             stored.append((index, message))
@@ -340,20 +378,26 @@ def _store(ready: list[tuple[int, SendRequest]], outcomes: list) -> None:
         )
     _mark_read([message for _, message in stored if message.in_room])
     root_of = {index: changed_roots[root_id] for root_id, index in last_reply_of.items()}
-    replies_to_tell: list[PendingNotification] = []
+    to_notify: list[PendingNotification] = []
     for index, message in stored:
-        mentioned = _link_mentions(message)
-        if message.thread_root_id is not None and not mentioned:
-            # The thread's followers are the notification step's to find.
-            replies_to_tell.append(PendingNotification(message_id=message.id, new_reply=True))
-        outcomes[index] = PostedMessage(
+        mentioned = _link_mentions(message, names_of[index])
+        posted = PostedMessage(
             message,
             mentions=sorted(u.username for u in mentioned),
             mentioned_user_ids=[u.id for u in mentioned],
             created=True,
             root=root_of.get(index),
+            refusal=refusals.get(index),
+            direct=message.room_id in direct_rooms,
         )
-    PendingNotification.objects.bulk_create(replies_to_tell)
+        if posted.notifies:
+            # What the notification step will do, committed with the message itself (a reply:
+            # its thread's followers are the step's to find).
+            to_notify.append(
+                PendingNotification(message_id=message.id, new_reply=message.thread_root_id is not None)
+            )
+        outcomes[index] = posted
+    PendingNotification.objects.bulk_create(to_notify)
 
 
 def _add_reply(root: ChatMessage, reply: ChatMessage) -> None:
@@ -368,11 +412,11 @@ def _add_reply(root: ChatMessage, reply: ChatMessage) -> None:
 
 def _take_positions(
     room_id: int, entries: list[tuple[int, SendRequest]], outcomes: list
-) -> tuple[list, dict[int, ChatMessage]]:
+) -> tuple[list, dict[int, ChatMessage], str]:
     """The room's next seqs and change positions for the entries whose authors may write
     there, in order, and the roots their replies answer, by seq, each with its own new change
     position after the messages'; the others' outcomes are why not. One round trip when all
-    may and nobody replies."""
+    may and nobody replies. Also the room's kind (a direct conversation notifies its people)."""
     authors = {request.author.pk for _, request in entries}
     positions = _take_next_seqs(room_id, len(entries), _root_seqs(entries), authors)
     if positions is None:
@@ -386,8 +430,8 @@ def _take_positions(
         if positions is None:  # changed in between
             for index, request in entries:
                 outcomes[index] = write_refusal(user=request.author, room_id=room_id)
-            return [], {}
-    first_seq, first_change = positions
+            return [], {}, ChatRoom.Kind.ROOM
+    first_seq, first_change, kind = positions
     roots = _roots_under_lock(room_id, entries)
     for offset, root_seq in enumerate(sorted(roots)):
         roots[root_seq].change = first_change + len(entries) + offset
@@ -395,7 +439,7 @@ def _take_positions(
         (index, request, first_seq + offset, first_change + offset)
         for offset, (index, request) in enumerate(entries)
     ]
-    return placed, roots
+    return placed, roots, kind
 
 
 def _root_seqs(entries: list[tuple[int, SendRequest]]) -> set[int]:
@@ -425,11 +469,13 @@ def _roots_under_lock(room_id: int, entries: list[tuple[int, SendRequest]]) -> d
     return roots
 
 
-def _take_next_seqs(room_id: int, count: int, roots: set[int], authors: set[int]) -> tuple[int, int] | None:
+def _take_next_seqs(
+    room_id: int, count: int, roots: set[int], authors: set[int]
+) -> tuple[int, int, str] | None:
     """Take the room's next `count` seqs and `count` change positions (a new message is a
     change of the room too), plus one change position per thread root in `roots` (a reply
-    changes its root), if every one of `authors` may write there: the first of each, or None.
-    One round trip.
+    changes its root), if every one of `authors` may write there: the first of each
+    and the room's kind, or None. One round trip.
 
     May write: a member, with an active account (a deactivated one posts nothing, even through
     a socket opened before), in a room not archived. The UPDATE takes the room's row lock
@@ -447,13 +493,13 @@ def _take_next_seqs(room_id: int, count: int, roots: set[int], authors: set[int]
             f"WHERE id = %s AND archived_at IS NULL AND ("
             f"SELECT COUNT(*) FROM {membership_table} m JOIN {user_table} u ON u.id = m.user_id "
             f"WHERE m.room_id = %s AND u.is_active AND m.user_id IN ({marks})) = %s "
-            f"RETURNING last_seq, last_change",
+            f"RETURNING last_seq, last_change, kind",
             [count, changes, room_id, room_id, *sorted(authors), len(authors)],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    return row[0] - count + 1, row[1] - changes + 1
+    return row[0] - count + 1, row[1] - changes + 1, row[2]
 
 
 def _writable_authors(room_id: int, authors: set[int]) -> set[int]:
@@ -518,8 +564,9 @@ MAX_BATCH = 64
 send_queue = PerLoop(sys.modules[__name__], "post_messages", max_batch=MAX_BATCH)
 
 
-def _link_mentions(message: ChatMessage) -> list:
-    names = parse_mentions(message.body)
+def _link_mentions(message: ChatMessage, names: list[str]) -> list:
+    """The members the body names (never @room or @here: those are nobody's name), linked."""
+    names = audience.people_names(names)
     if not names:
         return []
     # A failure here costs the message its mentions, never the message itself.
@@ -537,10 +584,6 @@ def _link_mentions(message: ChatMessage) -> list:
             if users:
                 link = ChatMessage.mentioned_users.through
                 link.objects.bulk_create([link(chatmessage_id=message.id, user_id=user.id) for user in users])
-                # What the notification step will do, committed with the message itself.
-                PendingNotification.objects.create(
-                    message_id=message.id, new_reply=message.thread_root_id is not None
-                )
     except Exception:
         logger.exception("Resolving mentions failed for message %s; delivering it without", message.id)
         return []

@@ -64,7 +64,13 @@ def leave_room(*, user, room: ChatRoom) -> None:
 
 # The longest edit or delete window a room may set: a year. Past that "no limit" (0) says it.
 MAX_WINDOW_MINUTES = 365 * 24 * 60
-POLICY_FIELDS = ("edit_window_minutes", "delete_window_minutes", "history_visible_to", "pins_by")
+POLICY_FIELDS = (
+    "edit_window_minutes",
+    "delete_window_minutes",
+    "history_visible_to",
+    "pins_by",
+    "group_mentions_by",
+)
 
 
 def update_room_policy(*, actor, room: ChatRoom, **fields) -> ChatRoom:
@@ -92,6 +98,8 @@ def update_room_policy(*, actor, room: ChatRoom, **fields) -> ChatRoom:
         raise BadRequest("Earlier versions are shown to members or to managers.")
     if "pins_by" in fields and fields["pins_by"] not in ChatRoom.Audience.values:
         raise BadRequest("Messages are pinned by members or by managers.")
+    if fields.get("group_mentions_by", "") not in ("", *ChatRoom.Audience.values):
+        raise BadRequest("@room and @here are for members or for managers.")
     if fields:
         ChatRoom.objects.filter(pk=room.pk).update(**fields)
     room.refresh_from_db()

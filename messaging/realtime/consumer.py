@@ -435,6 +435,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.forward(room_id, message.change, message.seq, posted.frame)
         if posted.root is not None:
             self.forward(room_id, posted.root.change, posted.root.seq, posted.root_frame)
+        if posted.refused_frame is not None:
+            # Never silently: the sender hears that @room/@here went out as plain text, and why.
+            self.push(posted.refused_frame)
 
     async def on_message_edit(self, frame: dict) -> None:
         store = functools.partial(

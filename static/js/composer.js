@@ -5,6 +5,7 @@
 
 import { forgetOutbox } from "./outbox.js";
 import { setDelivery } from "./messages.js";
+import { parseMentions } from "./mentions.js";
 import { SendLater } from "./schedule.js"; // issue 15: "Send later"
 import { TypingReporter } from "./typing.js";
 
@@ -12,6 +13,28 @@ const MAX_HEIGHT_PX = 192;
 const DRAFT_PREFIX = "parley.draft.";
 const SENDING = "sending…";
 const WAITING = "waiting for the connection…";
+// Only a body with @room/@here, or naming more people than the server's NOTIFY_WARNING_PEOPLE
+// (15 by default) could, is worth asking about: the server's answer says whether to warn.
+const ASK_ABOVE_NAMES = 15;
+const GROUP_NAMES = ["room", "here"];
+const COUNT_URL = "/notifications/notify-count/";
+
+function csrfToken() {
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  return cookie ? decodeURIComponent(cookie.slice("csrftoken=".length)) : "";
+}
+
+/** How many people `body` would notify in the room, the server's exact number (or null). */
+export async function notifyCount(roomId, body) {
+  const response = await fetch(COUNT_URL, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: JSON.stringify({ room: roomId, body }),
+  });
+  if (!response.ok) return null;
+  return response.json();
+}
 
 export function draftKey(me, roomId, threadRoot = null) {
   return `${DRAFT_PREFIX}${me}.${roomId}${threadRoot ? `.t${threadRoot}` : ""}`;
@@ -72,6 +95,10 @@ export class Composer {
     this.failedEntries = new Map(); // client_id → outbox entry the server refused, for Retry
     this.draftKey = draftKey(me, view.roomId, threadRoot);
     this.status = null; // why the composer is disabled, when it is
+    this.confirmation = null; // "This will notify 42 people": Send anyway / Cancel
+    this.notice = null; // why a group mention went out as plain text
+    this.asking = false;
+    this.sentIds = new Set(); // this composer's client_ids: a mention.refused is about one of them
     // "is typing…" for the others, where the room has it on (room_config `typing`).
     this.typing = typing ? new TypingReporter({ socket, input, roomId: view.roomId, threadRoot }) : null;
 
@@ -101,6 +128,9 @@ export class Composer {
       if (event.detail.roomId !== this.roomId || (event.detail.threadRoot || null) !== this.threadRoot) return;
       event.preventDefault();
       this.failed(event.detail.entry, event.detail.frame);
+    });
+    socket.on("mention.refused", (frame) => {
+      if (frame.room === this.roomId && this.sentIds.delete(frame.client_id)) this.showNotice(frame.detail);
     });
     socket.addEventListener("open", () => this.markPending(SENDING));
     socket.addEventListener("close", () => this.markPending(WAITING));
@@ -187,15 +217,103 @@ export class Composer {
     return item;
   }
 
-  submit() {
+  /** Whether sending `body` may notify many people (or use a group mention): ask the server. */
+  mayNotifyMany(body) {
+    const names = parseMentions(body);
+    return names.some((name) => GROUP_NAMES.includes(name)) || names.length > ASK_ABOVE_NAMES;
+  }
+
+  async checkAudience(body) {
+    if (this.asking) return;
+    this.asking = true;
+    let answer = null;
+    try {
+      answer = await notifyCount(this.roomId, body);
+    } catch {
+      answer = null; // offline: the warning never stands between a person and sending
+    } finally {
+      this.asking = false;
+    }
+    if (this.input.value.trim() !== body) return; // changed meanwhile: asked again on Enter
+    if (!answer || (!answer.warn && answer.allowed)) {
+      this.submit({ confirmed: true });
+      return;
+    }
+    this.confirm(answer);
+  }
+
+  /** "This will notify 42 people" (and/or "@room will be plain text"), Send anyway / Cancel. */
+  confirm(answer) {
+    this.closeConfirmation();
+    const box = document.createElement("div");
+    box.className = "composer-status notify-confirm";
+    box.setAttribute("role", "alertdialog");
+    box.setAttribute("aria-label", "Confirm sending");
+    const lines = [];
+    if (answer.warn) lines.push(`This will notify ${answer.count} ${answer.count === 1 ? "person" : "people"}.`);
+    if (!answer.allowed) lines.push(answer.detail.replace(/ It was sent as plain text\.$/, "") + ` @${answer.group_mention} will be sent as plain text.`);
+    const text = document.createElement("p");
+    text.className = "notify-confirm-text";
+    text.textContent = lines.join(" ");
+    const send = document.createElement("button");
+    send.type = "button";
+    send.textContent = "Send anyway";
+    send.addEventListener("click", () => {
+      this.closeConfirmation();
+      this.submit({ confirmed: true });
+    });
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "secondary";
+    cancel.textContent = "Cancel";
+    cancel.addEventListener("click", () => {
+      this.closeConfirmation();
+      this.input.focus();
+    });
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        cancel.click();
+      }
+    });
+    box.append(text, send, " ", cancel);
+    this.form.append(box);
+    this.confirmation = box;
+    send.focus();
+  }
+
+  closeConfirmation() {
+    this.confirmation?.remove();
+    this.confirmation = null;
+  }
+
+  /** Said by the server after sending (mention.refused): shown until the next message. */
+  showNotice(detail) {
+    this.notice?.remove();
+    this.notice = document.createElement("p");
+    this.notice.className = "composer-status mention-notice";
+    this.notice.setAttribute("role", "status");
+    this.notice.textContent = detail;
+    this.form.append(this.notice);
+  }
+
+  submit({ confirmed = false } = {}) {
     const body = this.input.value.trim();
     if (!body || this.status) return;
+    if (!confirmed && this.mayNotifyMany(body)) {
+      this.checkAudience(body);
+      return;
+    }
+    this.closeConfirmation();
+    this.notice?.remove();
+    this.notice = null;
     this.picker?.close();
     const entry = this.outbox.add(this.roomId, body, {
       threadRoot: this.threadRoot,
       alsoInRoom: Boolean(this.threadRoot && this.alsoInRoom?.checked),
     });
     this.showPending(entry);
+    if (this.mayNotifyMany(body)) this.sentIds.add(entry.client_id);
     // Like Slack: "Also send to the room" is for the one reply.
     if (this.alsoInRoom) this.alsoInRoom.checked = false;
     this.input.value = "";

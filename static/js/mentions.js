@@ -31,11 +31,19 @@ export function parseMentions(body) {
 }
 
 const MAX_OPTIONS = 8;
+// @room and @here (notifications/audience.py): offered after the members whose names match.
+// Whether the author may use them is the server's to say (the composer asks before sending).
+export const GROUP_MENTIONS = [
+  { username: "room", display_name: "Notify everyone in this room", group: true },
+  { username: "here", display_name: "Notify everyone online now", group: true },
+];
 // The name being typed: `@` at the start or after a non-word character, up to the caret.
 const TYPING_PATTERN = new RegExp(String.raw`(?:^|[^${WORD}])@([${WORD}.+-]*)$`, "u");
 
 export class MentionPicker {
-  constructor({ input, container, members, me, idPrefix = "mention", presence = null }) {
+  constructor({ input, container, members, me, idPrefix = "mention", presence = null, groups = true }) {
+    // A direct conversation passes `groups: false`: @room and @here mean nothing there.
+    this.groups = groups ? GROUP_MENTIONS : [];
     this.input = input;
     this.presence = presence; // a PresenceStore: a dot on each member's avatar
     this.idPrefix = idPrefix; // ids stay unique with a second message box (the thread's) on the page
@@ -84,6 +92,7 @@ export class MentionPicker {
             .split(/\s+/)
             .some((word) => word.startsWith(query)),
       )
+      .concat(query ? this.groups.filter((group) => group.username.startsWith(query)) : [])
       .slice(0, MAX_OPTIONS);
     if (!found.length) return this.close();
     this.render(found);
@@ -100,7 +109,7 @@ export class MentionPicker {
       const avatar = document.createElement("span");
       avatar.className = `avatar avatar-small ${avatarClass(member.username)}`;
       avatar.setAttribute("aria-hidden", "true");
-      avatar.textContent = Array.from(member.display_name || member.username)[0].toUpperCase();
+      avatar.textContent = member.group ? "@" : Array.from(member.display_name || member.username)[0].toUpperCase();
       const face = document.createElement("span");
       face.className = "avatar-with-presence";
       face.append(avatar);
