@@ -180,9 +180,10 @@ function safeStorage() {
 /** A short soft beep. The browser lets audio start only after a gesture on the page: the
  * context is made (or resumed) on the first click or key, and used from then on. */
 export class Tone {
-  constructor() {
+  constructor({ wanted = () => true } = {}) {
     this.context = null;
     const unlock = () => {
+      if (!wanted()) return; // no audio context for someone who wants no sound
       this.ready();
       if (this.context?.state === "running") {
         document.removeEventListener("pointerdown", unlock, true);
@@ -225,12 +226,12 @@ export class Tone {
 }
 
 export class DesktopNotifier extends EventTarget {
-  constructor({ socket, me, prefs = readPrefs(), tabs = new Tabs(), tone = new Tone() }) {
+  constructor({ socket, me, prefs = readPrefs(), tabs = new Tabs(), tone = null }) {
     super();
     this.me = me;
     this.prefs = prefs;
     this.tabs = tabs;
-    this.tone = tone;
+    this.tone = tone || new Tone({ wanted: () => Boolean(this.prefs.notification_sound) });
     this.shown = new Map(); // tag → this tab's Notification showing it
 
     socket.on("notification.new", (frame) => this.notificationArrived(frame));
@@ -294,10 +295,12 @@ export class DesktopNotifier extends EventTarget {
     const message = notification.message || {};
     // Without the field (a server from before it), a notification alerts.
     if (frame.alert === false || notification.read) return;
-    if (!fresh(notification.created_at)) return;
+    const reminder = notification.kind === "reminder";
+    // A reminder is news when it comes due; anything else when its message was said (a reply
+    // notification brought up to date keeps its first time).
+    if (!fresh(reminder ? notification.created_at : message.created_at)) return;
     const roomId = notification.room ?? message.room;
     const room = this.room(roomId);
-    const reminder = notification.kind === "reminder";
     if (!reminder) {
       if (room.notify_level === "nothing") return;
       // A muted room's @room/@here says nothing; a mention by name still does.
@@ -325,7 +328,8 @@ export class DesktopNotifier extends EventTarget {
     const level = room.notify_level;
     // Every message of a direct conversation is addressed to its people, muted or not.
     const pops = room.direct ? level !== "nothing" : level === "all" && !stillAhead(room.muted_until);
-    if (!pops) return;
+    // A mention of me in a room is its notification's to show: its click marks it read.
+    if (!pops || (!room.direct && (message.mentions || []).includes(this.me))) return;
     const seq = Number(message.seq);
     this.offer({
       key: `message-${message.id}`,
