@@ -74,3 +74,13 @@ def render_desktop_settings(username: str) -> str:
     request = RequestFactory().get("/notifications/settings/")
     request.user = _user(username)
     return render_to_string("notifications/desktop_settings.html", {"user": request.user}, request=request)
+
+
+def delete_message(username: str, slug: str, seq: int) -> None:
+    """The author deletes a message, through the complete action (its frames relayed)."""
+    from messaging.actions.changes import delete_message as delete
+    from messaging.models import ChatRoom
+    from messaging.realtime import relay
+
+    relay.write_to_database()
+    delete(user=_user(username), room_id=ChatRoom.objects.get(slug=slug).id, seq=seq)

@@ -201,6 +201,11 @@ def test_the_all_level_pops_a_plain_message_and_a_mute_silences_it(people, parle
     alice.send("plain news")
     wait_until(bob, lambda: [n["body"] for n in shown(bob)] == ["plain news"], what="the all-level popup")
     assert shown(bob)[0]["title"] == "Alice in #loud"
+    # Deleted, its text leaves the desktop too.
+    parley_server.call(
+        "tests.desktop_data:delete_message", username="alice", slug="loud", seq=seq_of(alice, "plain news")
+    )
+    wait_until(bob, lambda: shown(bob)[0]["closed"], what="the deleted message's notification closed")
 
     # A mention by name still reaches a muted room's member.
     alice.open_room(parley_server, "quiet")

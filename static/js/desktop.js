@@ -233,6 +233,8 @@ export class DesktopNotifier extends EventTarget {
     this.tabs = tabs;
     this.tone = tone || new Tone({ wanted: () => Boolean(this.prefs.notification_sound) });
     this.shown = new Map(); // tag → this tab's Notification showing it
+    this.byNotification = new Map(); // notification id → the Notification showing it
+    this.byMessage = new Map(); // message id → the Notification showing it
 
     socket.on("notification.new", (frame) => this.notificationArrived(frame));
     socket.on("message.new", (frame) => this.messageArrived(frame.message || {}));
@@ -240,6 +242,12 @@ export class DesktopNotifier extends EventTarget {
     socket.on("room.settings", (frame) => this.applyRoomSettings(frame));
     socket.on("room.joined", (frame) => this.roomJoined(frame.room || {}));
     socket.on("room.left", (frame) => delete this.prefs.rooms[String(frame.room?.id)]);
+    // Read elsewhere, or its message deleted: off the desktop too (a deleted text must not stay).
+    socket.on("notification.read", (frame) => this.closeNotifications(frame.ids));
+    socket.on("notification.removed", (frame) => this.closeNotifications(frame.ids));
+    socket.on("message.updated", (frame) => {
+      if (frame.message?.deleted) this.byMessage.get(frame.message.id)?.close();
+    });
     // Back on the tab: what it popped is on screen now.
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.closeAll();
@@ -316,6 +324,8 @@ export class DesktopNotifier extends EventTarget {
       title: reminder ? "Reminder" : titleFor(author, room),
       body: reminder ? (author ? `${author}: ${excerpt(message.body)}` : excerpt(message.body)) : excerpt(message.body),
       open: () => openNotification(notification.id),
+      notificationId: notification.id,
+      messageId: message.id,
     });
   }
 
@@ -340,20 +350,21 @@ export class DesktopNotifier extends EventTarget {
       open: () => {
         if (room.url) window.location.assign(`${room.url}?around=${seq}#m${seq}`);
       },
+      messageId: message.id,
     });
   }
 
   // --- showing -------------------------------------------------------------------------------
 
-  async offer({ key, anyTab, tag, title, body, open }) {
+  async offer({ key, anyTab, ...shown }) {
     if (!this.wanted || this.inDnd()) return;
     // While the person is looking at Parley (this tab or another), the page says it all.
     if (!anyTab && (document.visibilityState !== "hidden" || (await this.tabs.anyInView()))) return;
     if (!(await this.tabs.claim(key))) return;
-    this.show({ tag, title, body, open });
+    this.show(shown);
   }
 
-  show({ tag, title, body, open }) {
+  show({ tag, title, body, open, notificationId = null, messageId = null }) {
     this.shown.get(tag)?.close();
     let shown;
     try {
@@ -363,21 +374,33 @@ export class DesktopNotifier extends EventTarget {
       return; // a browser that only shows notifications from a service worker
     }
     this.shown.set(tag, shown);
+    if (notificationId !== null) this.byNotification.set(notificationId, shown);
+    if (messageId !== null && messageId !== undefined) this.byMessage.set(messageId, shown);
     shown.onclick = () => {
       window.focus();
       shown.close();
       open();
     };
-    shown.onclose = () => {
-      if (this.shown.get(tag) === shown) this.shown.delete(tag);
-    };
+    shown.onclose = () => this.forget(shown);
     if (this.prefs.notification_sound) this.tone.play();
     this.dispatchEvent(new CustomEvent("shown", { detail: { tag, title, body } }));
+  }
+
+  forget(shown) {
+    for (const map of [this.shown, this.byNotification, this.byMessage]) {
+      for (const [key, value] of map) if (value === shown) map.delete(key);
+    }
+  }
+
+  closeNotifications(ids) {
+    for (const id of ids || []) this.byNotification.get(id)?.close();
   }
 
   closeAll() {
     for (const shown of this.shown.values()) shown.close();
     this.shown.clear();
+    this.byNotification.clear();
+    this.byMessage.clear();
   }
 }
 
