@@ -383,7 +383,6 @@ export class DesktopNotifier extends EventTarget {
     };
     shown.onclose = () => this.forget(shown);
     if (this.prefs.notification_sound) this.tone.play();
-    this.dispatchEvent(new CustomEvent("shown", { detail: { tag, title, body } }));
   }
 
   forget(shown) {
