@@ -205,13 +205,13 @@ def _zone(fields: dict) -> tzinfo | None:
 
 
 def _flag(value, name: str) -> bool | None:
-    """A yes/no field: JSON true/false, or a form's "1"/"0"; missing is None (unchanged)."""
+    """A yes/no field: JSON true/false, or a form's "1"/"0" or "true"/"false"; missing is None (unchanged)."""
     if value is None:
         return None
     if isinstance(value, bool):
         return value
-    if value in ("1", "0"):
-        return value == "1"
+    if value in ("1", "0", "true", "false"):
+        return value in ("1", "true")
     raise BadRequest(f"{name} must be true or false (1 or 0).")
 
 

@@ -371,8 +371,9 @@ def test_room_page_query_count_does_not_grow_with_pins_and_reactions(
     edit_message(user=alice, room_id=room.id, seq=1, body="edited", client_id="e1")
     client.force_login(alice)
     # 13, one COUNT since threads for the header's Threads badge, and one for the room's
-    # "N scheduled" indicator (scheduled messages): constants, as before.
-    with django_assert_max_num_queries(15):
+    # "N scheduled" indicator (scheduled messages), one for the page's notification preferences
+    # (#notify-prefs): constants, as before.
+    with django_assert_max_num_queries(16):
         assert client.get(reverse("room", args=[room.slug])).status_code == 200
 
 

@@ -1,9 +1,11 @@
-// Wires the page: one socket, the connection banner, the badges, the search box, the sidebar, the outbox of
-// unsent messages, the followed threads, and the room (with its thread panel) if one is open.
+// Wires the page: one socket, the connection banner, the badges, the desktop notifications, the search box,
+// the sidebar, the outbox of unsent messages, the followed threads, and the room (with its thread panel) if
+// one is open.
 
 import { MessageActions } from "./actions.js";
 import { Composer, forgetDrafts, keepAsDraft } from "./composer.js";
 import { watchConnection } from "./connection.js";
+import { DesktopNotifier, enhanceDesktopSettings } from "./desktop.js";
 import { enhanceDirect } from "./direct.js";
 import { EmojiPicker } from "./emoji-picker.js";
 import { MentionPicker } from "./mentions.js";
@@ -50,6 +52,10 @@ watchNotifications(socket, document.getElementById("notification-badge"), docume
   readingThread: (room, root) => threads.isReading(room, root),
   readNotified: () => threadPanel?.readNotified(),
 });
+// Every page pops what concerns its person while the tab is hidden (one tab of several).
+const desktop = new DesktopNotifier({ socket, me });
+const desktopSettings = document.getElementById("desktop-settings");
+if (desktopSettings) enhanceDesktopSettings(desktopSettings, desktop);
 localiseTimes(document);
 // Notification control (issue 16): its forms, the DND indicator, every device following.
 new NotifySettings({ socket });

@@ -1,18 +1,20 @@
 // Reminders: the message menu's "Remind me" (in 20 minutes, in 1 hour, tomorrow at 9:00 in the
-// browser's time zone, or a chosen time), a confirmation of when, and at that time a desktop
-// notification while a tab is open (the server's `notification.new` of kind `reminder`; the badge
-// and the notifications page count it like any other). The permission for desktop notifications
-// is asked on the click that sets a reminder, never on page load. On /reminders/ the Cancel forms
-// cancel in place. Without JavaScript the page and its forms do all of it but the menu.
+// browser's time zone, or a chosen time), a confirmation of when, and at that time the server's
+// `notification.new` of kind `reminder` (the badge and the notifications page count it like any
+// other; desktop.js shows its desktop notification, in a visible tab too). The permission for
+// desktop notifications is asked on the click that sets a reminder, never on page load. On
+// /reminders/ the Cancel forms cancel in place. Without JavaScript the page and its forms do all
+// of it but the menu.
 //
 // The times go to the server as ISO 8601 with their offset (toISOString, UTC): what "9:00" means
 // is decided here, in the reader's own time zone.
+
+import { askPermission } from "./desktop.js";
 
 const TOAST_MS = 6000;
 const MENU_ID = "remind-menu";
 const timeOnly = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const dayAndTime = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short", hour: "numeric", minute: "2-digit" });
-const SNIPPET_CHARS = 100;
 
 /** The choices of the menu, as [label, () => Date] from `now`. */
 export function presetTimes(now = new Date()) {
@@ -207,9 +209,7 @@ export class Reminders {
     const seq = this.seq;
     // Asked now, in the click that sets a reminder (a browser shows the prompt only for a
     // gesture), and only while undecided: never on page load, never again after an answer.
-    if ("Notification" in window && Notification.permission === "default") {
-      Notification.requestPermission().catch(() => {});
-    }
+    askPermission();
     this.close({ focus: true });
     let result;
     try {
@@ -229,28 +229,7 @@ export class Reminders {
   // --- at the time ---------------------------------------------------------------------------
 
   notified(notification) {
-    if (notification.kind !== "reminder") return;
-    this.delivered(notification);
-    if (!("Notification" in window) || Notification.permission !== "granted") return;
-    const message = notification.message || {};
-    const body = (message.body || "").replace(/\s+/g, " ").trim();
-    const snippet = body.length > SNIPPET_CHARS ? `${body.slice(0, SNIPPET_CHARS - 1)}…` : body;
-    const author = message.author?.display_name || message.author?.username || "";
-    let shown;
-    try {
-      // One per notification, however many tabs are open: the same tag replaces, not adds.
-      shown = new Notification("Reminder", {
-        body: author ? `${author}: ${snippet}` : snippet,
-        tag: `parley-reminder-${notification.id}-${notification.created_at}`,
-      });
-    } catch {
-      return; // a browser that only shows notifications from a service worker
-    }
-    shown.onclick = () => {
-      window.focus();
-      shown.close();
-      openNotification(notification.id);
-    };
+    if (notification.kind === "reminder") this.delivered(notification);
   }
 
   // --- the reminders page --------------------------------------------------------------------
@@ -320,20 +299,4 @@ export class Reminders {
     }
     this.toast.say("Reminder cancelled.");
   }
-}
-
-/** Open a notification's message in context and mark it read: the notifications page's own
- * form (a POST with the page's CSRF token), so it goes where that page's button goes. */
-function openNotification(id) {
-  const form = document.createElement("form");
-  form.method = "post";
-  form.action = `/notifications/${Number(id)}/open/`;
-  form.hidden = true;
-  const token = document.createElement("input");
-  token.type = "hidden";
-  token.name = "csrfmiddlewaretoken";
-  token.value = csrfToken();
-  form.append(token);
-  document.body.append(form);
-  form.submit();
 }
