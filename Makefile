@@ -43,12 +43,12 @@ run: $(RUNTIME_STAMP)
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python -m tests.harness serve --port $(PORT)
 
-# Lint, then the whole suite twice: on the embedded default (SQLite, in-memory layer), then on
-# PostgreSQL and Redis servers that tests/servers.py starts and stops for the run.
+# Lint, then the whole suite twice, side by side (tests/both_passes.py, one pass per core): on the
+# embedded default (SQLite, in-memory layer), and on PostgreSQL and Redis servers that
+# tests/servers.py starts and stops for the run.
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
-	$(BIN)/python -m tests.servers $(BIN)/python -m pytest
+	$(BIN)/python -m tests.both_passes
 
 # One pass alone.
 test-sqlite: $(TEST_STAMP)

@@ -115,6 +115,13 @@ SERVER_FRAMES = {
         "code": str,
         "detail": str,
     },
+    # To the user's own sockets: a change of their notification settings (notifications/preferences.py).
+    "room.settings": {"room": int, "notify_level": str, "muted_until": (ISO_TIME, type(None))},
+    "notify.settings": {
+        "dnd_until": (ISO_TIME, type(None)),
+        "desktop_notifications": bool,
+        "notification_sound": bool,
+    },
     "pong": {},
     "error": {
         "code": str,

@@ -155,7 +155,7 @@ def test_a_muted_room_keeps_its_count_quiet_until_its_mute_ends(people, parley_s
     mute = "tests.direct_data:send_room_settings"
     in_an_hour = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     parley_server.call(mute, username="quinn", room=room_id, muted_until=in_an_hour)
-    expect(link).to_have_class(re.compile(r"\bis-muted\b"))
+    expect(link).to_have_class(re.compile(r"\bmuted-room\b"))
     expect(link.locator(".unread-count")).to_be_hidden()
     pat.send("second")
     expect(pat.message("second")).to_have_attribute("data-seq", "2")
@@ -166,11 +166,11 @@ def test_a_muted_room_keeps_its_count_quiet_until_its_mute_ends(people, parley_s
     parley_server.call(mute, username="quinn", room=room_id, muted_until=ends.isoformat())
     wait_until(quinn, lambda: len(tap.received_of("room.settings")) == 2, what="the second settings frame")
     assert datetime.now(UTC) < ends - timedelta(seconds=1), "the call took too long to see the mute on"
-    expect(link).to_have_class(re.compile(r"\bis-muted\b"))
+    expect(link).to_have_class(re.compile(r"\bmuted-room\b"))
     expect(link.locator(".unread-count")).to_be_hidden()
     # The mute ends by itself: the count (both messages) is back, with no frame.
     expect(link.locator(".unread-count")).to_be_visible(timeout=15_000)
     expect(link.locator(".unread-count")).to_have_text("2")
     expect(link).to_have_class(re.compile(r"\bhas-unread\b"))
-    expect(link).not_to_have_class(re.compile(r"\bis-muted\b"))
+    expect(link).not_to_have_class(re.compile(r"\bmuted-room\b"))
     people.assert_clean_consoles()

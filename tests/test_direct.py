@@ -311,7 +311,7 @@ def test_a_muted_room_shows_no_count_and_a_timed_mute_ends_by_itself(client, roo
     client.force_login(bob)
     page = client.get("/").content.decode()
     link = page[page.index(f'data-room-id="{room.id}"') :].split("</a>")[0]
-    assert "is-muted" in link and "has-unread" not in link and "data-muted-until=" in link
+    assert "muted-room" in link and "has-unread" not in link and "data-muted-until=" in link
     assert 'aria-label="1 unread">1</span>' in link and "hidden" in link.split('class="unread-count"')[1]
     Membership.objects.filter(room=room, user=bob).update(muted_until=MUTED_FOREVER)
     assert rooms_for(bob, now=now + timezone.timedelta(days=3650)).rooms[0].muted

@@ -3,16 +3,19 @@ checked against the one table in tests/frame_schema.py, so the next divergence f
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from awareness.actions import set_status
 from messaging.actions.rooms import join_room, leave_room
-from messaging.models import ChatRoom, Membership
+from messaging.models import MUTED_FOREVER, ChatRoom, Membership
 from messaging.realtime.consumer import ChatConsumer
 from notifications import actions as notification_actions
+from notifications import preferences
 
 from .frame_schema import CLIENT_FRAMES, SERVER_FRAMES, check_frame
 
@@ -133,6 +136,11 @@ async def test_every_frame_the_server_sends_has_the_shape_of_the_table(
     await ChatRoom.objects.filter(pk=room.id).aupdate(group_mentions_by=ChatRoom.Audience.MANAGERS)
     await c.post(room.id, "@room hi", "g1")
     await c.receive_type("mention.refused")
+    # Notification settings, to the user's own sockets.
+    await database_sync_to_async(preferences.mute_room)(user=carol, room_id=room.id, until=MUTED_FOREVER)
+    await c.receive_type("room.settings")
+    await database_sync_to_async(preferences.set_dnd)(user=carol, until=timezone.now() + timedelta(hours=1))
+    await c.receive_type("notify.settings")
 
     frames = [json.loads(text) for text in sent]
     for frame in frames:

@@ -93,7 +93,7 @@ export class RoomList {
     // Muted: still counted (unmuting shows it), never shown.
     entry.badge.hidden = unread === 0 || muted;
     entry.link.classList.toggle("has-unread", unread > 0 && !muted);
-    entry.link.classList.toggle("is-muted", muted);
+    entry.link.classList.toggle("muted-room", muted);
     const mark = entry.link.querySelector(".muted-mark");
     if (mark) mark.hidden = !muted;
   }
