@@ -3,6 +3,7 @@ JSON the room's script reads (history, earlier versions, pins, the emoji catalog
 
 import functools
 import hashlib
+import json as json_module
 import re
 import uuid
 from urllib.parse import urlencode
@@ -85,6 +86,18 @@ HTTP_STATUS = {
     "rate_limited": 429,
     "server_error": 500,
 }
+
+
+def json_object(request) -> dict:
+    """The request's JSON body, which must be an object (`bad_request` otherwise): what the
+    script-facing endpoints of every app read."""
+    try:
+        fields = json_module.loads(request.body or b"{}")
+    except ValueError:
+        raise BadRequest("The body is not JSON.") from None
+    if not isinstance(fields, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return fields
 
 
 def answers_errors(*, json: bool = False):

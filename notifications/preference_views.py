@@ -3,7 +3,6 @@ room's level and mute, do-not-disturb, desktop notifications. Each answers JSON 
 (`Accept: application/json`, `X-Requested-With`, or a JSON body) and otherwise redirects back
 with a message, so every form works without JavaScript."""
 
-import json
 from datetime import datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from messaging.errors import BadRequest, ParleyError
 from messaging.models import MUTED_FOREVER, Membership
-from messaging.views import HTTP_STATUS
+from messaging.views import HTTP_STATUS, json_object
 
 from . import preferences
 
@@ -138,13 +137,7 @@ def _answer(request, change):
 
 def _fields(request) -> dict:
     if request.content_type == "application/json":
-        try:
-            fields = json.loads(request.body or b"{}")
-        except ValueError:
-            raise BadRequest("The body is not JSON.") from None
-        if not isinstance(fields, dict):
-            raise BadRequest("The body must be a JSON object.")
-        return fields
+        return json_object(request)
     # A checkbox's hidden "0" comes before it: the last value posted wins.
     return {name: request.POST.getlist(name)[-1] for name in FIELDS if name in request.POST}
 

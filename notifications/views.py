@@ -1,8 +1,6 @@
 """The notifications page: list, open one (marking it read), mark all read; the composer's count
 of the people a message would notify."""
 
-import json
-
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from messaging.errors import BadRequest
 from messaging.selectors import access_room
-from messaging.views import answers_errors
+from messaging.views import answers_errors, json_object
 
 from . import actions, audience, digest, selectors
 
@@ -71,15 +69,7 @@ def missed_email_unsubscribe(request, token):
 def notify_count(request):
     """`{"room": 12, "body": "…"}` (JSON, or a form) → how many people sending it would notify,
     the server's exact number, for the composer's "This will notify 42 people"."""
-    if request.content_type == "application/json":
-        try:
-            data = json.loads(request.body or b"{}")
-        except ValueError:
-            raise BadRequest("The request body is not JSON.") from None
-        if not isinstance(data, dict):
-            raise BadRequest("The request body is a JSON object.")
-    else:
-        data = request.POST
+    data = json_object(request) if request.content_type == "application/json" else request.POST
     room_id, body = data.get("room"), data.get("body")
     if isinstance(room_id, str) and room_id.isdigit():
         room_id = int(room_id)

@@ -1,7 +1,6 @@
 """The reminders page (pending and recently delivered, each pending one cancellable), setting a
 reminder (a form without JavaScript, JSON for the message menu's script) and cancelling one."""
 
-import json
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from messaging.errors import BadRequest, ParleyError
-from messaging.views import HTTP_STATUS, MAX_POSITION
+from messaging.views import HTTP_STATUS, MAX_POSITION, json_object
 
 from . import actions, selectors
 from .serializers import reminder_payload
@@ -67,13 +66,7 @@ def _remind_at(fields: dict, now: datetime) -> datetime:
 
 def _fields(request) -> dict:
     if request.content_type == "application/json":
-        try:
-            fields = json.loads(request.body or b"{}")
-        except ValueError:
-            raise BadRequest("The body is not JSON.") from None
-        if not isinstance(fields, dict):
-            raise BadRequest("The body must be a JSON object.")
-        return fields
+        return json_object(request)
     return {name: request.POST.get(name) for name in ("room", "seq", "remind_at", "in_minutes")}
 
 
