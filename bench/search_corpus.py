@@ -648,6 +648,7 @@ def generate(spec: Spec, *, log=print, defer_index: bool = False) -> dict:
         "in_room",
         "reply_count",
         "last_repliers",
+        "group_mention",
     ]
     first_id = (ChatMessage.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
     last_seq = [0] * spec.rooms
@@ -688,6 +689,7 @@ def generate(spec: Spec, *, log=print, defer_index: bool = False) -> dict:
                     true,
                     0,
                     "[]",
+                    "",
                 )
             )
             messages_by_user[author_id] += 1

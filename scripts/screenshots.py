@@ -168,6 +168,8 @@ def main() -> None:
                 ("/reminders/", "reminders"),
                 ("/scheduled/", "scheduled"),
                 ("/accounts/profile/", "profile"),
+                ("/notifications/settings/", "notify-settings"),
+                ("/direct/new/", "direct-new"),
             ):
                 page.goto(f"{server.url}{path}")
                 expect(page.locator("#connection-state")).to_have_text("Connected")

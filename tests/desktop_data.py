@@ -16,18 +16,12 @@ def _user(username: str):
 
 
 def create_direct(usernames: list[str]) -> dict:
-    """A direct conversation of these people, made as its rows are (the real start_direct is
-    another branch's): {"id", "slug"}."""
-    from messaging.models import ChatRoom, Membership
+    """The direct conversation of these people (the one they have, e.g. the demo's, or a new
+    one), started as a person starts it: {"id", "slug"}."""
+    from messaging.actions.direct import start_direct
 
-    people = [_user(username) for username in usernames]
-    key = "-".join(str(pk) for pk in sorted(person.pk for person in people))
-    room = ChatRoom.objects.create(
-        kind=ChatRoom.Kind.DIRECT, is_private=True, direct_key=key, name=f"dm-{key}", slug=f"dm-{key}"
-    )
-    Membership.objects.bulk_create(
-        [Membership(user=person, room=room, role=Membership.Role.MEMBER) for person in people]
-    )
+    starter, *others = [_user(username) for username in usernames]
+    room = start_direct(starter=starter, usernames=[person.username for person in others]).room
     return {"id": room.id, "slug": room.slug}
 
 

@@ -177,6 +177,7 @@ async def test_a_private_room_joined_while_connected_says_it_is_private(connect,
         "is_private": True,
         "last_seq": 0,
         "last_change": 0,
+        "kind": "room",
     }
 
 

@@ -272,6 +272,8 @@ async def test_a_new_conversation_joins_the_open_sockets_of_its_people_named_for
     # Joined live: the first message reaches Bob's open socket.
     await a.post(dm.id, "are you there?", "q1")
     assert (await b.receive_type("message.new"))["message"]["body"] == "are you there?"
+    # … and notifies him, as every message of a conversation does (the step done before teardown).
+    assert (await b.receive_type("notification.new"))["notification"]["kind"] == "direct"
 
 
 # --- the sidebar -------------------------------------------------------------------------------
